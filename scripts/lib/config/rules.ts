@@ -1,0 +1,160 @@
+import ipaddr from 'ipaddr.js';
+import type { ParsedConfig } from './schema.ts';
+
+// Rules that relate several fields. Each returns issues with the path of the field to fix and a message that says
+// what is wrong and what to do; the loader adds file and line.
+
+export interface ConfigIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+type Cidr = [ipaddr.IPv4, number];
+
+function parseCidr(text: string): Cidr {
+  return ipaddr.IPv4.parseCIDR(text) as Cidr;
+}
+
+export function networkOf(text: string): string {
+  return `${ipaddr.IPv4.networkAddressFromCIDR(text).toString()}/${text.split('/')[1]}`;
+}
+
+function contains(cidr: Cidr, ip: string): boolean {
+  return ipaddr.IPv4.parse(ip).match(cidr);
+}
+
+function overlaps(a: Cidr, b: Cidr): boolean {
+  return a[0].match(b) || b[0].match(a);
+}
+
+function broadcastOf(text: string): string {
+  return ipaddr.IPv4.broadcastAddressFromCIDR(text).toString();
+}
+
+export function checkRules(c: ParsedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add = (path: (string | number)[], message: string) => issues.push({ path, message });
+
+  // 1. Canonical CIDRs: host bits set usually means a typo that would silently widen or shift the network.
+  const cidrs: [string, (string | number)[], string | undefined][] = [
+    ['nodeCidr', ['network', 'nodeCidr'], c.network.nodeCidr],
+    ['podCidr', ['network', 'podCidr'], c.network.podCidr],
+    ['serviceCidr', ['network', 'serviceCidr'], c.network.serviceCidr],
+    ['loadBalancerCidr', ['network', 'loadBalancerCidr'], c.network.loadBalancerCidr],
+  ];
+  let canonical = true;
+  for (const [, path, value] of cidrs) {
+    if (value === undefined) continue;
+    const net = networkOf(value);
+    if (net !== value) {
+      canonical = false;
+      add(path, `${value} has host bits set; write the network address ${net}`);
+    }
+  }
+  for (const [i, route] of (c.headscale?.routes ?? []).entries()) {
+    const net = networkOf(route);
+    if (net !== route) add(['headscale', 'routes', i], `${route} has host bits set; write the network address ${net}`);
+  }
+  if (!canonical) return issues;
+
+  const node = parseCidr(c.network.nodeCidr);
+  const pod = parseCidr(c.network.podCidr);
+  const svc = parseCidr(c.network.serviceCidr);
+
+  // 2. No overlap between the three networks Kubernetes routes separately.
+  const named: [string, Cidr, string][] = [
+    ['nodeCidr', node, c.network.nodeCidr],
+    ['podCidr', pod, c.network.podCidr],
+    ['serviceCidr', svc, c.network.serviceCidr],
+  ];
+  for (let i = 0; i < named.length; i++) {
+    for (let j = i + 1; j < named.length; j++) {
+      const [an, a, at] = named[i]!;
+      const [bn, b, bt] = named[j]!;
+      if (overlaps(a, b)) {
+        add(['network', bn], `${bt} overlaps network.${an} (${at}); pick a ${bn} that shares no address with it`);
+      }
+    }
+  }
+  if (c.network.loadBalancerCidr) {
+    const lb = parseCidr(c.network.loadBalancerCidr);
+    if (!(lb[0].match(node) && lb[1] >= node[1])) {
+      add(['network', 'loadBalancerCidr'], `${c.network.loadBalancerCidr} is not inside network.nodeCidr (${c.network.nodeCidr}); MetalLB L2 addresses must be on the node network`);
+    }
+  }
+
+  // 3. Addresses inside the node network, not its network or broadcast address.
+  const netAddr = node[0].toString();
+  const bcast = broadcastOf(c.network.nodeCidr);
+  const mustBeHost = (path: (string | number)[], ip: string, what: string) => {
+    if (!contains(node, ip)) add(path, `${ip} (${what}) is outside network.nodeCidr ${c.network.nodeCidr}; use an address inside it`);
+    else if (ip === netAddr || ip === bcast) add(path, `${ip} (${what}) is the ${ip === netAddr ? 'network' : 'broadcast'} address of ${c.network.nodeCidr}; use a host address`);
+  };
+  mustBeHost(['network', 'gateway'], c.network.gateway, 'gateway');
+  mustBeHost(['network', 'vip'], c.network.vip, 'API VIP');
+  c.nodes.forEach((n, i) => mustBeHost(['nodes', i, 'ip'], n.ip, `node ${n.name}`));
+
+  // 4. Every address has one owner.
+  const owners = new Map<string, string>();
+  const claim = (path: (string | number)[], ip: string, owner: string) => {
+    const prev = owners.get(ip);
+    if (prev) add(path, `${ip} is used by both ${prev} and ${owner}; give each its own address`);
+    else owners.set(ip, owner);
+  };
+  claim(['network', 'gateway'], c.network.gateway, 'network.gateway');
+  claim(['network', 'vip'], c.network.vip, 'network.vip');
+  c.nodes.forEach((n, i) => claim(['nodes', i, 'ip'], n.ip, `nodes[${i}] (${n.name})`));
+  if (c.powerdns && contains(node, c.powerdns.nameserver.ip)) {
+    claim(['powerdns', 'nameserver', 'ip'], c.powerdns.nameserver.ip, 'powerdns.nameserver.ip');
+  }
+
+  // MetalLB would hand out addresses that nodes, the VIP or the gateway already hold.
+  if (c.network.loadBalancerCidr) {
+    const lb = parseCidr(c.network.loadBalancerCidr);
+    const inPool = (path: (string | number)[], ip: string, owner: string) => {
+      if (contains(lb, ip)) add(path, `${ip} (${owner}) lies in network.loadBalancerCidr ${c.network.loadBalancerCidr}, where MetalLB hands out addresses; move it out of the pool`);
+    };
+    inPool(['network', 'gateway'], c.network.gateway, 'network.gateway');
+    inPool(['network', 'vip'], c.network.vip, 'network.vip');
+    c.nodes.forEach((n, i) => inPool(['nodes', i, 'ip'], n.ip, `nodes[${i}] (${n.name})`));
+  }
+
+  // 5. Unique names and VM ids.
+  const names = new Map<string, number>();
+  const vmIds = new Map<number, number>();
+  c.nodes.forEach((n, i) => {
+    const prevName = names.get(n.name);
+    if (prevName !== undefined) add(['nodes', i, 'name'], `"${n.name}" is also the name of nodes[${prevName}]; node names must be unique`);
+    else names.set(n.name, i);
+    const prevId = vmIds.get(n.vmId);
+    if (prevId !== undefined) add(['nodes', i, 'vmId'], `VM id ${n.vmId} is also used by nodes[${prevId}] (${c.nodes[prevId]!.name}); VM ids must be unique`);
+    else vmIds.set(n.vmId, i);
+  });
+
+  // 6. etcd quorum: n members tolerate floor((n-1)/2) failures, so an even count adds a failure point, not safety.
+  const cps = c.nodes.filter((n) => n.role === 'controlplane').length;
+  if (cps === 0) add(['nodes'], 'no node has role "controlplane"; add one (or three for high availability)');
+  else if (cps % 2 === 0) {
+    add(['nodes'], `${cps} control-plane nodes: etcd needs an odd count (1, 3 or 5) — ${cps} tolerates no more failures than ${cps - 1}; add or remove one control plane`);
+  }
+
+  // 7. DNS records belong to the zone.
+  if (c.powerdns) {
+    const zone = c.powerdns.zone.replace(/\.$/, '');
+    c.powerdns.records.forEach((r, i) => {
+      if (r.name.endsWith('.') && !(r.name === `${zone}.` || r.name.endsWith(`.${zone}.`))) {
+        add(['powerdns', 'records', i, 'name'], `${r.name} is outside zone ${zone}; use a name relative to the zone or ending in .${zone}.`);
+      }
+    });
+    if (c.powerdns.delegation) {
+      const parent = c.powerdns.delegation.parentZone.replace(/\.$/, '');
+      if (!zone.endsWith(`.${parent}`)) {
+        add(['powerdns', 'delegation', 'parentZone'], `${parent} is not a parent of powerdns.zone ${zone}; delegation goes from the parent zone to its child`);
+      }
+    }
+  }
+  if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
+    add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
+  }
+  return issues;
+}

@@ -1,0 +1,174 @@
+import { z } from 'zod';
+
+// The shape of cluster.yaml. Structure and per-field rules live here; rules that relate several fields (overlaps,
+// uniqueness, quorum) live in rules.ts. Descriptions end up in cluster.schema.json, so editors show them.
+
+const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_NAME = /^(?=.{1,253}\.?$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\.?$/;
+
+const label = (what: string) =>
+  z
+    .string()
+    .regex(RFC1123_LABEL, {
+      message: `must be an RFC 1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (${what})`,
+    });
+
+const ipv4 = z.ipv4({ message: 'must be an IPv4 address such as 10.0.10.11' });
+const cidrv4 = z.cidrv4({ message: 'must be an IPv4 CIDR such as 10.0.10.0/24' });
+const hostOrIp = z
+  .string()
+  .min(1)
+  .refine((v) => DNS_NAME.test(v) || z.ipv4().safeParse(v).success, {
+    message: 'must be a host name or an IPv4 address',
+  });
+const dnsName = z.string().regex(DNS_NAME, { message: 'must be a DNS name such as k8s.example.org' });
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
+const port = z.number().int().min(1).max(65535);
+
+const semver = (prefix: 'v' | '', example: string) =>
+  z
+    .string()
+    .regex(prefix === 'v' ? /^v\d+\.\d+\.\d+$/ : /^\d+\.\d+\.\d+$/, {
+      message:
+        prefix === 'v'
+          ? `must look like ${example} (with the leading "v")`
+          : `must look like ${example} (three numbers, no leading "v")`,
+    });
+
+export const NodeSchema = z
+  .strictObject({
+    name: label('the node name becomes its hostname'),
+    role: z.enum(['controlplane', 'worker'], { message: 'must be "controlplane" or "worker"' }),
+    ip: ipv4.describe('Static address, baked into the Talos image through META key 10'),
+    vmId: z.number().int().min(100).max(999_999_999).describe('Proxmox VM id (100 or more)'),
+    cpu: z.number().int().min(2).default(2).describe('vCPUs (Talos needs at least 2)'),
+    memoryMiB: z.number().int().min(2048).default(4096).describe('Memory in MiB (Talos needs at least 2048)'),
+    diskGiB: z.number().int().min(10).default(32).describe('System disk in GiB'),
+    installDisk: z.string().startsWith('/dev/').default('/dev/sda'),
+  })
+  .describe('One Talos VM');
+
+const RecordSchema = z.strictObject({
+  name: z.string().min(1).describe('Relative to the zone ("api", "*", "@" for the apex) or a full name ending in "."'),
+  type: z.enum(['A', 'AAAA', 'CNAME', 'TXT', 'NS', 'MX', 'SRV', 'CAA']),
+  content: z.array(z.string().min(1)).min(1).or(z.string().min(1)),
+  ttl: z.number().int().min(1).default(300),
+});
+
+export const ClusterConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path of cluster.schema.json, for editors'),
+    cluster: z.strictObject({
+      name: label('the cluster name names directories, Terraform workspaces and contexts'),
+      id: z.number().int().min(1).max(255).describe('Cluster id 1-255 (Cilium cluster mesh id, VM id prefixes)'),
+      domain: dnsName.default('cluster.local').describe('Kubernetes DNS domain'),
+    }),
+    versions: z.strictObject({
+      talos: semver('v', 'v1.11.6'),
+      kubernetes: semver('', '1.34.1'),
+      cilium: semver('', '1.18.3'),
+      flux: semver('v', 'v2.7.3'),
+    }),
+    network: z.strictObject({
+      nodeCidr: cidrv4.describe('The L2 network of the VMs'),
+      gateway: ipv4,
+      dnsServers: z.array(ipv4).min(1, { message: 'needs at least one DNS server' }),
+      podCidr: cidrv4.default('10.244.0.0/16'),
+      serviceCidr: cidrv4.default('10.96.0.0/12'),
+      vip: ipv4.describe('Shared Kubernetes API address held by the control planes (Talos VIP)'),
+      loadBalancerCidr: cidrv4
+        .optional()
+        .describe('MetalLB pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
+      interface: z.string().min(1).default('eth0'),
+      mtu: z.number().int().min(1280).max(9000).default(1500),
+    }),
+    nodes: z.array(NodeSchema).min(1, { message: 'needs at least one node' }),
+    proxmox: z.strictObject({
+      host: hostOrIp.describe('SSH and API host of the Proxmox server'),
+      sshUser: z.string().min(1).default('root'),
+      sshPort: port.default(22),
+      node: z.string().min(1).describe('Proxmox node name (as in `pvesh get /nodes`)'),
+      storage: z.string().min(1).describe('Storage for VM disks, e.g. local-lvm'),
+      imageStorage: z.string().min(1).default('local').describe('Storage that accepts ISO/disk-image downloads'),
+      bridge: z.string().min(1).default('vmbr0'),
+      apiUrl: httpUrl.optional().describe('Default: https://<host>:8006/'),
+      insecure: z.boolean().default(false).describe('Accept a self-signed API certificate'),
+    }),
+    imageFactory: z
+      .strictObject({
+        url: httpUrl.default('https://factory.talos.dev'),
+        extensions: z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, { message: 'must look like siderolabs/qemu-guest-agent' })).default(['siderolabs/qemu-guest-agent']),
+        extraKernelArgs: z.array(z.string().min(1)).default([]),
+      })
+      .prefault({}),
+    github: z.strictObject({
+      owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, { message: 'must be a GitHub user or organisation name' }),
+      repository: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { message: 'must be a repository name without the owner' }),
+      branch: z.string().min(1).default('main'),
+      path: z.string().optional().describe('Flux path in the repository; default kubernetes/clusters/<cluster.name>'),
+      personal: z.boolean().default(true).describe('The owner is a user, not an organisation'),
+    }),
+    ssh: z
+      .strictObject({
+        identityFile: z.string().optional().describe('Private key; default: the SSH agent, then ~/.ssh/id_ed25519'),
+        knownHostsFile: z.string().default('~/.ssh/known_hosts'),
+        connectTimeoutMs: z.number().int().min(100).default(10_000),
+      })
+      .prefault({}),
+    headscale: z
+      .strictObject({
+        host: hostOrIp.describe('SSH host running the headscale server'),
+        sshUser: z.string().min(1).default('root'),
+        sshPort: port.default(22),
+        loginServer: httpUrl,
+        user: z.string().min(1).optional().describe('Headscale user owning the cluster nodes'),
+        tag: z.string().regex(/^tag:[a-z0-9-]+$/, { message: 'must look like tag:cluster-router' }).optional(),
+        nodes: z.array(z.string().min(1)).optional().describe('Headscale node names that route for the cluster; default: all cluster node names'),
+        routes: z.array(cidrv4).optional().describe('Routes to approve; default: nodeCidr and loadBalancerCidr'),
+      })
+      .optional()
+      .describe('Approve subnet routes on a Headscale server; absent: phase off'),
+    powerdns: z
+      .strictObject({
+        apiUrl: httpUrl.describe('PowerDNS HTTP API, e.g. http://10.0.10.53:8081'),
+        serverId: z.string().min(1).default('localhost'),
+        zone: dnsName.describe('Zone served by the in-cluster PowerDNS'),
+        nameserver: z.strictObject({
+          name: dnsName.optional().describe('Default ns1.<zone>'),
+          ip: ipv4,
+        }),
+        records: z.array(RecordSchema).default([]),
+        delegation: z
+          .strictObject({
+            host: hostOrIp.describe('SSH host of the VPS serving the parent zone'),
+            sshUser: z.string().min(1).default('root'),
+            sshPort: port.default(22),
+            parentZone: dnsName,
+            pdnsutil: z.array(z.string().min(1)).default(['pdnsutil']).describe('Command prefix, e.g. [docker, exec, powerdns, pdnsutil]'),
+            ttl: z.number().int().min(1).default(3600),
+          })
+          .optional(),
+      })
+      .optional()
+      .describe('Zones and records on PowerDNS; absent: phase off'),
+    proxmoxCsi: z
+      .strictObject({
+        user: z.string().regex(/^[^@\s]+@[a-z0-9]+$/, { message: 'must look like kubernetes-csi@pve' }).default('kubernetes-csi@pve'),
+        role: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .refine((v) => !/^pve/i.test(v), { message: 'must not start with "PVE" (Proxmox reserves those role names)' })
+          .default('CSI'),
+        tokenName: z.string().regex(/^[A-Za-z][A-Za-z0-9._-]*$/).default('csi'),
+        region: z.string().min(1).optional().describe('Topology region; default the cluster name'),
+        storage: z.string().min(1).optional().describe('Proxmox storage for volumes; default proxmox.storage'),
+        storageClass: label('StorageClass name').default('proxmox-csi'),
+      })
+      .optional()
+      .describe('Proxmox CSI API token and its sealed Secret; absent: phase off'),
+  })
+  .describe('One cluster: everything the bootstrap, the Terraform layers and the Flux tree read');
+
+export type ClusterConfigInput = z.input<typeof ClusterConfigSchema>;
+export type ParsedConfig = z.output<typeof ClusterConfigSchema>;
+export type NodeConfig = z.output<typeof NodeSchema>;

@@ -1,0 +1,162 @@
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FatalError, Logger, type Level } from './log.ts';
+import { Runner } from './runner.ts';
+import { WaitTimeoutError } from './wait.ts';
+import { CommandError } from './runner.ts';
+import { ConfigError, loadConfig, loadSecrets } from '../config/load.ts';
+import { clusterPaths } from './paths.ts';
+import type { OpsContext } from './context.ts';
+
+// Every entry script in scripts/ is one call of runScript(): the same --help, --config, --dry-run, --log-level,
+// the same log file, and the same way of turning an error into a message and an exit code.
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean;
+  /** One line for --help; the value name follows the option in the usage, e.g. "PHASE  start at this phase". */
+  help: string;
+  value?: string;
+}
+
+export interface ScriptSpec<O extends Record<string, OptionSpec>> {
+  name: string;
+  summary: string;
+  /** Extra lines after the option list (examples, exit codes). */
+  details?: string;
+  /** Positional arguments shown in the usage line, e.g. "create|rotate|delete". */
+  positionals?: string;
+  options?: O;
+  /** false for scripts that need no cluster config (none yet; validate reads it too). */
+  needsConfig?: boolean;
+  run: (ctx: ScriptContext<O>) => Promise<number | void>;
+}
+
+type OptionValues<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]: O[K]['type'] extends 'boolean' ? boolean : O[K]['multiple'] extends true ? string[] : string | undefined;
+};
+
+export interface ScriptContext<O extends Record<string, OptionSpec>> extends OpsContext {
+  opts: OptionValues<O> & CommonValues;
+  positionals: string[];
+  configFile: string;
+}
+
+interface CommonValues {
+  config: string | undefined;
+  'dry-run': boolean;
+  'log-level': string | undefined;
+  help: boolean;
+}
+
+const COMMON: Record<keyof CommonValues, OptionSpec> = {
+  config: { type: 'string', value: 'FILE', help: 'cluster config (default: $CLUSTER_CONFIG, cluster.yaml, then cluster.example.yaml)' },
+  'dry-run': { type: 'boolean', help: 'print the exact commands instead of running them; needs no tools, network or credentials' },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug|info|warn|error (default info; the log file always gets debug)' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+};
+
+export function helpText<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>): string {
+  const all = { ...(spec.options ?? {}), ...COMMON } as Record<string, OptionSpec>;
+  const rows = Object.entries(all).map(([k, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${k}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
+    return `  ${flag.padEnd(30)} ${o.help}${o.default !== undefined && o.type === 'string' ? ` (default ${String(o.default)})` : ''}`;
+  });
+  return [
+    `${spec.name} — ${spec.summary}`,
+    '',
+    `usage: npx tsx scripts/${spec.name}.ts ${spec.positionals ? spec.positionals + ' ' : ''}[options]`,
+    '',
+    'options:',
+    ...rows,
+    ...(spec.details ? ['', spec.details.trimEnd()] : []),
+    '',
+  ].join('\n');
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error'];
+
+/** Parses argv, loads the config, sets up logger and runner, runs the script and exits with its code. */
+export async function runScript<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>, argv = process.argv.slice(2)): Promise<void> {
+  const code = await executeScript(spec, argv);
+  process.exitCode = code;
+}
+
+export async function executeScript<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>, argv: string[]): Promise<number> {
+  const all = { ...(spec.options ?? {}), ...COMMON } as Record<string, OptionSpec>;
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        Object.entries(all).map(([k, o]) => [
+          k,
+          Object.fromEntries(Object.entries({ type: o.type, short: o.short, multiple: o.multiple, default: o.default }).filter(([, v]) => v !== undefined)),
+        ]),
+      ) as unknown as NonNullable<ParseArgsConfig['options']>,
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`${spec.name}: ${(err as Error).message}\n\n${helpText(spec)}`);
+    return 2;
+  }
+  const values = parsed.values as OptionValues<O> & CommonValues;
+  if (values.help) {
+    process.stdout.write(helpText(spec));
+    return 0;
+  }
+  const level = values['log-level'] ?? 'info';
+  if (!LEVELS.includes(level)) {
+    process.stderr.write(`${spec.name}: --log-level must be one of ${LEVELS.join(', ')}\n`);
+    return 2;
+  }
+  const console = new Logger({ level: level as Level });
+  let log = console;
+  try {
+    const loaded = loadConfig({ path: values.config });
+    const paths = clusterPaths(loaded.config.cluster.name);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    log = new Logger({ level: level as Level, file: join(paths.logs, `${spec.name}-${stamp}.log`) });
+    if (loaded.isDefault) log.info('no cluster.yaml: using the built-in default cluster.example.yaml');
+    const secrets = loadSecrets();
+    const runner = new Runner({
+      log,
+      dryRun: values['dry-run'],
+      env: { TALOSCONFIG: paths.talosconfig, KUBECONFIG: paths.kubeconfig },
+    });
+    const result = await spec.run({
+      opts: values,
+      positionals: parsed.positionals,
+      log,
+      runner,
+      config: loaded.config,
+      configFile: loaded.file,
+      secrets,
+      paths,
+    });
+    return typeof result === 'number' ? result : 0;
+  } catch (err) {
+    return reportError(log, err);
+  }
+}
+
+/** Turns any error into one clear message on stderr (and the log file) and an exit code. */
+export function reportError(log: Logger, err: unknown): number {
+  if (err instanceof FatalError) return err.exitCode; // already logged
+  if (err instanceof ConfigError || err instanceof CommandError || err instanceof WaitTimeoutError) {
+    try {
+      log.error(err.message);
+    } catch {
+      /* logging must not hide the error */
+    }
+    return err instanceof ConfigError ? 3 : 1;
+  }
+  // Unexpected errors: the message for the user, the stack for the log file.
+  const e = err instanceof Error ? err : new Error(String(err));
+  log.error(e.message);
+  log.debug(e.stack ?? '');
+  return 1;
+}
