@@ -159,15 +159,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
 export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterConfig {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) {
-    throw new ConfigError(
-      shown,
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return `${shown}:${pos ? `${pos.line}:${pos.col}` : '?'} malformed YAML: ${e.message.split('\n')[0]}`;
-      }),
-    );
+    // The first error is the real one; later ones are usually the parser losing its footing after it.
+    const first = doc.errors[0]!;
+    const pos = first.linePos?.[0];
+    const what = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const more = doc.errors.length > 1 ? ` (${doc.errors.length - 1} follow-on error(s) not shown)` : '';
+    throw new ConfigError(shown, [`${shown}:${pos ? `${pos.line}:${pos.col}` : '1:1'} malformed YAML: ${what}${more}`]);
   }
   const input = doc.toJS() ?? {};
   const parsed = ClusterConfigSchema.safeParse(input);

@@ -1,0 +1,94 @@
+import { appendFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parse } from 'yaml';
+import { loadConfig, parseConfigText } from '../../scripts/lib/config/load.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { clusterSettings, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
+import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/configure/sync.ts';
+
+const fixture = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
+
+test('configure is idempotent: a second run changes nothing', () => {
+  const root = mkdtempSync(join(tmpdir(), 'configure-'));
+  const c = fixture('five-node.yaml');
+  const first = writeGenerated(c, root);
+  assert.ok(first.missing.length > 10);
+  const second = writeGenerated(c, root);
+  assert.ok(isClean(second), JSON.stringify(second));
+  rmSync(root, { recursive: true });
+});
+
+test('--check finds a hand-edited file, a missing one and one the config no longer produces', () => {
+  const root = mkdtempSync(join(tmpdir(), 'configure-'));
+  const c = fixture('five-node.yaml');
+  writeGenerated(c, root);
+  const p = generatedPaths(c.cluster.name);
+  appendFileSync(join(root, p.talosNode('infra-cp-1')), '# hand edit\n');
+  rmSync(join(root, p.tfvars('01-infrastructure')));
+  writeFileSync(join(root, p.talosNode('old-node')), 'machine: {}\n');
+  const { drift } = diffGenerated(c, root);
+  assert.equal(drift.changed, [p.talosNode('infra-cp-1')]);
+  assert.equal(drift.missing, [p.tfvars('01-infrastructure')]);
+  assert.equal(drift.extra, [p.talosNode('old-node')]);
+  writeGenerated(c, root);
+  assert.not.ok(existsSync(join(root, p.talosNode('old-node'))), 'removed node file still there');
+  assert.ok(isClean(diffGenerated(c, root).drift));
+  rmSync(root, { recursive: true });
+});
+
+test('the committed generated files match the built-in default config', () => {
+  const { config } = loadConfig({ path: join(REPO_ROOT, 'cluster.example.yaml') });
+  const { drift } = diffGenerated(config);
+  assert.ok(isClean(drift), `stale generated files: ${JSON.stringify(drift)} — run npx tsx scripts/configure.ts`);
+});
+
+test('rendered Talos patches carry the node address, the VIP on control planes only, and CNI off', () => {
+  const c = fixture('five-node.yaml');
+  const files = renderAll(c);
+  const p = generatedPaths('infra');
+  const node = parse(files.get(p.talosNode('infra-worker-2'))!);
+  assert.equal(node.machine.network.interfaces[0].addresses, ['10.0.10.22/24']);
+  assert.is(node.machine.network.hostname, 'infra-worker-2');
+  const cp = parse(files.get(p.talosControlPlane)!);
+  assert.is(cp.machine.network.interfaces[0].vip.ip, '10.0.10.10');
+  assert.not.match(files.get(p.talosWorker)!, 'vip');
+  const common = parse(files.get(p.talosCommon)!);
+  assert.is(common.cluster.network.cni.name, 'none');
+  assert.is(common.cluster.proxy.disabled, true);
+  assert.equal(common.machine.network.nameservers, ['10.0.10.1', '1.1.1.1']);
+});
+
+test('a one-node cluster lets workloads run on its control plane', () => {
+  const files = renderAll(fixture('one-node.yaml'));
+  assert.is(parse(files.get(generatedPaths('solo').talosControlPlane)!).cluster.allowSchedulingOnControlPlanes, true);
+});
+
+test('terraform variables and cluster-settings come from the config; side-by-side clusters do not collide', () => {
+  const infra = renderAll(fixture('five-node.yaml'));
+  const apps = renderAll(fixture('apps.yaml'));
+  const tf = JSON.parse(apps.get(generatedPaths('apps').tfvars('01-infrastructure'))!);
+  assert.is(tf.nodes['apps-worker-1'].memory_mib, 32768);
+  assert.is(tf.proxmox_bridge, 'vmbr1');
+  const shared = [...infra.keys()].filter((k) => apps.has(k) && k !== 'cluster.schema.json');
+  assert.equal(shared, []);
+  assert.is(clusterSettings(fixture('apps.yaml')).CSI_STORAGE_CLASS, 'fast');
+  const cm = parse(apps.get(generatedPaths('apps').clusterSettings)!);
+  assert.is(cm.metadata.name, 'cluster-settings');
+  assert.ok(Object.values(cm.data).every((v) => typeof v === 'string'));
+});
+
+test('template substitution names the template and the unknown variable', () => {
+  assert.throws(() => substitute('a: ${NOPE}', { A: '1' }, 'talos/patches/x.yaml'), /talos\/patches\/x.yaml: \$\{NOPE\} has no value/);
+});
+
+test('the JSON Schema is generated from the same schema and rejects unknown keys', () => {
+  const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'cluster.schema.json'), 'utf8'));
+  assert.is(schema.additionalProperties, false);
+  assert.ok(schema.properties.nodes.items.properties.vmId);
+  assert.ok(schema.required.includes('nodes'));
+});
+
+test.run();
