@@ -72,7 +72,7 @@ test('terraform variables and cluster-settings come from the config; side-by-sid
   const tf = JSON.parse(apps.get(generatedPaths('apps').tfvars('01-infrastructure'))!);
   assert.is(tf.nodes['apps-worker-1'].memory_mib, 32768);
   assert.is(tf.proxmox_bridge, 'vmbr1');
-  const shared = [...infra.keys()].filter((k) => apps.has(k) && k !== 'cluster.schema.json');
+  const shared = [...infra.keys()].filter((k) => apps.has(k) && k !== 'cluster.schema.json' && k !== 'docs/config-reference.md');
   assert.equal(shared, []);
   assert.is(clusterSettings(fixture('apps.yaml')).CSI_STORAGE_CLASS, 'fast');
   const cm = parse(apps.get(generatedPaths('apps').clusterSettings)!);

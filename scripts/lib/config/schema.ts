@@ -37,14 +37,14 @@ const semver = (prefix: 'v' | '', example: string) =>
 
 export const NodeSchema = z
   .strictObject({
-    name: label('the node name becomes its hostname'),
-    role: z.enum(['controlplane', 'worker'], { message: 'must be "controlplane" or "worker"' }),
+    name: label('the node name becomes its hostname').describe('Node name and hostname (RFC 1123 label)'),
+    role: z.enum(['controlplane', 'worker'], { message: 'must be "controlplane" or "worker"' }).describe('An odd number of control planes'),
     ip: ipv4.describe('Static address, baked into the Talos image through META key 10'),
     vmId: z.number().int().min(100).max(999_999_999).describe('Proxmox VM id (100 or more)'),
     cpu: z.number().int().min(2).default(2).describe('vCPUs (Talos needs at least 2)'),
     memoryMiB: z.number().int().min(2048).default(4096).describe('Memory in MiB (Talos needs at least 2048)'),
     diskGiB: z.number().int().min(10).default(32).describe('System disk in GiB'),
-    installDisk: z.string().startsWith('/dev/').default('/dev/sda'),
+    installDisk: z.string().startsWith('/dev/').default('/dev/sda').describe('Disk Talos installs to'),
   })
   .describe('One Talos VM');
 
@@ -59,44 +59,46 @@ export const ClusterConfigSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path of cluster.schema.json, for editors'),
     cluster: z.strictObject({
-      name: label('the cluster name names directories, Terraform workspaces and contexts'),
+      name: label('the cluster name names directories, Terraform workspaces and contexts').describe(
+        'Cluster name: Flux path, Terraform workspace, state directory',
+      ),
       id: z.number().int().min(1).max(255).describe('Cluster id 1-255 (Cilium cluster mesh id, VM id prefixes)'),
       domain: dnsName.default('cluster.local').describe('Kubernetes DNS domain'),
     }),
     versions: z.strictObject({
-      talos: semver('v', 'v1.11.6'),
-      kubernetes: semver('', '1.34.1'),
-      cilium: semver('', '1.18.3'),
-      flux: semver('v', 'v2.7.3'),
+      talos: semver('v', 'v1.11.6').describe('Talos Linux version (image, installer, talosctl gen config)'),
+      kubernetes: semver('', '1.34.1').describe('Kubernetes version (talosctl --kubernetes-version)'),
+      cilium: semver('', '1.18.3').describe('Cilium Helm chart version, installed by the bootstrap'),
+      flux: semver('v', 'v2.7.3').describe('Flux version for flux bootstrap --version'),
     }),
     network: z.strictObject({
       nodeCidr: cidrv4.describe('The L2 network of the VMs'),
-      gateway: ipv4,
-      dnsServers: z.array(ipv4).min(1, { message: 'needs at least one DNS server' }),
-      podCidr: cidrv4.default('10.244.0.0/16'),
-      serviceCidr: cidrv4.default('10.96.0.0/12'),
+      gateway: ipv4.describe('Default gateway of the node network'),
+      dnsServers: z.array(ipv4).min(1, { message: 'needs at least one DNS server' }).describe('Upstream resolvers of the nodes'),
+      podCidr: cidrv4.default('10.244.0.0/16').describe('Pod network; must not overlap nodeCidr or serviceCidr'),
+      serviceCidr: cidrv4.default('10.96.0.0/12').describe('Service network; must not overlap nodeCidr or podCidr'),
       vip: ipv4.describe('Shared Kubernetes API address held by the control planes (Talos VIP)'),
       loadBalancerCidr: cidrv4
         .optional()
         .describe('MetalLB pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
-      interface: z.string().min(1).default('eth0'),
-      mtu: z.number().int().min(1280).max(9000).default(1500),
+      interface: z.string().min(1).default('eth0').describe('Node network interface (net.ifnames=0 naming)'),
+      mtu: z.number().int().min(1280).max(9000).default(1500).describe('MTU of the node interface'),
     }),
     nodes: z.array(NodeSchema).min(1, { message: 'needs at least one node' }),
     proxmox: z.strictObject({
       host: hostOrIp.describe('SSH and API host of the Proxmox server'),
-      sshUser: z.string().min(1).default('root'),
+      sshUser: z.string().min(1).default('root').describe('SSH user on the Proxmox host (pveum, pvesm)'),
       sshPort: port.default(22),
       node: z.string().min(1).describe('Proxmox node name (as in `pvesh get /nodes`)'),
       storage: z.string().min(1).describe('Storage for VM disks, e.g. local-lvm'),
       imageStorage: z.string().min(1).default('local').describe('Storage that accepts ISO/disk-image downloads'),
-      bridge: z.string().min(1).default('vmbr0'),
+      bridge: z.string().min(1).default('vmbr0').describe('Bridge the VMs attach to'),
       apiUrl: httpUrl.optional().describe('Default: https://<host>:8006/'),
       insecure: z.boolean().default(false).describe('Accept a self-signed API certificate'),
     }),
     imageFactory: z
       .strictObject({
-        url: httpUrl.default('https://factory.talos.dev'),
+        url: httpUrl.default('https://factory.talos.dev').describe('Talos Image Factory'),
         extensions: z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, { message: 'must look like siderolabs/qemu-guest-agent' })).default(['siderolabs/qemu-guest-agent']),
         extraKernelArgs: z.array(z.string().min(1)).default([]),
       })
@@ -104,7 +106,7 @@ export const ClusterConfigSchema = z
     github: z.strictObject({
       owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, { message: 'must be a GitHub user or organisation name' }),
       repository: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { message: 'must be a repository name without the owner' }),
-      branch: z.string().min(1).default('main'),
+      branch: z.string().min(1).default('main').describe('Branch Flux reads (must hold the pushed commit)'),
       path: z.string().optional().describe('Flux path in the repository; default kubernetes/clusters/<cluster.name>'),
       personal: z.boolean().default(true).describe('The owner is a user, not an organisation'),
     }),
@@ -120,7 +122,7 @@ export const ClusterConfigSchema = z
         host: hostOrIp.describe('SSH host running the headscale server'),
         sshUser: z.string().min(1).default('root'),
         sshPort: port.default(22),
-        loginServer: httpUrl,
+        loginServer: httpUrl.describe('Headscale URL the nodes log in to'),
         user: z.string().min(1).optional().describe('Headscale user owning the cluster nodes'),
         tag: z.string().regex(/^tag:[a-z0-9-]+$/, { message: 'must look like tag:cluster-router' }).optional(),
         nodes: z.array(z.string().min(1)).optional().describe('Headscale node names that route for the cluster; default: all cluster node names'),

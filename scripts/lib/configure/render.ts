@@ -29,6 +29,7 @@ export function generatedPaths(cluster: string) {
 }
 
 export const SCHEMA_FILE = 'cluster.schema.json';
+export const REFERENCE_FILE = 'docs/config-reference.md';
 
 function prefixOf(cidr: string): string {
   return cidr.split('/')[1]!;
@@ -158,6 +159,61 @@ export function renderJsonSchema(): string {
   return JSON.stringify({ ...schema, title: 'home-ops cluster config' }, null, 2) + '\n';
 }
 
+type JsonSchemaNode = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchemaNode>;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  required?: string[];
+  default?: unknown;
+  description?: string;
+  enum?: unknown[];
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+};
+
+function typeText(n: JsonSchemaNode): string {
+  if (n.enum) return n.enum.map((e) => JSON.stringify(e)).join(' \\| ');
+  if (n.anyOf) return n.anyOf.map(typeText).join(' or ');
+  if (n.type === 'array') return `list of ${n.items ? typeText(n.items) : 'any'}`;
+  const t = Array.isArray(n.type) ? n.type.join('/') : (n.type ?? 'any');
+  const hasMax = n.maximum !== undefined && n.maximum < Number.MAX_SAFE_INTEGER;
+  const range = hasMax ? ` ${n.minimum ?? ''}..${n.maximum}` : n.minimum !== undefined && n.minimum > Number.MIN_SAFE_INTEGER ? ` ≥ ${n.minimum}` : '';
+  return `${n.format ? `${t} (${n.format})` : t}${range}`;
+}
+
+/** The field reference (docs/config-reference.md), generated from the same schema as the validation. */
+export function renderConfigReference(): string {
+  const schema = z.toJSONSchema(ClusterConfigSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+  const rows: string[] = [];
+  const walk = (node: JsonSchemaNode, path: string, required: boolean) => {
+    const obj = node.type === 'array' && node.items?.properties ? node.items : node;
+    if (path && path !== '$schema') {
+      const def = node.default !== undefined ? `\`${JSON.stringify(node.default)}\`` : required ? 'required' : 'optional';
+      rows.push(`| \`${path}\` | ${typeText(node)} | ${def} | ${(node.description ?? '').replace(/\|/g, '\\|')} |`);
+    }
+    for (const [k, child] of Object.entries(obj.properties ?? {})) {
+      walk(child, path ? `${path}${obj === node ? '' : '[]'}.${k}` : k, (obj.required ?? []).includes(k));
+    }
+  };
+  walk(schema, '', true);
+  return [
+    '# Cluster config reference',
+    '',
+    `<!-- ${GENERATED_NOTE} -->`,
+    '',
+    'Every field of `cluster.yaml` (see `cluster.example.yaml`). Unknown keys are errors. Optional sections turn their',
+    'bootstrap phase off when absent. Cross-field rules (overlaps, unique addresses, quorum) are listed in the README.',
+    '',
+    '| field | type | default | meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
 /** Every generated file for one cluster, repo-relative path → content. */
 export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches')): Map<string, string> {
   const p = generatedPaths(c.cluster.name);
@@ -170,5 +226,6 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
   files.set(p.clusterSettings, renderClusterSettings(c));
   files.set(SCHEMA_FILE, renderJsonSchema());
+  files.set(REFERENCE_FILE, renderConfigReference());
   return files;
 }
