@@ -1,0 +1,384 @@
+// The simulated world: time-based transitions (advance) and derived status (view). Pure functions of
+// (state, lab config, now); nothing runs in the background. See test/lab/README.md "Time model".
+
+export const DEFAULT_TIMINGS = {
+  vmBoot: 0,
+  applyReboot: 0,
+  etcdBootstrap: 0,
+  etcdJoin: 0,
+  apiServer: 0,
+  kubeletRegister: 0,
+  cniReady: 0,
+  fluxInstall: 0,
+  kustomizationStep: 0,
+  reset: 0,
+  reboot: 0,
+  upgrade: 0,
+  bootstrapWindow: 0,
+  waitCapMs: 5000,
+};
+
+/** Durations of a real home lab (ms), for the benchmark; scale them with scaleTimings(). */
+export const REALISTIC_TIMINGS = {
+  vmBoot: 45000,
+  applyReboot: 120000,
+  etcdBootstrap: 30000,
+  etcdJoin: 40000,
+  apiServer: 45000,
+  kubeletRegister: 20000,
+  cniReady: 60000,
+  fluxInstall: 60000,
+  kustomizationStep: 45000,
+  reset: 90000,
+  reboot: 90000,
+  upgrade: 180000,
+  bootstrapWindow: 0,
+  waitCapMs: 1800000,
+};
+
+export function timingsOf(lab) {
+  return { ...DEFAULT_TIMINGS, ...(lab.timings ?? {}) };
+}
+
+const max = (...xs) => Math.max(...xs.filter((x) => typeof x === 'number'));
+
+export function faultOn(st, kind, pred = () => true) {
+  return (st.faults ?? []).some((f) => f.kind === kind && pred(f));
+}
+
+export function nodeMatches(f, n) {
+  return f.node === n.ip || f.node === n.name || (n.config?.hostname && f.node === n.config.hostname);
+}
+
+/** Is the node's Talos API answering at `now`? */
+export function reachability(st, n, now) {
+  if (!n || !n.present) return { up: false, why: 'absent' };
+  if (faultOn(st, 'node-unreachable', (f) => nodeMatches(f, n))) return { up: false, why: 'unreachable' };
+  if (n.upAt == null || now < n.upAt) return { up: false, why: n.downReason ?? 'booting' };
+  return { up: true };
+}
+
+export function ciliumRelease(st) {
+  const r = st.helm?.releases?.['kube-system/cilium'];
+  return r && r.status === 'deployed' ? r : undefined;
+}
+
+/** When the node's CNI started working (undefined: no CNI). */
+function cniSince(st, n, reg) {
+  if (faultOn(st, 'cni-gone')) return undefined;
+  const c = ciliumRelease(st);
+  if (c) return c.readyBase ?? c.firstDeployedAt;
+  // Talos deploys flannel itself unless cluster.network.cni.name is none/custom.
+  if (n.config && n.config.cni && n.config.cni !== 'none' && n.config.cni !== 'custom') return reg.registeredAt;
+  return undefined;
+}
+
+export function nodeReadyAt(st, lab, n, reg) {
+  if (!reg) return undefined;
+  const t = timingsOf(lab);
+  const c = cniSince(st, n, reg);
+  if (c === undefined || n.upAt == null) return undefined;
+  return max(reg.registeredAt, c, n.upAt) + t.cniReady;
+}
+
+function nodesByHostname(st) {
+  const m = {};
+  for (const n of Object.values(st.nodes)) if (n.config?.hostname) m[n.config.hostname] = n;
+  return m;
+}
+
+/** Applies every transition whose time has come, in time order; mutates st. */
+export function advance(st, lab, now) {
+  const t = timingsOf(lab);
+  for (let guard = 0; guard < 50; guard++) {
+    let changed = false;
+    const cl = st.etcd?.cluster;
+    if (cl && cl.runningAt == null) {
+      const boot = st.nodes[cl.bootstrapNode];
+      const at = max(cl.bootstrappedAt, boot?.upAt ?? cl.bootstrappedAt) + t.etcdBootstrap;
+      if (at <= now) {
+        cl.runningAt = at;
+        if (boot) boot.etcd = { memberId: cl.members[boot.ip] ?? cl.bootstrapMemberId, joinedAt: cl.bootstrappedAt, runningAt: at };
+        changed = true;
+      }
+    }
+    if (cl && cl.runningAt != null) {
+      for (const n of Object.values(st.nodes)) {
+        if (n.etcd || !n.present || n.mode !== 'configured' || n.config?.type !== 'controlplane') continue;
+        if (n.config.k8sCa !== cl.k8sCa) continue;
+        if (faultOn(st, 'etcd-member-lost', (f) => nodeMatches(f, n))) continue;
+        if (n.upAt == null) continue;
+        // Adding a member needs a quorum of the existing ones.
+        if (!hasQuorum(st, lab, now)) continue;
+        const at = max(cl.runningAt, n.upAt) + t.etcdJoin;
+        if (at <= now) {
+          const id = n.pendingMemberId ?? hexId(n.ip + at);
+          n.etcd = { memberId: id, joinedAt: at, runningAt: at };
+          cl.members[n.ip] = id;
+          changed = true;
+        }
+      }
+      if (cl.apiUpAt == null) {
+        const at = cl.runningAt + t.apiServer;
+        if (at <= now) {
+          cl.apiUpAt = at;
+          changed = true;
+        }
+      }
+    }
+    if (cl && cl.apiUpAt != null) {
+      for (const n of Object.values(st.nodes)) {
+        if (!n.present || n.mode !== 'configured' || !n.config || n.upAt == null) continue;
+        if (n.config.k8sCa !== cl.k8sCa) continue;
+        const name = n.config.hostname ?? n.name;
+        if (st.k8s.nodes[name]) continue;
+        // A deleted Node comes back when its kubelet restarts (the node reboots), not before.
+        const deletedAt = st.k8s.deletedNodes?.[name];
+        if (deletedAt != null && n.upAt <= deletedAt) continue;
+        const at = max(cl.apiUpAt, n.upAt) + t.kubeletRegister;
+        if (at <= now) {
+          st.k8s.nodes[name] = {
+            name,
+            ip: n.ip,
+            role: n.config.type,
+            labels: n.config.nodeLabels ?? {},
+            registeredAt: at,
+            kubeletVersion: `v${(n.config.kubernetesVersion ?? lab.kubernetesVersion).replace(/^v/, '')}`,
+          };
+          changed = true;
+        }
+      }
+    }
+    const fx = st.flux;
+    if (fx && fx.controllersReadyAt == null) {
+      const first = firstReadyAt(st, lab);
+      if (first !== undefined) {
+        const at = max(fx.bootstrappedAt, first) + t.fluxInstall;
+        if (at <= now) {
+          fx.controllersReadyAt = at;
+          changed = true;
+        }
+      }
+    }
+    if (fx) {
+      // A Kustomization stuck on a bad revision loses Ready; when the fault is gone it reconciles again.
+      for (const k of fx.kustomizations) {
+        const stuck = faultOn(st, 'flux-stuck', (f) => f.kustomization === k.name || f.kustomization === `${k.namespace}/${k.name}`);
+        if (stuck && !k.stuck) {
+          k.stuck = true;
+          k.readyAt = null;
+          changed = true;
+        } else if (!stuck && k.stuck) {
+          k.stuck = false;
+          k.appliedAt = now;
+          changed = true;
+        }
+      }
+    }
+    if (fx && fx.controllersReadyAt != null) {
+      for (const k of fx.kustomizations) {
+        if (k.readyAt != null || k.suspended || k.stuck) continue;
+        const deps = depsOf(fx, k);
+        if (deps.some((d) => !d || d.readyAt == null)) continue;
+        const at = max(fx.controllersReadyAt, k.appliedAt, ...deps.map((d) => d.readyAt)) + t.kustomizationStep;
+        if (at <= now) {
+          k.readyAt = at;
+          changed = true;
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return st;
+}
+
+export function depsOf(fx, k) {
+  const deps = (k.dependsOn ?? []).map((d) => {
+    const [ns, name] = d.includes('/') ? d.split('/') : [k.namespace, d];
+    return fx.kustomizations.find((x) => x.name === name && x.namespace === ns);
+  });
+  // Everything the flux-system Kustomization applies waits for it.
+  if (k.name !== 'flux-system' || k.namespace !== 'flux-system') {
+    const root = fx.kustomizations.find((x) => x.name === 'flux-system' && x.namespace === 'flux-system');
+    if (root && !deps.includes(root)) deps.push(root);
+  }
+  return deps;
+}
+
+export function firstReadyAt(st, lab) {
+  let first;
+  const byName = nodesByHostname(st);
+  for (const reg of Object.values(st.k8s.nodes)) {
+    const n = byName[reg.name] ?? st.nodes[reg.ip];
+    if (!n) continue;
+    const at = nodeReadyAt(st, lab, n, reg);
+    if (at !== undefined && (first === undefined || at < first)) first = at;
+  }
+  return first;
+}
+
+export function hexId(seed) {
+  let h = 2166136261;
+  for (const c of String(seed)) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  let h2 = Math.imul(h ^ 0x9e3779b9, 2654435761) >>> 0;
+  return (h.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0')).replace(/^0+/, '') || '1';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Derived status
+
+/** etcd service state on a node: Running | Preparing | Failed | (undefined: not a configured control plane). */
+export function etcdService(st, lab, n, now) {
+  if (!n || n.mode !== 'configured' || n.config?.type !== 'controlplane') return undefined;
+  if (faultOn(st, 'etcd-member-lost', (f) => nodeMatches(f, n))) return { state: 'Failed', health: 'Fail', message: 'etcd member was removed from the cluster' };
+  const cl = st.etcd?.cluster;
+  if (n.etcd && n.etcd.runningAt <= now && cl) return { state: 'Running', health: 'OK', since: n.etcd.runningAt };
+  return { state: 'Preparing', health: '?', message: cl ? 'Waiting to join the etcd cluster' : 'Waiting for etcd bootstrap' };
+}
+
+/** Members that answer: running etcd on a reachable node. */
+export function healthyMembers(st, lab, now) {
+  const cl = st.etcd?.cluster;
+  if (!cl) return [];
+  return Object.keys(cl.members).filter((ip) => {
+    const n = st.nodes[ip];
+    return n && reachability(st, n, now).up && etcdService(st, lab, n, now)?.state === 'Running';
+  });
+}
+
+export function hasQuorum(st, lab, now) {
+  const cl = st.etcd?.cluster;
+  if (!cl || cl.runningAt == null) return false;
+  const total = Object.keys(cl.members).length;
+  return total > 0 && healthyMembers(st, lab, now).length * 2 > total;
+}
+
+/** Does kube-apiserver answer on this node's IP? */
+export function apiServerOn(st, lab, n, now) {
+  const cl = st.etcd?.cluster;
+  if (!cl || cl.apiUpAt == null || now < cl.apiUpAt) return false;
+  if (!n || !reachability(st, n, now).up || n.config?.type !== 'controlplane') return false;
+  if (n.config.k8sCa !== cl.k8sCa) return false;
+  const t = timingsOf(lab);
+  if (!n.etcd || n.etcd.runningAt + (n.ip === cl.bootstrapNode ? t.apiServer : 0) > now) return false;
+  return hasQuorum(st, lab, now);
+}
+
+/** The control plane holding the VIP, if any (VIP election runs through etcd: only after bootstrap). */
+export function vipHolder(st, lab, now) {
+  if (faultOn(st, 'vip-down')) return undefined;
+  const cands = Object.values(st.nodes)
+    .filter((n) => n.config?.vip && n.config.vip === lab.vip && apiServerOn(st, lab, n, now))
+    .sort((a, b) => a.etcd.runningAt - b.etcd.runningAt);
+  return cands[0];
+}
+
+/** k8s Node objects with their Ready condition at now. */
+export function k8sNodes(st, lab, now) {
+  const byName = nodesByHostname(st);
+  return Object.values(st.k8s.nodes).map((reg) => {
+    const n = byName[reg.name] ?? st.nodes[reg.ip];
+    const r = reachability(st, n, now);
+    let ready = false;
+    let reason;
+    let message;
+    const readyAt = n ? nodeReadyAt(st, lab, n, reg) : undefined;
+    if (!n || !r.up || n.mode !== 'configured') {
+      reason = 'NodeStatusUnknown';
+      message = 'Kubelet stopped posting node status.';
+    } else if (readyAt === undefined || now < readyAt) {
+      reason = 'KubeletNotReady';
+      message = readyAt === undefined
+        ? 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'
+        : 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
+    } else {
+      ready = true;
+      reason = 'KubeletReady';
+      message = 'kubelet is posting ready status';
+    }
+    return { ...reg, ready, reason, message, readyAt, node: n };
+  });
+}
+
+/** Flux Kustomization status at now: { ready: 'True'|'False'|'Unknown', reason, message }. */
+export function kustomizationStatus(st, lab, k, now) {
+  const fx = st.flux;
+  const stuck = (st.faults ?? []).find((f) => f.kind === 'flux-stuck' && (f.kustomization === k.name || f.kustomization === `${k.namespace}/${k.name}`));
+  if (stuck) {
+    return { ready: 'False', reason: stuck.reason ?? 'HealthCheckFailed', message: stuck.message ?? `health check failed after 4m0s: timeout waiting for: [HelmRelease/${k.namespace}/${k.name} status: 'InProgress']` };
+  }
+  const notReady = depsOf(fx, k).find((d) => d && (d.stuck || (k.readyAt == null && (d.readyAt == null || d.readyAt > now))));
+  if (k.readyAt != null && k.readyAt <= now && !notReady) {
+    return { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${fx.branch}@sha1:${fx.revision}`, at: k.readyAt };
+  }
+  if (fx.controllersReadyAt == null || fx.controllersReadyAt > now) return undefined; // never reconciled yet
+  if (notReady) {
+    return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
+  }
+  if (k.suspended) return { ready: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' };
+  return { ready: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' };
+}
+
+/** A plain summary for tests (lab.state()). */
+export function summarize(st, lab, now) {
+  const nodes = lab.nodes.map((ln) => {
+    const n = st.nodes[ln.ip];
+    const r = reachability(st, n, now);
+    const reg = n ? Object.values(st.k8s.nodes).find((x) => x.ip === n.ip) : undefined;
+    const kn = reg ? k8sNodes(st, lab, now).find((x) => x.name === reg.name) : undefined;
+    return {
+      name: ln.name,
+      ip: ln.ip,
+      role: ln.role,
+      present: !!n?.present,
+      reachable: r.up,
+      down: r.up ? undefined : r.why,
+      mode: n?.present ? n.mode : undefined,
+      configType: n?.config?.type,
+      hostname: n?.config?.hostname,
+      talosVersion: n?.talosVersion,
+      installImage: n?.config?.installImage,
+      applyCount: n?.applyCount ?? 0,
+      etcd: etcdService(st, lab, n, now)?.state,
+      etcdMember: !!n?.etcd,
+      apiServer: apiServerOn(st, lab, n, now),
+      k8s: kn ? { name: kn.name, ready: kn.ready, reason: kn.reason } : undefined,
+    };
+  });
+  const fx = st.flux;
+  return {
+    now,
+    nodes,
+    etcd: {
+      bootstrapped: !!st.etcd.cluster,
+      running: st.etcd.cluster?.runningAt != null && st.etcd.cluster.runningAt <= now,
+      bootstrapNode: st.etcd.cluster?.bootstrapNode,
+      members: Object.keys(st.etcd.cluster?.members ?? {}),
+      quorum: hasQuorum(st, lab, now),
+      bootstraps: st.etcd.bootstraps.length,
+      splitBrain: st.etcd.splitBrain,
+      recoveredFrom: st.etcd.cluster?.recoveredFrom,
+    },
+    vipUp: !!vipHolder(st, lab, now),
+    cilium: ciliumRelease(st) ? { version: ciliumRelease(st).version, revision: ciliumRelease(st).revision } : undefined,
+    helmReleases: Object.keys(st.helm.releases),
+    flux: fx
+      ? {
+          bootstrapped: true,
+          bootstrapCount: fx.bootstrapCount,
+          controllersReady: fx.controllersReadyAt != null && fx.controllersReadyAt <= now,
+          kustomizations: fx.kustomizations.map((k) => ({
+            name: k.name,
+            namespace: k.namespace,
+            dependsOn: k.dependsOn ?? [],
+            suspended: !!k.suspended,
+            ready: kustomizationStatus(st, lab, k, now)?.ready ?? 'Unknown',
+            readyAt: k.readyAt,
+          })),
+        }
+      : undefined,
+    objects: Object.keys(st.k8s.objects),
+    terraform: st.terraform.layers,
+    faults: st.faults,
+  };
+}
