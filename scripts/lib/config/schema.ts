@@ -115,6 +115,7 @@ export const ClusterConfigSchema = z
         identityFile: z.string().optional().describe('Private key; default: the SSH agent, then ~/.ssh/id_ed25519'),
         knownHostsFile: z.string().default('~/.ssh/known_hosts'),
         connectTimeoutMs: z.number().int().min(100).default(10_000),
+        connectAttempts: z.number().int().min(1).max(10).default(4).describe('Connection attempts on transient failures (refused, reset, timeout), with backoff'),
       })
       .prefault({}),
     headscale: z
@@ -140,6 +141,7 @@ export const ClusterConfigSchema = z
           ip: ipv4,
         }),
         records: z.array(RecordSchema).default([]),
+        dnsPort: port.default(53).describe('DNS port of the in-cluster server (at nameserver.ip), queried to verify the records'),
         delegation: z
           .strictObject({
             host: hostOrIp.describe('SSH host of the VPS serving the parent zone'),
@@ -148,6 +150,7 @@ export const ClusterConfigSchema = z
             parentZone: dnsName,
             pdnsutil: z.array(z.string().min(1)).default(['pdnsutil']).describe('Command prefix, e.g. [docker, exec, powerdns, pdnsutil]'),
             ttl: z.number().int().min(1).default(3600),
+            dnsPort: port.default(53).describe('DNS port of the parent zone server (at host), queried to verify the delegation'),
           })
           .optional(),
       })

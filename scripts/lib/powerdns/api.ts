@@ -1,0 +1,135 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../core/log.ts';
+import { redact, registerSecret } from '../core/redact.ts';
+
+// A small PowerDNS Authoritative HTTP API client (tool-facts.md §5.2–5.3): X-API-Key auth, Accept: application/json,
+// bounded retries with backoff on network errors, timeouts, 429 and 5xx; 4xx fail at once with PowerDNS's message.
+//
+//   GET   {api}/api/v1/servers/{id}/zones/{zone}.      → zone with rrsets (404 → undefined)
+//   POST  {api}/api/v1/servers/{id}/zones               {name, kind: Native, nameservers}  → 201 (409: exists)
+//   PATCH {api}/api/v1/servers/{id}/zones/{zone}.       {rrsets: [… changetype REPLACE]}   → 204
+
+export interface PdnsZone {
+  id: string;
+  name: string;
+  kind: string;
+  rrsets?: { name: string; type: string; ttl: number; records: { content: string; disabled?: boolean }[] }[];
+}
+
+export class PowerDnsError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly attempts: number,
+  ) {
+    super(redact(message));
+    this.name = 'PowerDnsError';
+  }
+}
+
+export interface PowerDnsApiOptions {
+  apiUrl: string;
+  serverId: string;
+  apiKey: string;
+  log: Logger;
+  /** Attempts per request on transient failures (default 4). */
+  attempts?: number;
+  /** First pause between attempts, doubled each time (default 500 ms). */
+  backoffMs?: number;
+  /** Per-request timeout (default 15 s). */
+  timeoutMs?: number;
+}
+
+export class PowerDnsApi {
+  readonly base: string;
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: PowerDnsApiOptions) {
+    registerSecret(opts.apiKey);
+    const root = opts.apiUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
+    this.base = `${root}/api/v1/servers/${encodeURIComponent(opts.serverId)}`;
+    this.attempts = Math.max(1, opts.attempts ?? 4);
+    this.backoffMs = opts.backoffMs ?? 500;
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+  }
+
+  zonesUrl(): string {
+    return `${this.base}/zones`;
+  }
+
+  zoneUrl(zone: string): string {
+    const id = zone.endsWith('.') ? zone : `${zone}.`;
+    return `${this.base}/zones/${encodeURIComponent(id)}`;
+  }
+
+  async getZone(zone: string): Promise<PdnsZone | undefined> {
+    const res = await this.request('GET', this.zoneUrl(zone), undefined, [404]);
+    return res.status === 404 ? undefined : (res.body as PdnsZone);
+  }
+
+  /** Creates a Native zone; an existing one (409, e.g. after a retried request) is read instead. */
+  async createZone(body: { name: string; kind: string; nameservers: string[] }): Promise<PdnsZone> {
+    const res = await this.request('POST', this.zonesUrl(), body, [409]);
+    if (res.status === 409) {
+      const zone = await this.getZone(body.name);
+      if (!zone) throw new PowerDnsError(`POST ${this.zonesUrl()} answered 409 Conflict but zone ${body.name} cannot be read`, 409, 1);
+      return zone;
+    }
+    return res.body as PdnsZone;
+  }
+
+  async patchZone(zone: string, body: { rrsets: unknown[] }): Promise<void> {
+    await this.request('PATCH', this.zoneUrl(zone), body);
+  }
+
+  private async request(method: string, url: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: unknown }> {
+    let last = '';
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      let status: number | undefined;
+      try {
+        const res = await fetch(url, {
+          method,
+          headers: { 'X-API-Key': this.opts.apiKey, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        status = res.status;
+        const text = await res.text();
+        this.opts.log.debug(`PowerDNS ${method} ${url}`, { status, attempt });
+        if (res.ok || accept.includes(status)) {
+          return { status, body: text ? (JSON.parse(text) as unknown) : undefined };
+        }
+        const detail = (() => {
+          try {
+            const j = JSON.parse(text) as { error?: string; errors?: string[] };
+            return [j.error, ...(j.errors ?? [])].filter(Boolean).join('; ');
+          } catch {
+            return text.trim().slice(0, 300);
+          }
+        })();
+        last = `${status} ${res.statusText}${detail ? `: ${detail}` : ''}`;
+        if (status < 500 && status !== 429) {
+          const hint =
+            status === 401 || status === 403
+              ? ' (check that PDNS_API_KEY in .env matches api-key in the server\'s pdns.conf)'
+              : status === 404
+                ? ` (check powerdns.apiUrl and powerdns.serverId "${this.opts.serverId}")`
+                : '';
+          throw new PowerDnsError(`PowerDNS API ${method} ${url} failed: ${last}${hint}`, status, attempt);
+        }
+      } catch (err) {
+        if (err instanceof PowerDnsError) throw err;
+        const e = err as Error & { cause?: { code?: string; message?: string } };
+        last = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs}ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+      }
+      if (attempt < this.attempts) {
+        const pause = this.backoffMs * 2 ** (attempt - 1);
+        this.opts.log.warn(`PowerDNS ${method} ${url}: ${last}; retrying in ${pause}ms (attempt ${attempt + 1}/${this.attempts})`);
+        await sleep(pause);
+      }
+    }
+    throw new PowerDnsError(`PowerDNS API ${method} ${url} failed after ${this.attempts} attempts: ${last}; is the server up at ${this.opts.apiUrl}?`, undefined, this.attempts);
+  }
+}

@@ -1,0 +1,33 @@
+import type { ScriptSpec } from '../core/cli.ts';
+import { syncPowerDns } from './sync.ts';
+
+// The spec of scripts/powerdns-sync.ts (task dns:sync), here so tests can run it in-process.
+
+const options = {
+  'verify-timeout': { type: 'string', value: 'SECONDS', default: '90', help: 'how long DNS may take to answer as configured (caches)' },
+} as const;
+
+export const powerDnsSyncScript: ScriptSpec<typeof options> = {
+  name: 'powerdns-sync',
+  summary: 'ensure the PowerDNS zone, its records and the parent zone\'s NS delegation, then verify them by DNS',
+  options,
+  details: [
+    'Creates what is missing and replaces what differs (per name and type); never deletes other records.',
+    'The in-cluster server through its HTTP API (PDNS_API_KEY), the parent zone on the VPS through pdnsutil over SSH.',
+    '--dry-run reads both (read-only) and prints the diff and the exact requests and commands.',
+  ].join('\n'),
+  async run(ctx) {
+    if (!ctx.config.powerdns) {
+      ctx.log.info('no powerdns section in the config: nothing to do');
+      return 0;
+    }
+    const seconds = Number(ctx.opts['verify-timeout'] ?? '90');
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      ctx.log.error('--verify-timeout must be a positive number of seconds');
+      return 2;
+    }
+    const r = await syncPowerDns(ctx, { inspect: true, verifyTimeoutMs: seconds * 1000 });
+    ctx.log.info(r.summary);
+    return 0;
+  },
+};

@@ -1,0 +1,182 @@
+import type { OpResult, OpsContext } from '../core/context.ts';
+import { waitFor } from '../core/wait.ts';
+import { shellLine, type SshTarget } from '../ssh/client.ts';
+import { withRemote, type RemoteOptions } from '../ssh/remote.ts';
+import { PowerDnsApi } from './api.ts';
+import {
+  desiredDelegation,
+  desiredZoneRRsets,
+  diffRRsets,
+  digArgv,
+  digMatches,
+  formatDiff,
+  fqdn,
+  fromApiRRsets,
+  increaseSerialArgv,
+  listZoneArgv,
+  parseDig,
+  parseListZone,
+  patchBody,
+  replaceRRsetArgv,
+  type CurrentRRset,
+  type RRset,
+} from './records.ts';
+
+// syncPowerDns(ctx, { inspect?, verifyTimeoutMs? }): the zone and records the config describes, and the parent
+// zone's NS delegation. Creates what is missing, replaces what differs, leaves every other record alone; under
+// --dry-run prints the diff (with inspect: against the live servers) and the exact requests/commands.
+//
+//   In-cluster server, HTTP API (X-API-Key = PDNS_API_KEY):
+//     GET   {apiUrl}/api/v1/servers/{serverId}/zones/{zone}.
+//     POST  {apiUrl}/api/v1/servers/{serverId}/zones  {"name":"{zone}.","kind":"Native","nameservers":["{ns}."]}  (missing zone)
+//     PATCH {apiUrl}/api/v1/servers/{serverId}/zones/{zone}.  {"rrsets":[{name,type,ttl,changetype:"REPLACE",records}]}
+//   Parent zone on the VPS, over SSH (powerdns.delegation.pdnsutil is the command prefix):
+//     pdnsutil list-zone PARENT
+//     pdnsutil replace-rrset PARENT CHILD NS TTL NS.           (and the glue: NSNAME A TTL IP, when inside PARENT)
+//     pdnsutil increase-serial PARENT                          (only after a change, so secondaries pick it up)
+//   Verification by DNS (local dig, bounded wait for caches):
+//     dig @{nameserver.ip} -p {dnsPort} +norecurse +time=2 +tries=1 +noall +answer NAME TYPE      (every rrset)
+//     dig @{delegation.host} -p {delegation.dnsPort} … +answer +authority +additional CHILD NS
+
+export interface PowerDnsSyncOptions extends RemoteOptions {
+  /** Bound for the DNS verification (caches: packet cache 20 s, negative cache 60 s by default). Default 90 s. */
+  verifyTimeoutMs?: number;
+  verifyIntervalMs?: number;
+  /** HTTP attempts/backoff (tests shorten them). */
+  http?: { attempts?: number; backoffMs?: number; timeoutMs?: number };
+}
+
+export function delegationTarget(ctx: Pick<OpsContext, 'config'>): SshTarget | undefined {
+  const d = ctx.config.powerdns?.delegation;
+  return d && { host: d.host, port: d.sshPort, user: d.sshUser };
+}
+
+const compactJson = (v: unknown) => JSON.stringify(v);
+
+async function syncZone(ctx: OpsContext, api: PowerDnsApi, desired: RRset[], live: boolean): Promise<{ changes: number; lines: string }> {
+  const p = ctx.config.powerdns!;
+  const zone = fqdn(p.zone);
+  const createBody = { name: zone, kind: 'Native', nameservers: [fqdn(p.nameserver.name)] };
+  if (!live) {
+    ctx.runner.planOnly(`? GET ${api.zoneUrl(zone)}`);
+    ctx.runner.planOnly(`POST ${api.zonesUrl()} ${compactJson(createBody)}   # only if the zone is missing`);
+    ctx.runner.planOnly(`PATCH ${api.zoneUrl(zone)} ${compactJson(patchBody(desired.map((d) => ({ kind: 'create', desired: d }))))}   # only the rrsets that differ`);
+    return { changes: 0, lines: `zone ${zone}: would ensure ${desired.length} rrset(s)` };
+  }
+  let existing = await api.getZone(zone);
+  let current: CurrentRRset[];
+  let created = false;
+  if (!existing) {
+    if (ctx.runner.planOnly(`POST ${api.zonesUrl()} ${compactJson(createBody)}`)) {
+      // The new zone would hold its SOA and the apex NS from `nameservers`.
+      current = [{ name: zone, type: 'NS', ttl: 3600, records: createBody.nameservers }];
+    } else {
+      existing = await api.createZone(createBody);
+      ctx.log.info(`created zone ${zone}`, { server: p.apiUrl });
+      current = fromApiRRsets(existing.rrsets ?? []);
+    }
+    created = true;
+  } else {
+    current = fromApiRRsets(existing.rrsets ?? []);
+  }
+  const diff = diffRRsets(desired, current);
+  if (diff.changes.length && !ctx.runner.planOnly(`PATCH ${api.zoneUrl(zone)} ${compactJson(patchBody(diff.changes))}`)) {
+    await api.patchZone(zone, patchBody(diff.changes));
+  }
+  const head = created ? `zone ${zone} (${ctx.runner.dryRun ? 'would be ' : ''}created)` : `zone ${zone}`;
+  return { changes: diff.changes.length + (created ? 1 : 0), lines: formatDiff(diff, head) };
+}
+
+async function syncDelegation(ctx: OpsContext, opts: PowerDnsSyncOptions): Promise<{ changes: number; lines: string }> {
+  const p = ctx.config.powerdns!;
+  const d = p.delegation!;
+  const desired = desiredDelegation(ctx.config);
+  return withRemote(ctx, delegationTarget(ctx)!, opts, async (host) => {
+    const listed = await host.read(listZoneArgv(d.pdnsutil, d.parentZone), {
+      timeoutMs: 60_000,
+      hint: `the parent zone ${d.parentZone} must exist on ${d.host} (pdnsutil create-zone ${d.parentZone}); check powerdns.delegation.pdnsutil`,
+    });
+    if (!listed) {
+      for (const r of desired) await host.change(replaceRRsetArgv(d.pdnsutil, d.parentZone, r));
+      await host.change(increaseSerialArgv(d.pdnsutil, d.parentZone));
+      return { changes: 0, lines: `delegation in ${d.parentZone} on ${d.host}: would ensure ${desired.length} rrset(s) (only those that differ)` };
+    }
+    const diff = diffRRsets(desired, parseListZone(listed.stdout));
+    for (const c of diff.changes) await host.change(replaceRRsetArgv(d.pdnsutil, d.parentZone, c.desired), { timeoutMs: 60_000 });
+    if (diff.changes.length) await host.change(increaseSerialArgv(d.pdnsutil, d.parentZone), { timeoutMs: 60_000 });
+    return { changes: diff.changes.length, lines: formatDiff(diff, `delegation of ${fqdn(p.zone)} in ${fqdn(d.parentZone)} on ${d.host}`) };
+  });
+}
+
+interface DigCheck {
+  argv: string[];
+  want: RRset;
+}
+
+function verificationChecks(ctx: OpsContext, zoneRRsets: RRset[]): DigCheck[] {
+  const p = ctx.config.powerdns!;
+  const checks: DigCheck[] = zoneRRsets.map((want) => ({ argv: digArgv(p.nameserver.ip, p.dnsPort, want.name, want.type), want }));
+  const d = p.delegation;
+  if (d) {
+    for (const want of desiredDelegation(ctx.config)) {
+      checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), want });
+    }
+  }
+  return checks;
+}
+
+async function verifyByDns(ctx: OpsContext, checks: DigCheck[], opts: PowerDnsSyncOptions): Promise<void> {
+  if (ctx.runner.dryRun) {
+    for (const line of new Set(checks.map((c) => shellLine(c.argv)))) ctx.runner.planOnly(`? ${line}`);
+    return;
+  }
+  let failing: string[] = [];
+  await waitFor({
+    what: `DNS answers to match the config (${checks.length} rrset(s))`,
+    timeoutMs: opts.verifyTimeoutMs ?? 90_000,
+    intervalMs: opts.verifyIntervalMs ?? 2_000,
+    log: ctx.log,
+    check: async () => {
+      failing = [];
+      const answers = new Map<string, string>();
+      for (const c of checks) {
+        const key = c.argv.join(' ');
+        if (!answers.has(key)) {
+          const res = await ctx.runner.probe(c.argv, { timeoutMs: 10_000 });
+          if (res.exitCode === 127 || /not found|ENOENT/i.test(res.stderr)) {
+            throw new Error('dig is not installed (Debian/Ubuntu: apt-get install dnsutils): it verifies the records by DNS');
+          }
+          answers.set(key, res.ok ? res.stdout : '');
+        }
+        if (!digMatches(parseDig(answers.get(key)!), c.want)) failing.push(`${c.want.name} ${c.want.type} @${c.argv[1]!.slice(1)}:${c.argv[3]}`);
+      }
+      return { done: failing.length === 0, detail: `${checks.length - failing.length}/${checks.length} rrset(s) answer as configured${failing.length ? `; not yet: ${failing.slice(0, 4).join(', ')}` : ''}` };
+    },
+    diagnose: async () => `still different: ${failing.join(', ')}`,
+    hint: 'check that the DNS server answers on that address/port (powerdns.nameserver.ip/dnsPort, delegation.host/dnsPort) and is not a stale secondary',
+  });
+}
+
+export async function syncPowerDns(ctx: OpsContext, opts: PowerDnsSyncOptions = {}): Promise<OpResult> {
+  const p = ctx.config.powerdns;
+  if (!p) return { changed: false, summary: 'no powerdns section: nothing to do' };
+  const live = !ctx.runner.dryRun || !!opts.inspect;
+  const apiKey = ctx.secrets.PDNS_API_KEY ?? '';
+  if (live && !apiKey) throw new Error('PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)');
+  ctx.runner.heading(`PowerDNS zone ${fqdn(p.zone)} at ${p.apiUrl}${p.delegation ? `, delegation in ${fqdn(p.delegation.parentZone)} on ${p.delegation.host}` : ''}:`);
+  const api = new PowerDnsApi({ apiUrl: p.apiUrl, serverId: p.serverId, apiKey: apiKey || '<PDNS_API_KEY>', log: ctx.log, ...(opts.http ?? {}) });
+  const desired = desiredZoneRRsets(ctx.config);
+  const zone = await syncZone(ctx, api, desired, live);
+  const delegation = p.delegation ? await syncDelegation(ctx, opts) : { changes: 0, lines: '' };
+  if (live) ctx.log.print([zone.lines, delegation.lines].filter(Boolean).join('\n'));
+  await verifyByDns(ctx, verificationChecks(ctx, desired), opts);
+  const changes = zone.changes + delegation.changes;
+  const would = ctx.runner.dryRun ? 'would change' : 'changed';
+  const summary = !live
+    ? `would ensure ${desired.length} rrset(s) in ${fqdn(p.zone)}${p.delegation ? ' and the delegation' : ''}`
+    : changes
+      ? `${would} ${zone.changes} in the zone, ${delegation.changes} in the delegation${ctx.runner.dryRun ? '' : '; verified by DNS'}`
+      : `no changes (${desired.length} rrset(s)${p.delegation ? ' and the delegation' : ''} in sync${ctx.runner.dryRun ? '' : ', verified by DNS'})`;
+  if (live && !ctx.runner.dryRun) ctx.log.print(summary);
+  return { changed: changes > 0 && !ctx.runner.dryRun, summary };
+}

@@ -1,0 +1,72 @@
+import type { ScriptSpec } from '../core/cli.ts';
+import { confirmDestructive } from './confirm.ts';
+import { deleteCsiToken, ensureCsiToken } from './csi-token.ts';
+import { cleanupOrphanedVolumes } from './volumes.ts';
+
+// Specs of scripts/proxmox-csi-token.ts (task storage:csi-token) and scripts/proxmox-cleanup-volumes.ts
+// (task storage:cleanup-volumes), here so tests can run them in-process.
+
+const confirmOptions = {
+  yes: { type: 'boolean', short: 'y', help: 'do not ask before a destructive step' },
+  confirm: { type: 'string', value: 'CLUSTER', help: 'confirm a destructive step by naming the cluster (for scripts)' },
+} as const;
+
+export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
+  name: 'proxmox-csi-token',
+  summary: 'the Proxmox CSI role, user, ACL and API token, sealed into the GitOps tree (create | rotate | delete)',
+  positionals: 'create|rotate|delete',
+  options: confirmOptions,
+  details: [
+    'create (default): ensure role, user, ACL and token; seal the plugin config Secret with kubeseal --cert. Re-running',
+    '  changes nothing. A token whose sealed Secret is missing cannot be read back: the script says so; use rotate.',
+    'rotate: replace the token and its sealed Secret (asks for confirmation).',
+    'delete: remove the token, the ACL entry and the user (asks for confirmation); the role stays.',
+    '--dry-run reads Proxmox (read-only) and prints the exact commands it would run.',
+  ].join('\n'),
+  async run(ctx) {
+    const action = ctx.positionals[0] ?? 'create';
+    if (!['create', 'rotate', 'delete'].includes(action) || ctx.positionals.length > 1) {
+      ctx.log.error(`unknown subcommand "${ctx.positionals.join(' ')}": use create, rotate or delete`);
+      return 2;
+    }
+    const csi = ctx.config.proxmoxCsi;
+    if (!csi) {
+      ctx.log.info('no proxmoxCsi section in the config: nothing to do');
+      return 0;
+    }
+    const tokenId = `${csi.user}!${csi.tokenName}`;
+    if (action === 'delete') {
+      await confirmDestructive(ctx, { action: `delete the Proxmox token ${tokenId}, its ACL and the user on ${ctx.config.proxmox.host}`, yes: ctx.opts.yes, confirm: ctx.opts.confirm });
+      ctx.log.info((await deleteCsiToken(ctx, { inspect: true })).summary);
+      return 0;
+    }
+    if (action === 'rotate') {
+      await confirmDestructive(ctx, { action: `replace the Proxmox token ${tokenId} (the CSI plugin needs the new sealed Secret)`, yes: ctx.opts.yes, confirm: ctx.opts.confirm });
+    }
+    const r = await ensureCsiToken(ctx, { rotate: action === 'rotate', inspect: true });
+    ctx.log.info(r.summary);
+    return 0;
+  },
+};
+
+export const cleanupVolumesScript: ScriptSpec<typeof confirmOptions> = {
+  name: 'proxmox-cleanup-volumes',
+  summary: 'list Proxmox CSI volumes left by destroyed clusters and free them after confirmation',
+  options: confirmOptions,
+  details: [
+    'Lists vm-<id>-pvc-* volumes on proxmoxCsi.storage that no existing VM owns or has attached (and, while this',
+    'cluster\'s VMs exist, that none of its PersistentVolumes uses), then frees them with pvesm free after',
+    'confirmation. --dry-run only lists them.',
+  ].join('\n'),
+  async run(ctx) {
+    const r = await cleanupOrphanedVolumes(ctx, {
+      inspect: true,
+      confirm: async (orphans) => {
+        await confirmDestructive(ctx, { action: `free ${orphans.length} volume(s) on ${ctx.config.proxmox.host} (their data is lost)`, yes: ctx.opts.yes, confirm: ctx.opts.confirm });
+        return true;
+      },
+    });
+    ctx.log.info(r.summary);
+    return 0;
+  },
+};

@@ -1,0 +1,116 @@
+import type { OpResult, OpsContext } from '../core/context.ts';
+import { connectSsh, describeTarget, sshLine, type ConnectOptions, type ExecOptions, type RemoteResult, type SshSession, type SshTarget } from './client.ts';
+
+// How domain operations talk to a remote host, with the three modes every operation supports:
+//
+//   real run                     reads and changes run over SSH;
+//   --dry-run (plan)             nothing connects: reads print "? ssh … -- cmd" and return undefined (the operation
+//                                plans the cold-start path), changes print "$ ssh … -- cmd";
+//   --dry-run with inspect       (what the entry scripts do) reads run over SSH so the plan shows the real
+//                                difference; changes only print "$ ssh … -- cmd".
+//
+//   withRemote(ctx, target, { inspect }, fn)   connects when needed, always closes
+//   checkSshHost(ctx, target)                  one host reachable, host key verified against known_hosts
+//   checkSshHosts(ctx)                         every SSH host the config names (Proxmox, Headscale, DNS parent)
+
+export interface RemoteOptions {
+  /** Under --dry-run, still read the real state over SSH (read-only) so the plan lists the exact changes. */
+  inspect?: boolean;
+  connect?: ConnectOptions;
+  /** Overrides every remote command's own timeout (e.g. a shorter bound in tests, a longer one on a slow host). */
+  commandTimeoutMs?: number;
+}
+
+export class RemoteHost {
+  constructor(
+    private readonly ctx: OpsContext,
+    readonly target: SshTarget,
+    /** Absent in plan mode (--dry-run without inspect). */
+    readonly session: SshSession | undefined,
+    private readonly timeoutOverride?: number,
+  ) {}
+
+  /** True when reads return real data (a session exists). */
+  get live(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** A read-only command. In plan mode prints "? ssh …" and returns undefined. */
+  async read(argv: string[], opts: Omit<ExecOptions, 'kind'> = {}): Promise<RemoteResult | undefined> {
+    if (!this.session) {
+      this.ctx.runner.planOnly(`? ${sshLine(this.target, argv)}`);
+      return undefined;
+    }
+    return this.session.exec(argv, { ...opts, ...this.timeout(), kind: 'probe' });
+  }
+
+  /** A command that changes the host. Under --dry-run prints "$ ssh …" and returns undefined. */
+  async change(argv: string[], opts: Omit<ExecOptions, 'kind'> = {}): Promise<RemoteResult | undefined> {
+    if (this.ctx.runner.planOnly(`$ ${sshLine(this.target, argv)}`)) return undefined;
+    if (!this.session) throw new Error(`internal: no SSH session for ${describeTarget(this.target)}`);
+    return this.session.exec(argv, { ...opts, ...this.timeout(), kind: 'action' });
+  }
+
+  private timeout(): { timeoutMs?: number } {
+    return this.timeoutOverride !== undefined ? { timeoutMs: this.timeoutOverride } : {};
+  }
+
+  /** A line in the plan (--dry-run only); returns true under --dry-run. */
+  note(text: string): boolean {
+    return this.ctx.runner.planOnly(`# ${text}`);
+  }
+}
+
+export async function withRemote<T>(ctx: OpsContext, target: SshTarget, opts: RemoteOptions, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
+  if (ctx.runner.dryRun && !opts.inspect) return fn(new RemoteHost(ctx, target, undefined));
+  const session = await connectSsh(ctx, target, opts.connect);
+  try {
+    return await fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs));
+  } finally {
+    session.close();
+  }
+}
+
+export interface NamedSshTarget extends SshTarget {
+  /** What the host is for, e.g. "Proxmox". */
+  role: string;
+}
+
+/** Every SSH host the config names (Proxmox always; Headscale and the DNS parent zone's host when configured), deduplicated. */
+export function configuredSshTargets(ctx: Pick<OpsContext, 'config'>): NamedSshTarget[] {
+  const c = ctx.config;
+  const out: NamedSshTarget[] = [{ role: 'Proxmox', host: c.proxmox.host, port: c.proxmox.sshPort, user: c.proxmox.sshUser }];
+  if (c.headscale) out.push({ role: 'Headscale', host: c.headscale.host, port: c.headscale.sshPort, user: c.headscale.sshUser });
+  const d = c.powerdns?.delegation;
+  if (d) out.push({ role: 'DNS parent zone', host: d.host, port: d.sshPort, user: d.sshUser });
+  return out.filter((t, i) => out.findIndex((o) => o.host === t.host && o.port === t.port && o.user === t.user) === i);
+}
+
+/** Preflight: the host answers SSH, its host key is the one in known_hosts, and the key/agent authenticates. */
+export async function checkSshHost(ctx: OpsContext, target: SshTarget & { role?: string }, opts: { connect?: ConnectOptions } = {}): Promise<OpResult> {
+  const what = `${target.role ? `${target.role} ` : ''}${describeTarget(target)}`;
+  if (ctx.runner.planOnly(`? ${sshLine(target, ['true'])}   # ${what}: host key checked against ${ctx.config.ssh.knownHostsFile}`)) {
+    return { changed: false, summary: `would check SSH to ${what}` };
+  }
+  const session = await connectSsh(ctx, target, opts.connect);
+  try {
+    await session.exec(['true'], { kind: 'probe', timeoutMs: ctx.config.ssh.connectTimeoutMs });
+  } finally {
+    session.close();
+  }
+  return { changed: false, summary: `SSH to ${what}: host key verified` };
+}
+
+/** Checks every configured SSH host; fails with one message listing each host that did not pass. */
+export async function checkSshHosts(ctx: OpsContext, opts: { connect?: ConnectOptions } = {}): Promise<OpResult> {
+  const targets = configuredSshTargets(ctx);
+  const results = await Promise.allSettled(targets.map((t) => checkSshHost(ctx, t, opts)));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${targets[i]!.role}: ${(r.reason as Error).message}`] : []));
+  if (failed.length) throw new Error(`SSH preflight failed for ${failed.length} of ${targets.length} host(s):\n  ${failed.join('\n  ')}`);
+  return {
+    changed: false,
+    summary: ctx.runner.dryRun
+      ? `would check ${targets.length} SSH host(s)`
+      : `${targets.length} SSH host(s) reachable, host keys verified: ${targets.map((t) => `${t.role} ${describeTarget(t)}`).join(', ')}`,
+  };
+}

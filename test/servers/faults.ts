@@ -1,0 +1,91 @@
+import { createServer as createHttpServer, request } from 'node:http';
+import { createServer, connect, type Socket } from 'node:net';
+
+// Fault-injecting proxies in front of the real servers:
+//   startTcpProxy    drops the first N connections (accept, then reset) — an SSH server refusing connections
+//   startHttpProxy   answers the first N requests with a 5xx — a PowerDNS API in trouble — then forwards
+
+export interface Proxy {
+  port: number;
+  /** Connections or requests seen so far. */
+  seen(): number;
+  /** HTTP only: "METHOD /path" of every request, in order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }, opts: { dropFirst: number }): Promise<Proxy> {
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    count++;
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    if (count <= opts.dropFirst) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(target);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    seen: () => count,
+    requests: [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function startHttpProxy(target: { host: string; port: number }, opts: { failFirst: number; status?: number }): Promise<Proxy & { failNext(n: number): void }> {
+  let count = 0;
+  let failUntil = opts.failFirst;
+  const requests: string[] = [];
+  const server = createHttpServer((req, res) => {
+    count++;
+    requests.push(`${req.method} ${decodeURIComponent((req.url ?? '').split('?')[0]!)}`);
+    if (count <= failUntil) {
+      req.resume();
+      res.writeHead(opts.status ?? 503, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: 'Service Unavailable (injected)' }));
+      return;
+    }
+    const up = request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', (e) => {
+      res.writeHead(502);
+      res.end(e.message);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    seen: () => count,
+    requests,
+    failNext: (n: number) => {
+      failUntil = count + n;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
