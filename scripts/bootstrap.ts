@@ -1,0 +1,49 @@
+#!/usr/bin/env -S npx tsx
+import { runScript } from './lib/core/cli.ts';
+import { PHASES, PHASE_TITLES, PhaseSelectionError } from './lib/bootstrap/phases.ts';
+import { runBootstrap } from './lib/bootstrap/run.ts';
+
+await runScript({
+  name: 'bootstrap',
+  summary: 'take the cluster from bare Proxmox to Talos + Cilium + Flux, in resumable phases (--dry-run prints the plan)',
+  options: {
+    from: { type: 'string', value: 'PHASE', help: 'run this phase and every later one, whatever the state file says' },
+    only: { type: 'string', value: 'PHASE', help: 'run just this phase' },
+    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+  },
+  details: [
+    'phases, in order (each probes first, acts only if needed, then verifies):',
+    ...PHASES.map((p, i) => `  ${i + 1}. ${p.padEnd(13)} ${PHASE_TITLES[p]}`),
+    '',
+    'Without --from/--only a run resumes: phases the state file records as done for the same config are skipped',
+    '(preflight and verify always run). The state file is <state dir>/<cluster>/bootstrap-state.json.',
+    'exit codes: 0 done, 1 a phase failed (the message says which command and what to try), 2 usage, 3 config, 130 Ctrl-C.',
+    'examples:',
+    '  npx tsx scripts/bootstrap.ts --dry-run              # the plan: exact commands, no tools or network needed',
+    '  task bootstrap                                      # run (or resume) the bootstrap',
+    '  task bootstrap -- --from cni                        # re-run cni and everything after it',
+  ].join('\n'),
+  async run(ctx) {
+    const scale = Number(ctx.opts['wait-scale'] ?? '1');
+    if (!Number.isFinite(scale) || scale <= 0) {
+      ctx.log.error(`--wait-scale ${ctx.opts['wait-scale']}: must be a positive number`);
+      return 2;
+    }
+    try {
+      const res = await runBootstrap(ctx, {
+        ...(ctx.opts.from ? { from: ctx.opts.from } : {}),
+        ...(ctx.opts.only ? { only: ctx.opts.only } : {}),
+        waitScale: scale,
+        configFile: ctx.configFile,
+        handleSignals: true,
+      });
+      return res.exitCode;
+    } catch (err) {
+      if (err instanceof PhaseSelectionError) {
+        ctx.log.error(err.message);
+        return 2;
+      }
+      throw err;
+    }
+  },
+});

@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { CommandError } from '../core/runner.ts';
+import * as helm from '../helm/helm.ts';
+import * as k from '../kubernetes/kubectl.ts';
+import * as t from '../talos/talosctl.ts';
+import { writeAtomic } from './files.ts';
+import { controlPlanes, firstControlPlane, workers } from './nodes.ts';
+import { act, deadline, goDuration, planNote, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
+
+// Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the full
+// `talosctl health` — the first moment it can pass (see talos.ts).
+
+export function ciliumValuesFile(p: { paths: { dir: string } }): string {
+  return join(p.paths.dir, 'cilium-values.yaml');
+}
+
+/** Installed, deployed, same chart version and same values ⇒ nothing to do. */
+async function ciliumCurrent(p: PhaseContext, values: Record<string, unknown>): Promise<boolean> {
+  const list = await probe(p, helm.listArgv(helm.CILIUM_RELEASE, helm.CILIUM_NAMESPACE));
+  if (!list.ok) return false;
+  const rel = helm.parseList(list.stdout).find((r) => r.name === helm.CILIUM_RELEASE);
+  if (!rel || rel.status !== 'deployed' || helm.chartVersion(rel.chart, 'cilium') !== p.config.versions.cilium) return false;
+  const got = await probe(p, helm.getValuesArgv(helm.CILIUM_RELEASE, helm.CILIUM_NAMESPACE));
+  return got.ok && helm.sameValues(JSON.parse(got.stdout || '{}'), values);
+}
+
+export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
+  const c = p.config;
+  const values = helm.ciliumValues(c);
+  const file = ciliumValuesFile(p);
+  p.versions.cilium = c.versions.cilium;
+  let installed = false;
+  if (await ciliumCurrent(p, values)) {
+    p.note(`cilium ${c.versions.cilium} already installed with these values`);
+  } else {
+    if (!planNote(p, `write ${file} (the Cilium values, a pure function of the config)`)) writeAtomic(file, stringify(values), 0o600);
+    await act(p, helm.upgradeInstallArgv(helm.ciliumRelease(c, file)), {
+      timeoutMs: deadline(p, 'helm'),
+      hint: 'helm could not install Cilium: is the API reachable (kubectl get --raw /readyz) and https://helm.cilium.io reachable?',
+    });
+    installed = true;
+    p.note(`installed cilium ${c.versions.cilium}`);
+  }
+
+  const names = c.nodes.map((n) => n.name);
+  if (p.runner.dryRun) p.runner.planOnly(`? kubectl get nodes -o json`);
+  await waitUntil(p, {
+    what: `every node to be Ready (${names.length})`,
+    timeoutMs: deadline(p, 'nodesReady'),
+    check: async () => {
+      const res = await p.runner.probe(k.nodesArgv(), { timeoutMs: 30_000 });
+      if (!res.ok) return { done: false, detail: res.stderr.trim().split('\n').pop() ?? 'kubectl failed' };
+      const nodes = k.parseNodes(res.stdout).filter((n) => names.includes(n.name));
+      return { done: nodes.length === names.length && nodes.every((n) => n.ready), detail: k.readinessSummary(nodes, names) };
+    },
+    diagnose: async () => (await p.runner.probe(['kubectl', '-n', 'kube-system', 'get', 'pods', '-o', 'wide'])).stdout,
+    hint: 'Cilium agents must run on every node: `kubectl -n kube-system get pods -l k8s-app=cilium` and `kubectl -n kube-system logs ds/cilium`',
+  });
+
+  const first = firstControlPlane(c);
+  const healthTimeout = deadline(p, 'health');
+  const health = await probe(
+    p,
+    t.healthArgv({ node: first.ip, controlPlanes: controlPlanes(c).map((n) => n.ip), workers: workers(c).map((n) => n.ip), waitTimeout: goDuration(healthTimeout) }),
+    { timeoutMs: healthTimeout + 60_000 },
+  );
+  if (!health.dryRun && !health.ok) {
+    throw new CommandError(health, 'talosctl health names the failing check above; `talosctl -n IP dmesg` and `kubectl get pods -A` help find why');
+  }
+  return { changed: installed, summary: `${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok` };
+}

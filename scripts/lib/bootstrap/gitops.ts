@@ -1,0 +1,76 @@
+import * as flux from '../flux/flux.ts';
+import * as k from '../kubernetes/kubectl.ts';
+import { formatArgv } from '../core/runner.ts';
+import { act, deadline, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
+
+// Phase 6: `flux bootstrap github` (skipped when Flux already syncs this repo, branch and path), then the
+// Kustomizations Ready in dependency order, each one's state printed as it changes.
+
+export interface WaitKustomizationsOptions {
+  /** Include Kustomizations labelled bootstrap.home-ops/wait=verify (they need the integrations phase). */
+  includeDeferred: boolean;
+  what: string;
+}
+
+/** Waits until every (non-deferred) Kustomization is Ready; logs each transition; returns the final states. */
+export async function waitKustomizations(p: PhaseContext, o: WaitKustomizationsOptions): Promise<flux.KustomizationState[]> {
+  if (p.runner.dryRun) p.runner.planOnly(`? ${formatArgv(flux.kustomizationsArgv())}`);
+  const seen = new Map<string, string>();
+  let last: flux.KustomizationState[] = [];
+  await waitUntil(p, {
+    what: o.what,
+    timeoutMs: deadline(p, 'kustomizations'),
+    maxIntervalMs: 5000,
+    check: async () => {
+      const res = await p.runner.probe(flux.kustomizationsArgv(), { timeoutMs: 30_000 });
+      if (!res.ok) return { done: false, detail: res.stderr.trim().split('\n').pop() ?? 'kubectl failed' };
+      const all = flux.dependencyOrder(flux.parseKustomizations(res.stdout));
+      last = all;
+      for (const ks of all) {
+        const line = flux.describe(ks);
+        if (seen.get(ks.id) !== line) {
+          seen.set(ks.id, line);
+          p.log.info(`kustomization ${line}`);
+        }
+      }
+      const relevant = all.filter((ks) => (o.includeDeferred || !ks.deferred) && !ks.suspended);
+      const notReady = relevant.filter((ks) => ks.ready !== 'True');
+      // In dependency order, the first one not Ready is what everything after it waits for.
+      const head = notReady[0];
+      return {
+        done: relevant.length > 0 && notReady.length === 0,
+        detail: relevant.length === 0 ? 'no Kustomizations yet' : `${relevant.length - notReady.length}/${relevant.length} Ready${head ? `; next: ${flux.describe(head)}` : ''}`,
+      };
+    },
+    diagnose: async () => last.map((ks) => `${ks.id}: ${ks.ready} ${ks.reason ?? ''} ${ks.message ?? ''}`.trim()).join('\n'),
+    hint: '`flux get kustomizations -A` and `flux logs --level=error` show why; fix the manifests in git and push — the next run waits again',
+  });
+  return last;
+}
+
+export async function gitops(p: PhaseContext): Promise<PhaseOutcome> {
+  const c = p.config;
+  p.versions.flux = c.versions.flux;
+  const target = { owner: c.github.owner, repository: c.github.repository, branch: c.github.branch, path: c.github.path };
+  const repo = await probe(p, flux.gitRepositoryArgv());
+  const ks = await probe(p, flux.fluxSystemKustomizationArgv());
+  let bootstrapped = false;
+  if (repo.ok && ks.ok && flux.syncMatches(k.parseObject(repo.stdout), k.parseObject(ks.stdout), target)) {
+    p.note(`flux already syncs ${c.github.owner}/${c.github.repository}@${c.github.branch}:${c.github.path}`);
+  } else {
+    const hostname = flux.githubHostname(p.opts.env.GITHUB_API_URL);
+    await act(p, flux.bootstrapGithubArgv({ ...target, personal: c.github.personal, version: c.versions.flux, ...(hostname ? { hostname } : {}) }), {
+      env: { GITHUB_TOKEN: p.secrets.GITHUB_TOKEN },
+      timeoutMs: deadline(p, 'fluxBootstrap'),
+      hint: 'flux bootstrap is safe to re-run: check GITHUB_TOKEN (repo admin for the deploy key), then `task bootstrap` again',
+    });
+    bootstrapped = true;
+    p.note(`flux bootstrap github ${c.github.owner}/${c.github.repository}@${c.github.branch}:${c.github.path}`);
+  }
+  const states = await waitKustomizations(p, { includeDeferred: false, what: 'the Flux Kustomizations to be Ready (dependency order)' });
+  const deferred = states.filter((s) => s.deferred).length;
+  return {
+    changed: bootstrapped,
+    summary: `${bootstrapped ? 'flux bootstrapped' : 'flux current'}; ${states.filter((s) => s.ready === 'True').length}/${states.length} Kustomizations Ready${deferred ? ` (${deferred} wait for integrations)` : ''}`,
+  };
+}

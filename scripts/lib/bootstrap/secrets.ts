@@ -1,0 +1,124 @@
+import { existsSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { ClusterConfig } from '../config/load.ts';
+import { REPO_ROOT } from '../core/paths.ts';
+import * as k from '../kubernetes/kubectl.ts';
+import {
+  KEY_SECRET_NAME,
+  KEY_SECRET_NAMESPACE,
+  activeKeyManifest,
+  certFingerprint,
+  certOfKeySecret,
+  createKeyPair,
+  keyStores,
+  pairMatches,
+  sameCert,
+  secretDigest,
+  type KeyPair,
+} from '../sealed-secrets/keypair.ts';
+import { sealSecret, sealedSecretPath, sealingCertPath, type PlainSecret } from '../sealed-secrets/seal.ts';
+import { BootstrapError } from './errors.ts';
+import { readIfExists, writeAtomic } from './files.ts';
+import { commitAndPush } from './publish.ts';
+import { act, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
+
+// Phase 5: the stable sealed-secrets keypair and the secrets the GitOps tree needs from .env.
+// Order matters: the key Secret is applied before Flux installs the controller (gitops phase), so the controller
+// starts with our key instead of generating its own; SealedSecrets committed before a rebuild decrypt after it.
+
+/** The Secrets sealed into the GitOps tree by the bootstrap, from .env values. Pure. */
+export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, string>): PlainSecret[] {
+  const out: PlainSecret[] = [];
+  if (c.powerdns) {
+    // Read by the in-cluster PowerDNS (api-key) and external-dns (PDNS_API_KEY env from the same Secret).
+    // Preflight makes sure PDNS_API_KEY is set before a real run; the plan shows the step without it.
+    out.push({ name: 'powerdns-api-key', namespace: 'dns-system', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
+  }
+  return out;
+}
+
+const PLACEHOLDER: KeyPair = { key: '<redacted>', cert: '' };
+
+async function ensureKeyPair(p: PhaseContext): Promise<{ pair: KeyPair; created: boolean; where: string }> {
+  const cluster = p.config.cluster.name;
+  const stores = keyStores(p, p.opts.env);
+  for (const store of stores.all) {
+    if (p.runner.dryRun) {
+      p.runner.planOnly(`? look up the sealed-secrets keypair in ${store.describe}`);
+      continue;
+    }
+    const pair = await store.load();
+    if (pair) {
+      if (!pairMatches(pair)) throw new BootstrapError(`the sealed-secrets key in ${store.describe} does not match its certificate`, 'restore both halves from your backup');
+      return { pair, created: false, where: store.describe };
+    }
+  }
+  const committed = readIfExists(sealingCertPath(cluster));
+  if (committed && !p.runner.dryRun) {
+    throw new BootstrapError(
+      `${relative(REPO_ROOT, sealingCertPath(cluster))} is committed, but its private key is in none of: ${stores.all.map((s) => s.describe).join('; ')}`,
+      'restore the key (secret-tool store … or the tls.key/tls.crt files) from your backup: a new key could not decrypt the SealedSecrets in git. To start over, delete the certificate and every *.sealed.yaml of this cluster and re-seal',
+    );
+  }
+  const pair = await createKeyPair(p);
+  if (!planNote(p, `store the new keypair in ${stores.preferred.describe}`) && pair) await stores.preferred.save(pair);
+  return { pair: pair ?? PLACEHOLDER, created: true, where: stores.preferred.describe };
+}
+
+async function ensureActiveKey(p: PhaseContext, pair: KeyPair): Promise<boolean> {
+  const res = await probe(p, k.getJsonArgv('secret', KEY_SECRET_NAME, KEY_SECRET_NAMESPACE));
+  if (res.ok) {
+    const current = certOfKeySecret(k.parseObject(res.stdout));
+    if (current.active && sameCert(current.cert, pair.cert)) {
+      p.note('active sealing key already in the cluster');
+      return false;
+    }
+  }
+  await act(p, k.applyStdinArgv(), { input: activeKeyManifest(pair), hint: 'is the API reachable? (kubectl get --raw /readyz)' });
+  // A controller that is already running (re-run after gitops) only reads keys at start.
+  const ctrl = await probe(p, k.getJsonArgv('deployment', 'sealed-secrets-controller', KEY_SECRET_NAMESPACE));
+  if (ctrl.ok && k.parseObject(ctrl.stdout)) {
+    await act(p, ['kubectl', '--namespace', KEY_SECRET_NAMESPACE, 'rollout', 'restart', 'deployment/sealed-secrets-controller']);
+  }
+  p.note(`applied ${KEY_SECRET_NAMESPACE}/${KEY_SECRET_NAME} as the active sealing key`);
+  return true;
+}
+
+export async function secretsPhase(p: PhaseContext): Promise<PhaseOutcome> {
+  const c = p.config;
+  const { pair, created, where } = await ensureKeyPair(p);
+  p.note(created ? `created the sealed-secrets keypair in ${where}` : `reused the sealed-secrets keypair from ${where}`);
+  const certFile = sealingCertPath(c.cluster.name);
+  const written: string[] = [certFile];
+  if (!sameCert(readIfExists(certFile), pair.cert)) {
+    if (!planNote(p, `write ${relative(REPO_ROOT, certFile)} (public certificate, committed)`)) writeAtomic(certFile, pair.cert);
+  }
+  if (!p.runner.dryRun) p.facts.certFingerprint = certFingerprint(pair.cert);
+
+  const activated = await ensureActiveKey(p, pair);
+
+  // Seal what changed since the last run (a keyed digest of the plaintext and the cert tells; nothing is decrypted).
+  const before = (p.previous?.facts?.sealed ?? {}) as Record<string, string>;
+  const sealed: Record<string, string> = {};
+  let resealed = 0;
+  for (const s of bootstrapSecrets(c, p.secrets)) {
+    const file = sealedSecretPath(c.cluster.name, s.name);
+    const rel = relative(REPO_ROOT, file);
+    const digest = p.runner.dryRun ? '' : secretDigest(pair, { cert: certFingerprint(pair.cert), s });
+    sealed[rel] = digest;
+    written.push(file);
+    if (existsSync(file) && before[rel] === digest && !p.runner.dryRun) continue;
+    await sealSecret(p, s, file);
+    resealed++;
+  }
+  p.facts.sealed = sealed;
+  if (resealed) p.note(`sealed ${resealed} secret(s)`);
+
+  const { committed, pushed } = await commitAndPush(p, written, `bootstrap(${c.cluster.name}): sealed-secrets certificate and bootstrap secrets`);
+  if (committed) p.note('committed the certificate and SealedSecrets');
+  if (pushed) p.note(`pushed to ${c.github.branch}`);
+  return {
+    changed: created || activated || resealed > 0 || committed || pushed,
+    summary: [created ? 'keypair created' : 'keypair reused', activated ? 'key applied' : 'key current', `${resealed} sealed`, pushed ? 'pushed' : 'remote current'].join('; '),
+  };
+}

@@ -1,0 +1,112 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { ClusterConfig } from '../config/load.ts';
+
+// helm argv builders, output parsers and the Cilium values: small pure functions, no I/O.
+//
+//   upgradeInstallArgv(HelmRelease)     helm upgrade --install R CHART --repo URL --version V -n NS -f VALUES
+//   listArgv(release, ns)               helm list -n NS --filter ^R$ -o json
+//   getValuesArgv(release, ns)          helm get values R -n NS -o json        (user-supplied values only)
+//   parseList(stdout)                   → [{ name, status, chart, app_version }]
+//   chartVersion("cilium-1.18.3", "cilium") → "1.18.3"
+//   sameValues(a, b)                    deep equality after a JSON round trip (key order and undefined don't matter)
+//   ciliumRelease(config, valuesFile)   the Cilium release the bootstrap installs
+//   ciliumValues(config)                the Talos-specific Cilium values, a pure function of the config
+
+export interface HelmRelease {
+  release: string;
+  chart: string;
+  repo: string;
+  version: string;
+  namespace: string;
+  valuesFile: string;
+}
+
+export function upgradeInstallArgv(r: HelmRelease): string[] {
+  return [
+    'helm', 'upgrade', '--install', r.release, r.chart,
+    '--repo', r.repo,
+    '--version', r.version,
+    '--namespace', r.namespace,
+    '--values', r.valuesFile,
+  ];
+}
+
+export function listArgv(release: string, namespace: string): string[] {
+  return ['helm', 'list', '--namespace', namespace, '--filter', `^${release}$`, '--output', 'json'];
+}
+
+export function getValuesArgv(release: string, namespace: string): string[] {
+  return ['helm', 'get', 'values', release, '--namespace', namespace, '--output', 'json'];
+}
+
+export function versionArgv(): string[] {
+  return ['helm', 'version', '--short'];
+}
+
+export interface ListedRelease {
+  name: string;
+  namespace?: string;
+  status: string;
+  chart: string;
+  app_version?: string;
+}
+
+export function parseList(stdout: string): ListedRelease[] {
+  const parsed = JSON.parse(stdout.trim() || '[]') as unknown;
+  return Array.isArray(parsed) ? (parsed as ListedRelease[]) : [];
+}
+
+/** `helm list` shows the chart as "<name>-<version>". */
+export function chartVersion(chart: string, name: string): string | undefined {
+  return chart.startsWith(`${name}-`) ? chart.slice(name.length + 1) : undefined;
+}
+
+export function sameValues(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown) => JSON.parse(JSON.stringify(v ?? {})) as unknown;
+  return isDeepStrictEqual(norm(a), norm(b));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cilium on Talos (siderolabs/talos v1.11 "Deploying Cilium CNI"; tool-facts §4)
+
+export const CILIUM_REPO = 'https://helm.cilium.io';
+export const CILIUM_NAMESPACE = 'kube-system';
+export const CILIUM_RELEASE = 'cilium';
+
+export function ciliumRelease(c: ClusterConfig, valuesFile: string): HelmRelease {
+  return {
+    release: CILIUM_RELEASE,
+    chart: 'cilium',
+    repo: CILIUM_REPO,
+    version: c.versions.cilium,
+    namespace: CILIUM_NAMESPACE,
+    valuesFile,
+  };
+}
+
+export function ciliumValues(c: ClusterConfig): Record<string, unknown> {
+  return {
+    cluster: { name: c.cluster.name, id: c.cluster.id },
+    // Node pod CIDRs come from the controller manager (cluster.network.podSubnets in the Talos patch).
+    ipam: { mode: 'kubernetes' },
+    // The Talos patch disables kube-proxy; Cilium replaces it and reaches the API through KubePrism, which every node
+    // runs on localhost:7445 — so Cilium needs neither the VIP nor a working Service network to start.
+    kubeProxyReplacement: true,
+    k8sServiceHost: 'localhost',
+    k8sServicePort: 7445,
+    // Talos forbids SYS_MODULE and mounts cgroup v2 itself.
+    securityContext: {
+      capabilities: {
+        ciliumAgent: ['CHOWN', 'KILL', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'SYS_ADMIN', 'SYS_RESOURCE', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID'],
+        cleanCiliumState: ['NET_ADMIN', 'SYS_ADMIN', 'SYS_RESOURCE'],
+      },
+    },
+    cgroup: { autoMount: { enabled: false }, hostRoot: '/sys/fs/cgroup' },
+    // The operator's two default replicas repel each other: on a one-node cluster the second would stay Pending.
+    operator: { replicas: Math.min(2, c.nodes.length) },
+  };
+}
+
+export function parseHelmVersion(stdout: string): string | undefined {
+  return /\bv\d+\.\d+\.\d+/.exec(stdout)?.[0];
+}

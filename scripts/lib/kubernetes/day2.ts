@@ -1,0 +1,108 @@
+// kubectl argv builders and parsers for day-2 diagnosis: small pure functions, no I/O. The bootstrap's builders live in
+// kubectl.ts and are reused as they are.
+//
+//   withServer(argv, server)        kubectl --server URL …   (talk to one control plane when the VIP is down)
+//   podsArgv()                      kubectl get pods -A -o json
+//   daemonSetArgv(name, ns)         kubectl get daemonset NAME -n NS -o json --ignore-not-found
+//   parsePods(stdout)               → { total, problems: [{ namespace, name, phase, reason }] }
+//   parseDaemonSet(stdout)          → { desired, ready, available } or undefined when absent
+//   nodeNotReadyReasons(stdout)     node name → Ready condition reason/message (e.g. "container runtime network not ready")
+//   deploymentsArgv(ns)             kubectl get deployments -n NS -o json
+//   unreadyDeployments(stdout)      → deployments with fewer ready replicas than wanted
+//   kubeletVersions(stdout)         `get nodes -o json` → node name → kubelet version
+
+/** Inserts `--server URL` after `kubectl` (the kubeconfig's credentials, another address). */
+export function withServer(argv: string[], server: string | undefined): string[] {
+  if (!server || argv[0] !== 'kubectl') return argv;
+  return ['kubectl', '--server', server, ...argv.slice(1)];
+}
+
+export function podsArgv(): string[] {
+  return ['kubectl', 'get', 'pods', '--all-namespaces', '-o', 'json', '--request-timeout=20s'];
+}
+
+export function daemonSetArgv(name: string, namespace: string): string[] {
+  return ['kubectl', 'get', 'daemonset', name, '--namespace', namespace, '-o', 'json', '--ignore-not-found', '--request-timeout=20s'];
+}
+
+export interface PodProblem {
+  namespace: string;
+  name: string;
+  phase: string;
+  /** Waiting/terminated reason of the first unhappy container (CrashLoopBackOff, ImagePullBackOff, …). */
+  reason?: string;
+}
+
+interface PodObject {
+  metadata?: { name?: string; namespace?: string };
+  status?: {
+    phase?: string;
+    reason?: string;
+    containerStatuses?: { ready?: boolean; state?: { waiting?: { reason?: string }; terminated?: { reason?: string } } }[];
+  };
+}
+
+/** Pods that are neither Succeeded nor Running with every container ready. */
+export function parsePods(stdout: string): { total: number; problems: PodProblem[] } {
+  const list = JSON.parse(stdout || '{}') as { items?: PodObject[] };
+  const items = list.items ?? [];
+  const problems: PodProblem[] = [];
+  for (const p of items) {
+    const phase = p.status?.phase ?? 'Unknown';
+    if (phase === 'Succeeded') continue;
+    const statuses = p.status?.containerStatuses ?? [];
+    const unready = statuses.find((c) => c.ready !== true);
+    if (phase === 'Running' && !unready) continue;
+    const reason = unready?.state?.waiting?.reason ?? unready?.state?.terminated?.reason ?? p.status?.reason;
+    problems.push({ namespace: p.metadata?.namespace ?? '?', name: p.metadata?.name ?? '?', phase, ...(reason ? { reason } : {}) });
+  }
+  return { total: items.length, problems };
+}
+
+export interface DaemonSetStatus {
+  desired: number;
+  ready: number;
+  available: number;
+}
+
+export function parseDaemonSet(stdout: string): DaemonSetStatus | undefined {
+  if (!stdout.trim()) return undefined;
+  const ds = JSON.parse(stdout) as { status?: { desiredNumberScheduled?: number; numberReady?: number; numberAvailable?: number } };
+  return {
+    desired: ds.status?.desiredNumberScheduled ?? 0,
+    ready: ds.status?.numberReady ?? 0,
+    available: ds.status?.numberAvailable ?? 0,
+  };
+}
+
+/** Ready condition reason and message of every node that is not Ready. */
+export function nodeNotReadyReasons(stdout: string): Record<string, string> {
+  const list = JSON.parse(stdout || '{}') as {
+    items?: { metadata?: { name?: string }; status?: { conditions?: { type?: string; status?: string; reason?: string; message?: string }[] } }[];
+  };
+  const out: Record<string, string> = {};
+  for (const n of list.items ?? []) {
+    const c = n.status?.conditions?.find((x) => x.type === 'Ready');
+    if (c?.status === 'True') continue;
+    out[n.metadata?.name ?? '?'] = [c?.reason, c?.message].filter(Boolean).join(': ') || 'no Ready condition';
+  }
+  return out;
+}
+
+export function deploymentsArgv(namespace: string): string[] {
+  return ['kubectl', 'get', 'deployments', '--namespace', namespace, '-o', 'json', '--request-timeout=20s'];
+}
+
+/** Deployments with fewer ready replicas than wanted. */
+export function unreadyDeployments(stdout: string): { name: string; wanted: number; ready: number }[] {
+  const list = JSON.parse(stdout || '{}') as { items?: { metadata?: { name?: string }; spec?: { replicas?: number }; status?: { readyReplicas?: number } }[] };
+  return (list.items ?? [])
+    .map((d) => ({ name: d.metadata?.name ?? '?', wanted: d.spec?.replicas ?? 1, ready: d.status?.readyReplicas ?? 0 }))
+    .filter((d) => d.ready < d.wanted);
+}
+
+/** Node name → kubelet version (`status.nodeInfo.kubeletVersion`, e.g. "v1.34.1"). */
+export function kubeletVersions(stdout: string): Record<string, string> {
+  const list = JSON.parse(stdout || '{}') as { items?: { metadata?: { name?: string }; status?: { nodeInfo?: { kubeletVersion?: string } } }[] };
+  return Object.fromEntries((list.items ?? []).map((n) => [n.metadata?.name ?? '?', n.status?.nodeInfo?.kubeletVersion ?? 'unknown']));
+}

@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseConfigText } from '../../scripts/lib/config/load.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import * as flux from '../../scripts/lib/flux/flux.ts';
+import * as helm from '../../scripts/lib/helm/helm.ts';
+import * as k from '../../scripts/lib/kubernetes/kubectl.ts';
+import * as t from '../../scripts/lib/talos/talosctl.ts';
+import * as tf from '../../scripts/lib/terraform/terraform.ts';
+
+const config = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
+
+// ---- talosctl -------------------------------------------------------------------------------------------------
+
+test('talosctl gen config takes the rendered patches, the VIP endpoint and the install image', () => {
+  const argv = t.genConfigArgv({
+    clusterName: 'infra', vip: '10.0.10.10', secretsFile: '/s/secrets.yaml',
+    commonPatch: 'talos/generated/infra/common.yaml', controlPlanePatch: 'talos/generated/infra/controlplane.yaml',
+    workerPatch: 'talos/generated/infra/worker.yaml', installImage: 'factory.talos.dev/metal-installer/abc:v1.11.6',
+    kubernetesVersion: '1.34.1', talosVersion: 'v1.11.6', outDir: '/s/talos',
+  });
+  assert.equal(argv.slice(0, 5), ['talosctl', 'gen', 'config', 'infra', 'https://10.0.10.10:6443']);
+  const after = (flag: string) => argv[argv.indexOf(flag) + 1];
+  assert.is(after('--with-secrets'), '/s/secrets.yaml');
+  assert.is(after('--config-patch'), '@talos/generated/infra/common.yaml');
+  assert.is(after('--config-patch-control-plane'), '@talos/generated/infra/controlplane.yaml');
+  assert.is(after('--config-patch-worker'), '@talos/generated/infra/worker.yaml');
+  assert.is(after('--install-image'), 'factory.talos.dev/metal-installer/abc:v1.11.6');
+  assert.is(after('--talos-version'), 'v1.11');
+  assert.is(after('-o'), '/s/talos');
+  assert.ok(argv.includes('--force'));
+});
+
+test('talosctl apply-config is insecure (maintenance mode) with the per-node patch', () => {
+  assert.equal(t.applyConfigInsecureArgv('10.0.0.5', '/s/worker.yaml', 'talos/generated/c/nodes/w1.yaml'), [
+    'talosctl', 'apply-config', '--insecure', '--nodes', '10.0.0.5', '--file', '/s/worker.yaml', '--config-patch', '@talos/generated/c/nodes/w1.yaml',
+  ]);
+});
+
+test('authenticated talosctl commands name the node as endpoint: never the VIP', () => {
+  for (const argv of [t.bootstrapArgv('10.0.0.1'), t.serviceArgv('10.0.0.1', 'etcd'), t.etcdMembersArgv('10.0.0.1'), t.kubeconfigArgv('10.0.0.1')]) {
+    assert.equal(argv.slice(0, 5), ['talosctl', '--endpoints', '10.0.0.1', '--nodes', '10.0.0.1']);
+  }
+  const h = t.healthArgv({ node: '10.0.0.1', controlPlanes: ['10.0.0.1'], workers: [], waitTimeout: '10m' });
+  assert.not.ok(h.includes('--worker-nodes'), 'no empty --worker-nodes on a one-node cluster');
+  assert.is(h[h.indexOf('--wait-timeout') + 1], '10m');
+});
+
+test('talosctl service/etcd members/resource stream parsers', () => {
+  const service = 'NODE     10.0.10.11\nID       etcd\nSTATE    Preparing\nHEALTH   ?\nEVENTS   [Preparing]: Running pre state (10s ago)\n';
+  assert.equal(t.parseServiceInfo(service), { state: 'Preparing', health: '?' });
+  const members = [
+    'NODE         ID                 HOSTNAME     PEER URLS                 CLIENT URLS               LEARNER',
+    '10.0.10.11   a49c021e76e707db   infra-cp-1   https://10.0.10.11:2380   https://10.0.10.11:2379   false',
+    '10.0.10.11   b59c021e76e707db   infra-cp-2   https://10.0.10.12:2380   https://10.0.10.12:2379   false',
+  ].join('\n');
+  assert.equal(t.parseEtcdMembers(members), ['infra-cp-1', 'infra-cp-2']);
+  assert.equal(t.parseEtcdMembers('ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER\nabc  cp1  https://x:2380  https://x:2379  false\n'), ['cp1']);
+  assert.equal(t.parseEtcdMembers(''), []);
+  const stream = '{\n    "node": "10.0.0.1",\n    "spec": {"stage": "running", "x": "a}{b"}\n}\n{\n    "node": "10.0.0.2",\n    "spec": {"stage": "booting"}\n}\n';
+  assert.is(t.parseResourceStream(stream).length, 2);
+  assert.is(t.machineStage(stream), 'running');
+});
+
+test('talosctl bootstrap errors: already bootstrapped vs not ready yet vs real failure', () => {
+  assert.ok(t.isAlreadyBootstrapped('error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty'));
+  assert.ok(t.isBootstrapNotReadyYet('rpc error: code = FailedPrecondition desc = bootstrap is not available yet'));
+  assert.not.ok(t.isAlreadyBootstrapped('rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node'));
+  assert.not.ok(t.isBootstrapNotReadyYet('rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node'));
+  assert.is(t.talosMinor('v1.11.6'), 'v1.11');
+  assert.is(t.parseClientVersion('Client:\n\tTalos v1.11.6\n'), 'v1.11.6');
+});
+
+// ---- terraform ------------------------------------------------------------------------------------------------
+
+test('terraform argv: -chdir per layer, workspace per cluster, plan -out then apply of that plan', () => {
+  assert.equal(tf.workspaceSelectArgv('01-infrastructure', 'infra'), ['terraform', '-chdir=terraform/01-infrastructure', 'workspace', 'select', '-or-create', 'infra']);
+  const plan = tf.planArgv('00-persistent-auth', '/r/terraform/generated/infra/00-persistent-auth.tfvars.json', '/s/p.tfplan');
+  assert.ok(plan.includes('-detailed-exitcode') && plan.includes('-input=false'));
+  assert.ok(plan.includes('-var-file=/r/terraform/generated/infra/00-persistent-auth.tfvars.json'));
+  assert.ok(plan.includes('-out=/s/p.tfplan'));
+  assert.equal(tf.applyPlanArgv('00-persistent-auth', '/s/p.tfplan').slice(-1), ['/s/p.tfplan']);
+  assert.is(tf.planOutcome(0), 'no-changes');
+  assert.is(tf.planOutcome(2), 'changes');
+  assert.is(tf.planOutcome(1), 'error');
+});
+
+test('terraform outputs: values unwrapped; a missing output is named', () => {
+  const out = tf.parseOutputs('{"installer_image":{"sensitive":false,"type":"string","value":"factory.talos.dev/metal-installer/abc:v1.11.6"},"schematic_id":{"sensitive":false,"type":"string","value":"abc"},"node_ips":{"sensitive":false,"type":["map","string"],"value":{"cp1":"10.0.0.1"}}}');
+  assert.equal(tf.infrastructureOutputs(out), { schematicId: 'abc', installerImage: 'factory.talos.dev/metal-installer/abc:v1.11.6', nodeIps: { cp1: '10.0.0.1' } });
+  assert.throws(() => tf.infrastructureOutputs({ schematic_id: 'abc' }), /no output "installer_image"/);
+});
+
+// ---- helm / cilium --------------------------------------------------------------------------------------------
+
+test('cilium values are the Talos ones and a pure function of the config', () => {
+  const five = helm.ciliumValues(config('five-node.yaml'));
+  assert.equal(five, helm.ciliumValues(config('five-node.yaml')));
+  assert.is(five.kubeProxyReplacement, true);
+  assert.is(five.k8sServiceHost, 'localhost');
+  assert.is(five.k8sServicePort, 7445);
+  assert.equal(five.cgroup, { autoMount: { enabled: false }, hostRoot: '/sys/fs/cgroup' });
+  const caps = (five.securityContext as { capabilities: { ciliumAgent: string[] } }).capabilities.ciliumAgent;
+  assert.ok(caps.includes('SYS_ADMIN') && !caps.includes('SYS_MODULE'));
+  assert.equal((helm.ciliumValues(config('one-node.yaml')).operator as { replicas: number }).replicas, 1);
+  const argv = helm.upgradeInstallArgv(helm.ciliumRelease(config('one-node.yaml'), '/s/v.yaml'));
+  assert.equal(argv.slice(0, 5), ['helm', 'upgrade', '--install', 'cilium', 'cilium']);
+  assert.is(argv[argv.indexOf('--repo') + 1], 'https://helm.cilium.io');
+  assert.is(argv[argv.indexOf('--version') + 1], '1.18.3');
+  assert.is(argv[argv.indexOf('--namespace') + 1], 'kube-system');
+});
+
+test('helm list/values parsing decides whether Cilium is current', () => {
+  const list = helm.parseList('[{"name":"cilium","namespace":"kube-system","revision":"1","status":"deployed","chart":"cilium-1.18.3","app_version":"1.18.3"}]');
+  assert.is(helm.chartVersion(list[0]!.chart, 'cilium'), '1.18.3');
+  assert.is(helm.chartVersion('other-1.0.0', 'cilium'), undefined);
+  assert.ok(helm.sameValues({ a: 1, b: { c: [1, 2] } }, { b: { c: [1, 2] }, a: 1 }));
+  assert.not.ok(helm.sameValues({ a: 1 }, { a: 2 }));
+  assert.equal(helm.parseList(''), []);
+});
+
+// ---- kubectl --------------------------------------------------------------------------------------------------
+
+test('node readiness parsing and summary', () => {
+  const nodes = k.parseNodes(JSON.stringify({
+    items: [
+      { metadata: { name: 'cp1' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
+      { metadata: { name: 'w1' }, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] } },
+    ],
+  }));
+  assert.equal(nodes, [{ name: 'cp1', ready: true }, { name: 'w1', ready: false, reason: 'KubeletNotReady' }]);
+  assert.is(k.readinessSummary(nodes, ['cp1', 'w1', 'w2']), '1/3 nodes Ready (not yet: w1, w2)');
+});
+
+test('kubeconfig server switch keeps everything else', () => {
+  const kc = 'apiVersion: v1\nkind: Config\nclusters:\n  - name: infra\n    cluster:\n      server: https://10.0.10.10:6443\n      certificate-authority-data: QUJD\ncontexts: []\n';
+  const first = k.withKubeconfigServer(kc, 'https://10.0.10.11:6443');
+  assert.is(k.kubeconfigServer(first), 'https://10.0.10.11:6443');
+  assert.match(first, /certificate-authority-data: QUJD/);
+  assert.is(k.kubeconfigServer(k.withKubeconfigServer(first, 'https://10.0.10.10:6443')), 'https://10.0.10.10:6443');
+  assert.throws(() => k.withKubeconfigServer('apiVersion: v1\n', 'x'), /no clusters/);
+  assert.equal(k.readyzArgv('https://10.0.10.10:6443').slice(0, 3), ['kubectl', '--server', 'https://10.0.10.10:6443']);
+});
+
+// ---- flux -----------------------------------------------------------------------------------------------------
+
+test('flux bootstrap github argv, with --hostname for GitHub Enterprise', () => {
+  const argv = flux.bootstrapGithubArgv({ owner: 'me', repository: 'home-ops', branch: 'main', path: 'kubernetes/clusters/infra', personal: true, version: 'v2.7.3' });
+  assert.equal(argv.slice(0, 3), ['flux', 'bootstrap', 'github']);
+  assert.ok(argv.includes('--owner=me') && argv.includes('--personal') && argv.includes('--path=kubernetes/clusters/infra') && argv.includes('--version=v2.7.3'));
+  assert.not.ok(argv.some((a) => a.startsWith('--hostname')));
+  assert.is(flux.githubHostname('https://ghe.example.com/api/v3'), 'ghe.example.com');
+  assert.is(flux.githubHostname('https://api.github.com'), undefined);
+  assert.is(flux.githubHostname(undefined), undefined);
+});
+
+test('kustomizations: parsed, ordered by dependsOn, deferred by label', () => {
+  const list = {
+    items: [
+      { metadata: { name: 'apps', namespace: 'flux-system' }, spec: { dependsOn: [{ name: 'infrastructure' }] }, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'DependencyNotReady', message: "dependency 'flux-system/infrastructure' is not ready" }] } },
+      { metadata: { name: 'storage', namespace: 'flux-system', labels: { [flux.DEFER_LABEL]: 'verify' } }, spec: { dependsOn: [{ name: 'flux-system' }] } },
+      { metadata: { name: 'infrastructure', namespace: 'flux-system' }, spec: { dependsOn: [{ name: 'flux-system' }] }, status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'Progressing' }] } },
+      { metadata: { name: 'flux-system', namespace: 'flux-system' }, status: { conditions: [{ type: 'Ready', status: 'True', message: 'Applied revision: main@sha1:abc' }] } },
+    ],
+  };
+  const ks = flux.dependencyOrder(flux.parseKustomizations(JSON.stringify(list)));
+  assert.equal(ks.map((x) => x.name), ['flux-system', 'infrastructure', 'apps', 'storage']);
+  assert.is(ks.find((x) => x.name === 'storage')!.deferred, true);
+  assert.is(ks.find((x) => x.name === 'storage')!.message, 'waiting to be reconciled');
+  assert.is(flux.describe(ks[0]!), 'flux-system: Ready (Applied revision: main@sha1:abc)');
+  // A cycle does not hang the ordering; its members come last.
+  const cyc = flux.dependencyOrder([{ id: 'a', dependsOn: ['b'] }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: [] }]);
+  assert.equal(cyc.map((x) => x.id), ['c', 'a', 'b']);
+});
+
+test('flux sync matches our repository, branch and path only', () => {
+  const repo = { spec: { url: 'ssh://git@github.com/Me/home-ops', ref: { branch: 'main' } } };
+  const ks = { spec: { path: './kubernetes/clusters/infra' } };
+  const want = { owner: 'me', repository: 'home-ops', branch: 'main', path: 'kubernetes/clusters/infra' };
+  assert.ok(flux.syncMatches(repo, ks, want));
+  assert.not.ok(flux.syncMatches(repo, ks, { ...want, branch: 'dev' }));
+  assert.not.ok(flux.syncMatches(repo, { spec: { path: './other' } }, want));
+  assert.not.ok(flux.syncMatches(undefined, ks, want));
+});
+
+test.run();

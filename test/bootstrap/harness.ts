@@ -1,0 +1,175 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { parseConfigText } from '../../scripts/lib/config/load.ts';
+import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { RemoteLab, REMOTE_BIN } from '../lab/remote/remote-lab.ts';
+import { startSshd, type SshdServer } from '../servers/sshd.ts';
+import { startFakeGithub, type FakeGithub } from './fake-github.ts';
+
+// End-to-end harness: a throw-away copy of this repository (its own git history and a bare "GitHub" remote), the
+// simulated lab on PATH, a loopback GitHub API and a loopback sshd standing in for the Proxmox host. The bootstrap runs
+// from the copy, so its REPO_ROOT, git checks and commits are the copy's, never this checkout's.
+
+export const OWNER = 'lab-owner';
+export const REPO = 'home-ops';
+export const GITHUB_TOKEN = 'ghp_labtoken0123456789';
+export const PROXMOX_TOKEN = 'terraform@pve!provider=11111111-2222-3333-4444-555555555555';
+
+const COPY = ['scripts', 'talos/patches', 'terraform', 'kubernetes', 'cluster.example.yaml', 'package.json', 'tsconfig.json', '.gitignore'];
+
+export function sh(cwd: string, cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).toString();
+}
+
+export interface Sshd {
+  port: number;
+  user: string;
+  knownHosts: string;
+  identity: string;
+}
+
+export interface Repo {
+  root: string;
+  origin: string;
+  configFile: string;
+  config: ReturnType<typeof parseConfigText>;
+  head(): string;
+  remoteHead(): string;
+}
+
+/**
+ * Copies the product into a temp repo, writes the test config (fixture with the Proxmox host on the loopback sshd and
+ * the optional sections removed), renders it (task configure), commits and pushes to a bare origin.
+ */
+export function makeRepo(base: string, fixture: string, sshd: Sshd, edit: (c: Record<string, unknown>) => void = () => {}): Repo {
+  const root = join(base, 'repo');
+  const origin = join(base, 'origin.git');
+  mkdirSync(root, { recursive: true });
+  for (const rel of COPY) if (existsSync(join(REPO_ROOT, rel))) cpSync(join(REPO_ROOT, rel), join(root, rel), { recursive: true });
+  for (const gen of ['talos/generated', 'terraform/generated']) rmSync(join(root, gen), { recursive: true, force: true });
+  for (const layer of ['00-persistent-auth', '01-infrastructure']) mkdirSync(join(root, 'terraform', layer), { recursive: true });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
+  const raw = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', fixture), 'utf8')) as Record<string, unknown>;
+  delete raw.headscale;
+  delete raw.powerdns;
+  delete raw.proxmoxCsi;
+  raw.proxmox = { ...(raw.proxmox as object), host: '127.0.0.1', sshPort: sshd.port, sshUser: sshd.user };
+  raw.ssh = { knownHostsFile: sshd.knownHosts, identityFile: sshd.identity };
+  raw.github = { owner: OWNER, repository: REPO, branch: 'main' };
+  edit(raw);
+  const configFile = join(root, 'cluster.yaml');
+  const text = stringify(raw);
+  writeFileSync(configFile, text);
+  const config = parseConfigText(text, 'cluster.yaml');
+  writeGenerated(config, root);
+  writeFileSync(join(root, 'kubernetes/clusters', config.cluster.name, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n');
+  sh(base, 'git', 'init', '--quiet', '--bare', '--initial-branch=main', origin);
+  sh(root, 'git', 'init', '--quiet', '--initial-branch=main');
+  // The bootstrap commits the sealing certificate: the copy needs an identity (a user's checkout has one).
+  sh(root, 'git', 'config', 'user.name', 'Bootstrap Test');
+  sh(root, 'git', 'config', 'user.email', 'bootstrap@test.invalid');
+  // node_modules is a symlink here: ignore it as the real .gitignore ignores the directory.
+  writeFileSync(join(root, '.git', 'info', 'exclude'), 'node_modules\n');
+  sh(root, 'git', 'add', '-A');
+  sh(root, 'git', 'commit', '--quiet', '-m', 'initial');
+  sh(root, 'git', 'remote', 'add', 'origin', origin);
+  sh(root, 'git', 'push', '--quiet', 'origin', 'HEAD:refs/heads/main');
+  return {
+    root,
+    origin,
+    configFile,
+    config,
+    head: () => sh(root, 'git', 'rev-parse', 'HEAD').trim(),
+    remoteHead: () => sh(root, 'git', '--git-dir', origin, 'rev-parse', 'refs/heads/main').trim(),
+  };
+}
+
+export interface RunOutput {
+  exitCode: number;
+  /** Logger lines (stderr in the real CLI). */
+  log: string[];
+  /** print() output (stdout in the real CLI): the plan and the summary table. */
+  out: string[];
+  text: string;
+}
+
+/** Runs the bootstrap of the repo copy in this process, against the lab (env), like `executeScript` would. */
+export async function runCopy(repo: Repo, env: Record<string, string>, o: { from?: string; only?: string; dryRun?: boolean; waitScale?: number; secrets?: Record<string, string> } = {}): Promise<RunOutput> {
+  const mod = async <T>(rel: string) => (await import(pathToFileURL(join(repo.root, 'scripts/lib', rel)).href)) as T;
+  const { Logger } = await mod<typeof import('../../scripts/lib/core/log.ts')>('core/log.ts');
+  const { Runner } = await mod<typeof import('../../scripts/lib/core/runner.ts')>('core/runner.ts');
+  const { clusterPaths } = await mod<typeof import('../../scripts/lib/core/paths.ts')>('core/paths.ts');
+  const { loadConfig } = await mod<typeof import('../../scripts/lib/config/load.ts')>('config/load.ts');
+  const { registerSecret } = await mod<typeof import('../../scripts/lib/core/redact.ts')>('core/redact.ts');
+  const { runBootstrap } = await mod<typeof import('../../scripts/lib/bootstrap/run.ts')>('bootstrap/run.ts');
+  const { reportError } = await mod<typeof import('../../scripts/lib/core/cli.ts')>('core/cli.ts');
+  const log: string[] = [];
+  const out: string[] = [];
+  class Capture extends Logger {
+    override print(text: string): void {
+      out.push(text);
+    }
+  }
+  const logger = new Capture({ level: 'info', write: (l) => log.push(l) });
+  const config = loadConfig({ path: repo.configFile, env }).config;
+  const paths = clusterPaths(config.cluster.name, env as NodeJS.ProcessEnv);
+  const secrets = o.secrets ?? { PROXMOX_VE_API_TOKEN: PROXMOX_TOKEN, GITHUB_TOKEN };
+  for (const v of Object.values(secrets)) registerSecret(v);
+  const runner = new Runner({ log: logger, dryRun: o.dryRun ?? false, env: { ...env, TALOSCONFIG: paths.talosconfig, KUBECONFIG: paths.kubeconfig } });
+  let exitCode: number;
+  try {
+    const res = await runBootstrap(
+      { config, runner, log: logger, secrets, paths },
+      { ...(o.from ? { from: o.from } : {}), ...(o.only ? { only: o.only } : {}), waitScale: o.waitScale ?? 0.01, env: { ...process.env, ...env }, configFile: repo.configFile },
+    );
+    exitCode = res.exitCode;
+  } catch (err) {
+    exitCode = reportError(logger, err);
+  }
+  return { exitCode, log, out, text: [...out, ...log].join('\n') };
+}
+
+export interface World {
+  base: string;
+  /** The Proxmox host: a loopback sshd whose sessions run the lab's remote fakes (pveum, pvesm, headscale). */
+  sshd: SshdServer;
+  remote: RemoteLab;
+  github: FakeGithub;
+  repo: Repo;
+  cleanup(): Promise<void>;
+}
+
+export async function makeWorld(fixture: string, edit?: (c: Record<string, unknown>) => void): Promise<World> {
+  const base = mkdtempSync(join(tmpdir(), 'bootstrap-e2e-'));
+  const remote = new RemoteLab();
+  const sshd = await startSshd({ pathPrefix: [REMOTE_BIN], env: remote.env });
+  let repo: Repo;
+  let github: FakeGithub;
+  try {
+    repo = makeRepo(base, fixture, { port: sshd.port, user: sshd.user, knownHosts: sshd.knownHostsFile, identity: sshd.identityFile }, edit);
+    github = await startFakeGithub({ owner: OWNER, repo: REPO, bare: repo.origin, token: GITHUB_TOKEN });
+  } catch (err) {
+    await sshd.stop();
+    remote.cleanup();
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    base,
+    sshd,
+    remote,
+    github,
+    repo,
+    cleanup: async () => {
+      await sshd.stop();
+      remote.cleanup();
+      await github.close();
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
