@@ -77,6 +77,9 @@ export function talosVars(c: ClusterConfig, node?: NodeConfig): Record<string, s
     NETWORK_INTERFACE: c.network.interface,
     NETWORK_MTU: String(c.network.mtu),
     SCHEDULE_ON_CONTROL_PLANES: String(!c.nodes.some((n) => n.role === 'worker')),
+    // Node topology for the Proxmox CSI plugin: region = its config region (default the cluster name), zone = the
+    // Proxmox node; the kubelet's provider id names the VM (proxmox://<region>/<vmid>).
+    TOPOLOGY_REGION: c.proxmoxCsi?.region ?? c.cluster.name,
   };
   if (node) {
     Object.assign(vars, {
@@ -84,6 +87,7 @@ export function talosVars(c: ClusterConfig, node?: NodeConfig): Record<string, s
       NODE_IP: node.ip,
       NODE_PREFIX: prefixOf(c.network.nodeCidr),
       NODE_INSTALL_DISK: node.installDisk,
+      NODE_VM_ID: String(node.vmId),
     });
   }
   return vars;

@@ -1,0 +1,137 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterConfig } from '../config/load.ts';
+import { diffGenerated } from '../configure/sync.ts';
+import { TERRAFORM_LAYERS } from '../configure/render.ts';
+import { REPO_ROOT } from '../core/paths.ts';
+import { INFRASTRUCTURE_OUTPUTS } from '../terraform/terraform.ts';
+import { buildOwnership, ownershipFindings, type OwnershipMap } from '../ownership/ownership.ts';
+import { checkSecretFiles, checkTree, clusterNames, loadCluster, type ClusterTree } from './flux.ts';
+import { SourceIndex, onPath, pool, type Exec } from './kustomize.ts';
+import { describe, objectKey, type Finding } from './model.ts';
+import { validateObject } from './schemas.ts';
+import { checkTalos } from './talos.ts';
+import { checkTaskfiles } from './taskfile.ts';
+import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources } from './terraform.ts';
+
+// `task validate`: every check, offline, in one pass. Pure orchestration: each check lives in its own module and
+// reports Findings naming the file and the object.
+
+export interface ValidateOptions {
+  root?: string;
+  exec: Exec;
+  /** Only these clusters (default: every directory under kubernetes/clusters). */
+  clusters?: string[];
+  /** The loaded cluster config: generated files are compared with what it renders (only for the real repository). */
+  config?: ClusterConfig;
+  /** Run `terraform fmt -check` when terraform is on PATH (default true). */
+  terraformFmt?: boolean;
+  concurrency?: number;
+}
+
+export interface ValidateReport {
+  findings: Finding[];
+  trees: ClusterTree[];
+  ownership: OwnershipMap;
+  counts: {
+    objects: number;
+    kustomizations: number;
+    helmReleases: number;
+    terraformFiles: number;
+    tfvarsFiles: number;
+    talosFiles: number;
+    taskTargets: number;
+  };
+  timings: Record<string, number>;
+  terraformFmtRan: boolean;
+}
+
+async function timed<T>(timings: Record<string, number>, name: string, fn: () => Promise<T> | T): Promise<T> {
+  const t = Date.now();
+  try {
+    return await fn();
+  } finally {
+    timings[name] = (timings[name] ?? 0) + (Date.now() - t);
+  }
+}
+
+export async function validateRepository(o: ValidateOptions): Promise<ValidateReport> {
+  const root = o.root ?? REPO_ROOT;
+  const findings: Finding[] = [];
+  const timings: Record<string, number> = {};
+  const index = new SourceIndex(root, ['kubernetes']);
+
+  // Flux trees (kustomize builds in parallel) and Terraform parsing overlap: both wait on other processes / wasm.
+  const clusters = o.clusters ?? clusterNames(root);
+  if (clusters.length === 0) findings.push({ check: 'kustomize', file: 'kubernetes/clusters', message: 'no cluster directories' });
+  const [trees, tfFiles] = await Promise.all([
+    timed(timings, 'flux-build', () => Promise.all(clusters.map((c) => loadCluster(root, c, { exec: o.exec, index, concurrency: o.concurrency ?? 3 }, findings)))),
+    timed(timings, 'terraform-parse', () => parseTerraform(root, findings)),
+  ]);
+
+  await timed(timings, 'flux-checks', () => {
+    for (const t of trees) checkTree(t, root, findings);
+    const reported = new Set(trees.flatMap((t) => t.objects.filter((a) => a.obj.kind === 'Secret').map((a) => `${a.file}#${objectKey(a.obj)}`)));
+    checkSecretFiles(index, findings, reported);
+  });
+
+  let objects = 0;
+  await timed(timings, 'schemas', async () => {
+    const all = trees.flatMap((t) => t.objects);
+    objects = all.length;
+    const results = await pool(all, 8, (a) => validateObject(a.obj, root));
+    results.forEach((r, i) => {
+      const a = all[i]!;
+      for (const p of r.problems) findings.push({ check: 'schema', ...(a.file ? { file: a.file } : {}), object: describe(a.obj), message: p });
+    });
+  });
+
+  let terraformFmtRan = false;
+  let tfvarsFiles = 0;
+  await timed(timings, 'terraform-checks', async () => {
+    if (o.terraformFmt !== false && onPath('terraform') && existsSync(join(root, 'terraform'))) terraformFmtRan = await checkFmt(root, o.exec, findings);
+    checkPins(root, tfFiles, findings);
+    tfvarsFiles = checkVariables(root, tfFiles, TERRAFORM_LAYERS, findings);
+    checkOutputs(tfFiles, '01-infrastructure', INFRASTRUCTURE_OUTPUTS, findings);
+    checkModules(root, tfFiles, findings);
+  });
+
+  const talosFiles = checkTalos(root, findings);
+  const taskTargets = checkTaskfiles(root, findings);
+
+  if (o.config && root === REPO_ROOT) {
+    const { drift } = diffGenerated(o.config, root);
+    for (const f of [...drift.changed, ...drift.missing, ...drift.extra]) {
+      findings.push({ check: 'config', file: f, message: `does not match what cluster ${o.config.cluster.name}'s config renders: run \`task configure\`` });
+    }
+  }
+
+  const ownership = await timed(timings, 'ownership', () => buildOwnership(root, trees, terraformKubernetesResources(tfFiles)));
+  findings.push(...ownershipFindings(ownership));
+
+  return {
+    findings,
+    trees,
+    ownership,
+    counts: {
+      objects,
+      kustomizations: trees.reduce((n, t) => n + [...t.kustomizations.values()].filter((k) => !k.bootstrap).length, 0),
+      helmReleases: trees.reduce((n, t) => n + t.objects.filter((a) => a.obj.kind === 'HelmRelease').length, 0),
+      terraformFiles: tfFiles.length,
+      tfvarsFiles,
+      talosFiles,
+      taskTargets,
+    },
+    timings,
+    terraformFmtRan,
+  };
+}
+
+export function errorsOf(findings: Finding[]): Finding[] {
+  return findings.filter((f) => f.level !== 'warning');
+}
+
+/** One line per finding: "check  file  object: message". */
+export function formatFinding(f: Finding): string {
+  return `[${f.check}] ${f.file ?? '-'}${f.object ? `  ${f.object}` : ''}: ${f.message}`;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env -S npx tsx
+import { resolve } from 'node:path';
+import { runScript } from './lib/core/cli.ts';
+import { REPO_ROOT } from './lib/core/paths.ts';
+import { describeIdentity } from './lib/ownership/ownership.ts';
+import { runnerExec } from './lib/validate/exec.ts';
+import { checkTree, clusterNames, loadCluster } from './lib/validate/flux.ts';
+import { SourceIndex } from './lib/validate/kustomize.ts';
+import type { Finding } from './lib/validate/model.ts';
+import { parseTerraform, terraformKubernetesResources } from './lib/validate/terraform.ts';
+import { buildOwnership, ownershipFindings } from './lib/ownership/ownership.ts';
+
+await runScript({
+  name: 'ownership',
+  summary: 'map who manages each Kubernetes object (Terraform, the bootstrap, Flux) and fail on double ownership',
+  options: {
+    list: { type: 'boolean', help: 'print the whole map, not only conflicts' },
+    root: { type: 'string', value: 'DIR', help: 'repository to check (default: this one)' },
+  },
+  details: [
+    'Owners: Terraform (kubernetes_*, kubernetes_manifest and helm_release resources under terraform/), the bootstrap',
+    '(Helm release kube-system/cilium and its objects, Secret kube-system/sealed-secrets-key, Flux and its',
+    'flux-system objects), and each Flux Kustomization for what it applies. A HelmRelease also owns its Helm release,',
+    'a SealedSecret or ExternalSecret the Secret it writes. Exit 1 when any object has two owners.',
+  ].join('\n'),
+  async run({ opts, log }) {
+    const root = opts.root ? resolve(opts.root) : REPO_ROOT;
+    const exec = runnerExec(log);
+    const index = new SourceIndex(root, ['kubernetes']);
+    const loadFindings: Finding[] = [];
+    const trees = await Promise.all(clusterNames(root).map((c) => loadCluster(root, c, { exec, index }, loadFindings)));
+    for (const t of trees) checkTree(t, root, []);
+    for (const f of loadFindings.filter((x) => x.check === 'kustomize')) log.warn(`${f.file ?? ''} ${f.message}`);
+    const tfFindings: Finding[] = [];
+    const tf = await parseTerraform(root, tfFindings);
+    for (const f of tfFindings) log.warn(`${f.file ?? ''} ${f.message}`);
+    const map = buildOwnership(root, trees, terraformKubernetesResources(tf));
+    if (opts.list) {
+      const rows = [...map.claims].sort(([a], [b]) => a.localeCompare(b));
+      for (const [id, claims] of rows) log.print(`${describeIdentity(id).padEnd(70)} ${claims.map((c) => c.by).join(' | ')}`);
+    }
+    const conflicts = ownershipFindings(map);
+    for (const f of conflicts) log.error(`${f.file ?? '-'}  ${f.object}: ${f.message}`);
+    log.print(`${map.claims.size} objects and Helm releases mapped; ${conflicts.length ? `${conflicts.length} owned twice` : 'each has one owner'}`);
+    return conflicts.length ? 1 : 0;
+  },
+});

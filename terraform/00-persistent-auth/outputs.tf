@@ -1,0 +1,4 @@
+output "pool_id" {
+  description = "Proxmox resource pool of the cluster's VMs."
+  value       = proxmox_virtual_environment_pool.cluster.pool_id
+}

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Logger } from '../../scripts/lib/core/log.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { loadConfig } from '../../scripts/lib/config/load.ts';
+import { runnerExec } from '../../scripts/lib/validate/exec.ts';
+import { graphDocument } from '../../scripts/lib/validate/graph.ts';
+import { validateRepository } from '../../scripts/lib/validate/run.ts';
+import { BASE, makeTree, show } from './fixture.ts';
+
+// The repository itself passes every check, and `task validate` (the script) exits by its findings.
+
+test('this repository passes task validate', async () => {
+  const { config } = loadConfig({ path: join(REPO_ROOT, 'cluster.example.yaml') });
+  const r = await validateRepository({ exec: runnerExec(new Logger({ level: 'error' })), config });
+  assert.equal(r.findings, [], show(r.findings));
+  assert.ok(r.counts.objects > 50, `objects: ${r.counts.objects}`);
+  assert.ok(r.counts.kustomizations >= 15);
+  assert.ok(r.counts.helmReleases >= 10);
+  assert.ok(r.counts.tfvarsFiles >= 2);
+  const infra = r.trees.find((t) => t.cluster === 'infra')!;
+  // the reference design's phases, in order
+  const ks = [...infra.kustomizations.keys()];
+  for (const name of ['sources', 'sealed-secrets', 'cert-manager', 'metallb', 'ingress-nginx', 'proxmox-csi', 'vault', 'external-secrets', 'secret-stores', 'authentik', 'powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'gitea', 'harbor', 'matrix']) {
+    assert.ok(ks.includes(`flux-system/${name}`), `missing Kustomization ${name}`);
+  }
+  // the committed graph is the current one
+  assert.is(readFileSync(join(REPO_ROOT, 'docs/flux-graph.md'), 'utf8'), graphDocument(r.trees), 'docs/flux-graph.md is stale: run `task validate -- --graph`');
+});
+
+function runCli(args: string[]): { code: number; out: string } {
+  const state = mkdtempSync(join(tmpdir(), 'validate-state-'));
+  try {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/validate.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, HOME_OPS_STATE_DIR: state },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return { code: res.status ?? -1, out: `${res.stdout}${res.stderr}` };
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+test('scripts/validate.ts: exit 0 and the Mermaid graph on a clean tree, exit 1 naming file and object on a broken one', () => {
+  const t = makeTree();
+  try {
+    const ok = runCli(['--root', t.root, '--graph']);
+    assert.is(ok.code, 0, ok.out);
+    assert.match(ok.out, 'validated 6 objects in 2 Flux Kustomizations (1 HelmReleases)');
+    const graph = readFileSync(join(t.root, 'docs/flux-graph.md'), 'utf8');
+    assert.match(graph, '```mermaid\nflowchart LR');
+    assert.match(graph, 'ks_flux_system_sources --> ks_flux_system_app');
+    assert.match(graph, 'ks_flux_system_app -.- hr_podinfo_podinfo');
+
+    t.write('kubernetes/apps/app/helmrelease.yaml', BASE['kubernetes/apps/app/helmrelease.yaml']!.replace('version: 6.9.0', 'version: "*"'));
+    const bad = runCli(['--root', t.root]);
+    assert.is(bad.code, 1, bad.out);
+    assert.match(bad.out, '[pinned-versions] kubernetes/apps/app/helmrelease.yaml  HelmRelease podinfo/podinfo: chart podinfo version "*" is a range');
+    assert.match(bad.out, '1 problem(s)');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();
