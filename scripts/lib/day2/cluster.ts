@@ -1,0 +1,81 @@
+import type { NodeConfig } from '../config/schema.ts';
+import { formatArgv } from '../core/runner.ts';
+import * as t from '../talos/talosctl.ts';
+import * as td from '../talos/day2.ts';
+import { poll, probe, type Day2Context } from './steps.ts';
+
+// State probes shared by the day-2 commands: which mode each node is in, and what etcd looks like. Read-only.
+
+export type NodeMode = 'maintenance' | 'configured' | 'down';
+
+/**
+ * maintenance: the insecure maintenance service answers (no machine config); configured: apid answers with our
+ * client certificate; down: neither (off, booting, resetting, or another cluster's certificates).
+ * Under --dry-run nothing runs and `assume` is returned (the plan shows the path for a running cluster).
+ */
+export async function nodeMode(ctx: Day2Context, n: NodeConfig, quiet = false, assume: NodeMode = 'configured'): Promise<NodeMode> {
+  if (ctx.runner.dryRun) {
+    if (!quiet) ctx.runner.planOnly(`? ${formatArgv(t.machineStatusArgv(n.ip))}   (else ? ${formatArgv(t.maintenanceProbeArgv(n.ip))})`);
+    return assume;
+  }
+  const run = quiet ? poll : probe;
+  const configured = await run(ctx, t.machineStatusArgv(n.ip), { timeoutMs: 30_000 });
+  if (configured.ok) return 'configured';
+  const maint = await run(ctx, t.maintenanceProbeArgv(n.ip), { timeoutMs: 30_000 });
+  return maint.ok ? 'maintenance' : 'down';
+}
+
+export async function nodeModes(ctx: Day2Context, nodes: NodeConfig[], quiet = false): Promise<Map<string, NodeMode>> {
+  const modes = await Promise.all(nodes.map(async (n) => [n.name, await nodeMode(ctx, n, quiet)] as const));
+  return new Map(modes);
+}
+
+export interface EtcdView {
+  /** The member list, from the first configured control plane that answered; undefined when none did. */
+  members?: td.EtcdMember[];
+  from?: NodeConfig;
+  /** etcd service state per control plane name (configured ones only). */
+  services: Map<string, { state?: string; health?: string }>;
+  /** Control planes whose etcd runs, reports healthy and is a member. */
+  healthy: string[];
+}
+
+export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], modes: Map<string, NodeMode>, quiet = false): Promise<EtcdView> {
+  const run = quiet ? poll : probe;
+  const configured = controlPlanes.filter((n) => modes.get(n.name) === 'configured');
+  const services = new Map<string, { state?: string; health?: string }>();
+  await Promise.all(
+    configured.map(async (n) => {
+      const res = await run(ctx, t.serviceArgv(n.ip, 'etcd'), { timeoutMs: 30_000 });
+      services.set(n.name, res.ok ? t.parseServiceInfo(res.stdout) : {});
+    }),
+  );
+  let members: td.EtcdMember[] | undefined;
+  let from: NodeConfig | undefined;
+  // Ask a control plane whose etcd runs: a member that is down cannot list the others.
+  const ordered = [...configured].sort((a, b) => Number(services.get(b.name)?.state === 'Running') - Number(services.get(a.name)?.state === 'Running'));
+  for (const n of ordered) {
+    const res = await run(ctx, t.etcdMembersArgv(n.ip), { timeoutMs: 30_000 });
+    if (res.ok) {
+      members = td.parseEtcdMemberTable(res.stdout);
+      from = n;
+      break;
+    }
+  }
+  const names = members?.map((m) => m.hostname);
+  const healthy = configured
+    .filter((n) => {
+      const s = services.get(n.name);
+      return s?.state === 'Running' && s.health !== 'Fail' && (names === undefined || names.includes(n.name));
+    })
+    .map((n) => n.name);
+  return { ...(members ? { members } : {}), ...(from ? { from } : {}), services, healthy };
+}
+
+/** etcd member names for quorum arithmetic: the member list, or the configured control planes when etcd did not answer. */
+export function memberNames(view: EtcdView, controlPlanes: NodeConfig[]): string[] {
+  const names = new Set(view.members?.map((m) => m.hostname) ?? []);
+  // A control plane missing from the list still counts: it was a member and is expected back.
+  for (const n of controlPlanes) names.add(n.name);
+  return [...names];
+}

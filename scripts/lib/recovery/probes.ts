@@ -1,0 +1,121 @@
+import type { NodeConfig } from '../config/schema.ts';
+import { formatArgv, type RunResult } from '../core/runner.ts';
+import * as flux from '../flux/flux.ts';
+import * as helm from '../helm/helm.ts';
+import * as k from '../kubernetes/kubectl.ts';
+import * as kd from '../kubernetes/day2.ts';
+import * as t from '../talos/talosctl.ts';
+import * as td from '../talos/day2.ts';
+import { etcdView, nodeModes } from '../day2/cluster.ts';
+import type { Day2Context } from '../day2/steps.ts';
+import type { ClusterFacts, NodeFacts } from './diagnose.ts';
+
+// The recovery probes: every read the diagnosis needs, all read-only, each kept with its output for the report.
+// Kubernetes reads go through the VIP when it answers, else through the first control plane whose API answers
+// (`kubectl --server https://IP:6443`), so a dead VIP does not blind the rest of the diagnosis.
+
+export interface ProbeRecord {
+  title: string;
+  command: string;
+  exitCode: number;
+  output: string;
+  ms: number;
+}
+
+export interface Gathered {
+  facts: ClusterFacts;
+  records: ProbeRecord[];
+}
+
+const MAX_OUTPUT = 4000;
+
+export async function gatherFacts(ctx: Day2Context): Promise<Gathered> {
+  const c = ctx.config;
+  const records: ProbeRecord[] = [];
+  const run = async (title: string, argv: string[], timeoutMs = 30_000): Promise<RunResult> => {
+    const res = await ctx.runner.probe(argv, { timeoutMs });
+    const output = (res.stdout + (res.stderr ? `${res.stdout ? '\n' : ''}${res.stderr}` : '')).trim();
+    records.push({
+      title,
+      command: formatArgv(argv),
+      exitCode: res.exitCode,
+      output: output.length > MAX_OUTPUT ? `${output.slice(0, MAX_OUTPUT)}\n… (${output.length - MAX_OUTPUT} more characters)` : output,
+      ms: res.durationMs,
+    });
+    return res;
+  };
+
+  // Talos: mode of every node, then services and versions of the configured ones.
+  const modes = await nodeModes(ctx, c.nodes, true);
+  const cps = c.nodes.filter((n) => n.role === 'controlplane');
+  const facts: NodeFacts[] = await Promise.all(
+    c.nodes.map(async (n: NodeConfig): Promise<NodeFacts> => {
+      const mode = modes.get(n.name) ?? 'down';
+      const base: NodeFacts = { name: n.name, ip: n.ip, role: n.role, talos: mode };
+      if (mode === 'maintenance') await run(`${n.name}: maintenance mode`, t.maintenanceProbeArgv(n.ip));
+      if (mode !== 'configured') return base;
+      const [version, services] = await Promise.all([run(`${n.name}: Talos version`, td.versionArgv(n.ip)), run(`${n.name}: services`, td.servicesArgv(n.ip))]);
+      const v = version.ok ? td.parseServerVersion(version.stdout) : undefined;
+      return { ...base, ...(v ? { version: v } : {}), ...(services.ok ? { services: td.parseServiceTable(services.stdout) } : {}) };
+    }),
+  );
+
+  // etcd: each control plane's service, the member list, the status table.
+  const etcd = await etcdView(ctx, cps, modes, true);
+  for (const n of facts) {
+    const s = etcd.services.get(n.name);
+    if (s) n.etcd = s;
+  }
+  if (etcd.from) {
+    await run(`etcd members (from ${etcd.from.name})`, t.etcdMembersArgv(etcd.from.ip));
+    await run(`etcd status (from ${etcd.from.name})`, td.etcdStatusArgv(etcd.from.ip));
+  }
+
+  // The API: VIP, then each configured control plane directly.
+  const vipUrl = k.apiServerUrl(c.network.vip);
+  const vip = await run(`API through the VIP ${c.network.vip}`, k.readyzArgv(vipUrl), 20_000);
+  for (const n of facts.filter((x) => x.role === 'controlplane' && x.talos === 'configured')) {
+    n.api = (await run(`API on ${n.name}`, k.readyzArgv(k.apiServerUrl(n.ip)), 20_000)).ok;
+  }
+  const direct = facts.find((n) => n.api);
+  const server = vip.ok ? vipUrl : direct ? k.apiServerUrl(direct.ip) : undefined;
+  const out: ClusterFacts = {
+    cluster: c.cluster.name,
+    vip: c.network.vip,
+    nodes: facts,
+    ...(etcd.members ? { etcdMembers: etcd.members } : {}),
+    ...(etcd.from ? { etcdFrom: etcd.from.name } : {}),
+    vipApi: vip.ok,
+    ...(server ? { apiVia: vip.ok ? 'vip' : direct!.ip } : {}),
+  };
+  if (!server) return { facts: out, records };
+
+  // Kubernetes, through whichever server answered.
+  const nodes = await run('Kubernetes nodes', kd.withServer(k.nodesArgv(), server));
+  if (nodes.ok) {
+    const reasons = kd.nodeNotReadyReasons(nodes.stdout);
+    out.k8sNodes = k.parseNodes(nodes.stdout).map((n) => ({ name: n.name, ready: n.ready, ...(reasons[n.name] ? { reason: reasons[n.name] } : {}) }));
+  }
+  const pods = await run('pods (all namespaces)', kd.withServer(kd.podsArgv(), server));
+  if (pods.ok) out.pods = kd.parsePods(pods.stdout);
+  const ds = await run('Cilium daemonset', kd.withServer(kd.daemonSetArgv('cilium', helm.CILIUM_NAMESPACE), server));
+  const release = await run('Cilium helm release', [
+    ...helm.listArgv(helm.CILIUM_RELEASE, helm.CILIUM_NAMESPACE),
+    ...(vip.ok ? [] : ['--kube-apiserver', server]),
+  ]);
+  if (ds.ok) {
+    const rel = release.ok ? helm.parseList(release.stdout).find((r) => r.name === helm.CILIUM_RELEASE) : undefined;
+    const daemonSet = kd.parseDaemonSet(ds.stdout);
+    out.cilium = {
+      ...(daemonSet ? { daemonSet } : {}),
+      ...(release.ok ? (rel ? { helmStatus: `${rel.status} (${rel.chart})` } : {}) : { helmStatus: 'unknown (helm could not ask the API)' }),
+    };
+  }
+  const ks = await run('Flux Kustomizations', kd.withServer(flux.kustomizationsArgv(), server));
+  if (ks.ok) {
+    out.kustomizations = flux.dependencyOrder(flux.parseKustomizations(ks.stdout));
+    const deps = await run('Flux controllers', kd.withServer(kd.deploymentsArgv(flux.FLUX_NAMESPACE), server));
+    if (deps.ok) out.fluxControllersDown = kd.unreadyDeployments(deps.stdout).map((d) => d.name);
+  }
+  return { facts: out, records };
+}

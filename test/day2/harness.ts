@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseConfigText, type ClusterConfig } from '../../scripts/lib/config/load.ts';
+import { executeScript, type OptionSpec, type ScriptSpec } from '../../scripts/lib/core/cli.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
+
+// Day-2 tests run the real entry scripts in-process (executeScript) against the simulated lab, non-interactively
+// (CI=true: only --confirm counts), with stdout/stderr captured.
+
+export const CONFIG_FILE = join(REPO_ROOT, 'cluster.example.yaml');
+export const config: ClusterConfig = parseConfigText(readFileSync(CONFIG_FILE, 'utf8'), 'cluster.example.yaml');
+export const CLUSTER = config.cluster.name;
+export const ip = (name: string) => config.nodes.find((n) => n.name === name)!.ip;
+
+/** A bootstrapped 3 + 2 cluster (cluster.example.yaml), as the bootstrap leaves it. */
+export function runningLab(opts: Partial<LabOptions> = {}): Lab {
+  return labFromConfig(config, { initial: 'running', ...opts });
+}
+
+/** Commands that change the cluster, its nodes or its infrastructure ("nothing changed" = none ran, --dry-run aside). */
+export const MUTATING = [
+  'talosctl reset',
+  'talosctl apply-config',
+  'talosctl upgrade',
+  'talosctl bootstrap',
+  'talosctl etcd remove-member',
+  'talosctl etcd leave',
+  'talosctl reboot',
+  'talosctl shutdown',
+  'flux suspend',
+  'flux resume',
+  'flux reconcile',
+  'flux bootstrap',
+  'terraform apply',
+  'terraform destroy',
+  'helm upgrade',
+  'helm uninstall',
+  'kubectl apply',
+  'kubectl delete',
+  'kubectl patch',
+];
+
+export function mutatingCalls(lab: Lab): string[] {
+  return lab
+    .calls()
+    .filter((c) => MUTATING.some((m) => c.cmd.startsWith(m)) && !c.argv.includes('--dry-run'))
+    .map((c) => `${c.cmd} ${c.argv.join(' ')}`);
+}
+
+/** The node IP a talosctl call targets (--nodes IP). */
+export function nodeOf(argv: string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--nodes' || a === '-n');
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  text: string;
+  ms: number;
+}
+
+/** Runs an entry script against the lab: CI=true, --config cluster.example.yaml (or `configFile`), output captured. */
+export async function run<O extends Record<string, OptionSpec>>(
+  lab: Lab,
+  spec: ScriptSpec<O>,
+  args: string[],
+  env: Record<string, string> = {},
+  configFile = CONFIG_FILE,
+): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const started = Date.now();
+  const extra: Record<string, string> = { CI: 'true', ...env };
+  const saved = Object.fromEntries(Object.keys(extra).map((k) => [k, process.env[k]]));
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+  try {
+    const code = await lab.withEnv(async () => {
+      Object.assign(process.env, extra);
+      try {
+        return await executeScript(spec, ['--config', configFile, ...args]);
+      } finally {
+        for (const [k, v] of Object.entries(saved)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    });
+    return { code, stdout, stderr, text: `${stdout}\n${stderr}`, ms: Date.now() - started };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
