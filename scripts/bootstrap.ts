@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { runScript } from './lib/core/cli.ts';
-import { PHASES, PHASE_TITLES, PhaseSelectionError } from './lib/bootstrap/phases.ts';
+import { parseWaitScale, WAIT_SCALE_OPTION } from './lib/core/steps.ts';
+import { PHASES, PHASE_TITLES } from './lib/bootstrap/phases.ts';
 import { runBootstrap } from './lib/bootstrap/run.ts';
 
 await runScript({
@@ -9,7 +10,7 @@ await runScript({
   options: {
     from: { type: 'string', value: 'PHASE', help: 'run this phase and every later one, whatever the state file says' },
     only: { type: 'string', value: 'PHASE', help: 'run just this phase' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'phases, in order (each probes first, acts only if needed, then verifies):',
@@ -24,26 +25,13 @@ await runScript({
     '  task bootstrap -- --from cni                        # re-run cni and everything after it',
   ].join('\n'),
   async run(ctx) {
-    const scale = Number(ctx.opts['wait-scale'] ?? '1');
-    if (!Number.isFinite(scale) || scale <= 0) {
-      ctx.log.error(`--wait-scale ${ctx.opts['wait-scale']}: must be a positive number`);
-      return 2;
-    }
-    try {
-      const res = await runBootstrap(ctx, {
-        ...(ctx.opts.from ? { from: ctx.opts.from } : {}),
-        ...(ctx.opts.only ? { only: ctx.opts.only } : {}),
-        waitScale: scale,
-        configFile: ctx.configFile,
-        handleSignals: true,
-      });
-      return res.exitCode;
-    } catch (err) {
-      if (err instanceof PhaseSelectionError) {
-        ctx.log.error(err.message);
-        return 2;
-      }
-      throw err;
-    }
+    const res = await runBootstrap(ctx, {
+      ...(ctx.opts.from ? { from: ctx.opts.from } : {}),
+      ...(ctx.opts.only ? { only: ctx.opts.only } : {}),
+      waitScale: parseWaitScale(ctx.opts['wait-scale']),
+      configFile: ctx.configFile,
+      handleSignals: true,
+    });
+    return res.exitCode;
   },
 });

@@ -1,10 +1,10 @@
 #!/usr/bin/env -S npx tsx
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { runScript } from './lib/core/cli.ts';
 import { REPO_ROOT } from './lib/core/paths.ts';
 import { runnerExec } from './lib/validate/exec.ts';
-import { graphDocument } from './lib/validate/graph.ts';
+import { embedGraph, graphDocument } from './lib/validate/graph.ts';
 import { errorsOf, formatFinding, validateRepository } from './lib/validate/run.ts';
 
 export const GRAPH_FILE = 'docs/flux-graph.md';
@@ -13,7 +13,7 @@ await runScript({
   name: 'validate',
   summary: 'offline checks of the Flux tree, Terraform, Talos patches, Taskfiles and object ownership',
   options: {
-    graph: { type: 'boolean', help: `also write the Flux dependency graph (Mermaid) to ${GRAPH_FILE}` },
+    graph: { type: 'boolean', help: `also write the Flux dependency graph (Mermaid) to ${GRAPH_FILE} and into README.md (between its flux-graph markers)` },
     cluster: { type: 'string', multiple: true, value: 'NAME', help: 'only this cluster of kubernetes/clusters/ (repeatable; default all)' },
     root: { type: 'string', value: 'DIR', help: 'repository to check (default: this one)' },
   },
@@ -39,6 +39,15 @@ await runScript({
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, graphDocument(report.trees));
       log.info(`wrote ${GRAPH_FILE}`);
+      const readme = join(root, 'README.md');
+      if (existsSync(readme)) {
+        const text = readFileSync(readme, 'utf8');
+        const embedded = embedGraph(text, report.trees);
+        if (embedded !== text) {
+          writeFileSync(readme, embedded);
+          log.info('updated the graph in README.md');
+        }
+      }
     }
     const errors = errorsOf(report.findings);
     for (const f of report.findings) (f.level === 'warning' ? log.warn : log.error).call(log, formatFinding(f));

@@ -8,7 +8,7 @@ import { Logger } from '../../scripts/lib/core/log.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { loadConfig } from '../../scripts/lib/config/load.ts';
 import { runnerExec } from '../../scripts/lib/validate/exec.ts';
-import { graphDocument } from '../../scripts/lib/validate/graph.ts';
+import { embedGraph, graphDocument, README_GRAPH_BEGIN } from '../../scripts/lib/validate/graph.ts';
 import { validateRepository } from '../../scripts/lib/validate/run.ts';
 import { BASE, makeTree, show } from './fixture.ts';
 
@@ -30,6 +30,9 @@ test('this repository passes task validate', async () => {
   }
   // the committed graph is the current one
   assert.is(readFileSync(join(REPO_ROOT, 'docs/flux-graph.md'), 'utf8'), graphDocument(r.trees), 'docs/flux-graph.md is stale: run `task validate -- --graph`');
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  assert.ok(readme.includes(README_GRAPH_BEGIN), 'README.md embeds the graph');
+  assert.is(readme, embedGraph(readme, r.trees), 'the graph in README.md is stale: run `task validate -- --graph`');
 });
 
 function runCli(args: string[]): { code: number; out: string } {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ClusterConfig } from '../config/load.ts';
+import { UsageError } from '../core/cli.ts';
 import type { PhaseRecord } from '../core/state.ts';
 
 // Phase names, their order and which of them a run executes: pure, unit-tested.
@@ -22,7 +23,7 @@ export function isPhase(name: string): name is PhaseName {
   return (PHASES as readonly string[]).includes(name);
 }
 
-export class PhaseSelectionError extends Error {
+export class PhaseSelectionError extends UsageError {
   override name = 'PhaseSelectionError';
 }
 

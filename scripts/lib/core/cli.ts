@@ -78,7 +78,13 @@ export function helpText<O extends Record<string, OptionSpec>>(spec: ScriptSpec<
 
 const LEVELS = ['debug', 'info', 'warn', 'error'];
 
+/** Identity with inference: the options' literal types flow into `ctx.opts` of a spec kept in a module. */
+export function defineScript<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>): ScriptSpec<O> {
+  return spec;
+}
+
 /** Parses argv, loads the config, sets up logger and runner, runs the script and exits with its code. */
+
 export async function runScript<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>, argv = process.argv.slice(2)): Promise<void> {
   const code = await executeScript(spec, argv);
   process.exitCode = code;
@@ -143,9 +149,26 @@ export async function executeScript<O extends Record<string, OptionSpec>>(spec: 
   }
 }
 
+/** A bad flag value found after parsing (exit 2): the message names the flag. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Exit code of a refused or unconfirmed request; nothing was changed. */
+export const EXIT_REFUSED = 4;
+
+/** A request refused before anything changed (exit 4): an unknown node, a set that would break quorum, … */
+export class RefusalError extends Error {
+  override name = 'RefusalError';
+}
+
 /** Turns any error into one clear message on stderr (and the log file) and an exit code. */
 export function reportError(log: Logger, err: unknown): number {
   if (err instanceof FatalError) return err.exitCode; // already logged
+  if (err instanceof UsageError || err instanceof RefusalError) {
+    log.error(err instanceof RefusalError ? `${err.message}\n  nothing was changed` : err.message);
+    return err instanceof UsageError ? 2 : EXIT_REFUSED;
+  }
   if (err instanceof ConfigError || err instanceof CommandError || err instanceof WaitTimeoutError) {
     try {
       log.error(err.message);

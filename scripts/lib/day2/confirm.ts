@@ -1,11 +1,11 @@
 import { createInterface } from 'node:readline/promises';
+import { EXIT_REFUSED } from '../core/cli.ts';
 import { FatalError, type Logger } from '../core/log.ts';
 
 // The typed confirmation every destructive command asks for: the cluster's name, typed by a human at a terminal, or
 // `--confirm <name>` from a script. Anything else aborts before a single state-changing command runs.
 
-/** Exit code of a refused or unconfirmed destructive command (nothing was changed). */
-export const EXIT_REFUSED = 4;
+export { EXIT_REFUSED };
 
 export class RefusedError extends FatalError {
   constructor(message: string) {

@@ -1,19 +1,12 @@
-import type { OptionSpec, ScriptSpec } from '../core/cli.ts';
+import { defineScript } from '../core/cli.ts';
 import type { ApplyMode } from '../talos/day2.ts';
-import { EXIT_REFUSED } from './confirm.ts';
 import { DESTROY_STEP_IDS, destroyCluster } from './destroy.ts';
 import { safeReset } from './reset.ts';
-import { SelectionError } from './selection.ts';
-import { parseWaitScale } from './steps.ts';
+import { parseWaitScale, WAIT_SCALE_OPTION } from '../core/steps.ts';
 import { applyNodes, upgradeKubernetes, upgradeNodes } from './upgrade.ts';
 
 // The day-2 entry scripts' specs (scripts/<name>.ts is one `await runScript(spec)`); tests run them in-process with
 // executeScript(spec, argv).
-
-/** Identity with inference: the options' literal types flow into `ctx.opts`. */
-export function defineScript<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>): ScriptSpec<O> {
-  return spec;
-}
 
 const MODES: ApplyMode[] = ['auto', 'no-reboot', 'reboot', 'staged', 'try'];
 
@@ -26,7 +19,7 @@ export const safeResetScript = defineScript({
     'full-wipe': { type: 'boolean', help: 'wipe the whole system disk, OS and META (static IP) included; the VM must boot the ISO to come back' },
     ungraceful: { type: 'boolean', help: 'no cordon/drain/etcd leave for a partial reset (nodes too broken to drain)' },
     'skip-snapshot': { type: 'boolean', help: 'reset without an etcd snapshot (only when etcd is beyond saving)' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'What it does, in order (nothing changes before the confirmation, nor when the snapshot fails):',
@@ -43,32 +36,18 @@ export const safeResetScript = defineScript({
     '  task cluster:safe-reset -- --nodes infra-worker-2 --confirm infra',
   ].join('\n'),
   async run(ctx) {
-    let waitScale: number;
-    try {
-      waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    } catch (err) {
-      ctx.log.error((err as Error).message);
-      return 2;
-    }
-    try {
-      await safeReset(
-        { ...ctx, waitScale },
-        {
-          ...(ctx.opts.nodes ? { nodes: ctx.opts.nodes } : {}),
-          ...(ctx.opts.confirm !== undefined ? { confirm: ctx.opts.confirm } : {}),
-          fullWipe: ctx.opts['full-wipe'],
-          ungraceful: ctx.opts.ungraceful,
-          skipSnapshot: ctx.opts['skip-snapshot'],
-        },
-      );
-      return 0;
-    } catch (err) {
-      if (err instanceof SelectionError) {
-        ctx.log.error(`${err.message}\n  nothing was changed`);
-        return EXIT_REFUSED;
-      }
-      throw err;
-    }
+    const waitScale = parseWaitScale(ctx.opts['wait-scale']);
+    await safeReset(
+      { ...ctx, waitScale },
+      {
+        ...(ctx.opts.nodes ? { nodes: ctx.opts.nodes } : {}),
+        ...(ctx.opts.confirm !== undefined ? { confirm: ctx.opts.confirm } : {}),
+        fullWipe: ctx.opts['full-wipe'],
+        ungraceful: ctx.opts.ungraceful,
+        skipSnapshot: ctx.opts['skip-snapshot'],
+      },
+    );
+    return 0;
   },
 });
 
@@ -80,7 +59,7 @@ export const destroyScript = defineScript({
     'include-persistent': { type: 'boolean', help: 'also destroy terraform/00-persistent-auth (kept by default: it survives rebuilds)' },
     skip: { type: 'string', multiple: true, value: 'STEP', help: `leave a step out (repeatable): ${DESTROY_STEP_IDS.join(', ')}` },
     'skip-snapshot': { type: 'boolean', help: 'no final etcd snapshot (when etcd is beyond saving)' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'Order: Flux deploy key (GitHub) → Proxmox CSI token → Headscale node entries → terraform 01-infrastructure (the VMs)',
@@ -95,31 +74,17 @@ export const destroyScript = defineScript({
     '  task cluster:destroy -- --confirm infra --skip headscale-nodes',
   ].join('\n'),
   async run(ctx) {
-    let waitScale: number;
-    try {
-      waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    } catch (err) {
-      ctx.log.error((err as Error).message);
-      return 2;
-    }
-    try {
-      await destroyCluster(
-        { ...ctx, waitScale },
-        {
-          includePersistent: ctx.opts['include-persistent'],
-          skip: (ctx.opts.skip ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean),
-          ...(ctx.opts.confirm !== undefined ? { confirm: ctx.opts.confirm } : {}),
-          skipSnapshot: ctx.opts['skip-snapshot'],
-        },
-      );
-      return 0;
-    } catch (err) {
-      if (err instanceof SelectionError) {
-        ctx.log.error(`${err.message}\n  nothing was changed`);
-        return EXIT_REFUSED;
-      }
-      throw err;
-    }
+    const waitScale = parseWaitScale(ctx.opts['wait-scale']);
+    await destroyCluster(
+      { ...ctx, waitScale },
+      {
+        includePersistent: ctx.opts['include-persistent'],
+        skip: (ctx.opts.skip ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean),
+        ...(ctx.opts.confirm !== undefined ? { confirm: ctx.opts.confirm } : {}),
+        skipSnapshot: ctx.opts['skip-snapshot'],
+      },
+    );
+    return 0;
   },
 });
 
@@ -129,7 +94,7 @@ export const upgradeNodeScript = defineScript({
   options: {
     nodes: { type: 'string', multiple: true, value: 'N[,N]', help: 'only these nodes (names or IPs); default every node' },
     force: { type: 'boolean', help: 'also reinstall nodes that run the target version already (e.g. after a schematic change)' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'The image is <imageFactory.url host>/metal-installer/<schematic_id>:<versions.talos>: the schematic from',
@@ -142,24 +107,10 @@ export const upgradeNodeScript = defineScript({
     '  task talos:upgrade-node -- --nodes infra-worker-1',
   ].join('\n'),
   async run(ctx) {
-    let waitScale: number;
-    try {
-      waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    } catch (err) {
-      ctx.log.error((err as Error).message);
-      return 2;
-    }
-    try {
-      const res = await upgradeNodes({ ...ctx, waitScale }, { ...(ctx.opts.nodes ? { nodes: ctx.opts.nodes } : {}), force: ctx.opts.force });
-      if (!ctx.runner.dryRun) ctx.log.info(`upgraded: ${res.upgraded.join(', ') || 'none'}; skipped: ${res.skipped.join(', ') || 'none'}`);
-      return 0;
-    } catch (err) {
-      if (err instanceof SelectionError) {
-        ctx.log.error(`${err.message}\n  nothing was changed`);
-        return EXIT_REFUSED;
-      }
-      throw err;
-    }
+    const waitScale = parseWaitScale(ctx.opts['wait-scale']);
+    const res = await upgradeNodes({ ...ctx, waitScale }, { ...(ctx.opts.nodes ? { nodes: ctx.opts.nodes } : {}), force: ctx.opts.force });
+    if (!ctx.runner.dryRun) ctx.log.info(`upgraded: ${res.upgraded.join(', ') || 'none'}; skipped: ${res.skipped.join(', ') || 'none'}`);
+    return 0;
   },
 });
 
@@ -168,7 +119,7 @@ export const upgradeK8sScript = defineScript({
   summary: "upgrade Kubernetes to the config's versions.kubernetes with talosctl upgrade-k8s, behind health gates",
   options: {
     preview: { type: 'boolean', help: 'run `talosctl upgrade-k8s --dry-run` and print what it would change; changes nothing' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'Skips when every kubelet reports the target version. Otherwise: `talosctl health` must pass, then',
@@ -177,13 +128,7 @@ export const upgradeK8sScript = defineScript({
     'exit codes: 0 done, 1 failed, 2 usage, 3 config.',
   ].join('\n'),
   async run(ctx) {
-    let waitScale: number;
-    try {
-      waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    } catch (err) {
-      ctx.log.error((err as Error).message);
-      return 2;
-    }
+    const waitScale = parseWaitScale(ctx.opts['wait-scale']);
     const res = await upgradeKubernetes({ ...ctx, waitScale }, { preview: ctx.opts.preview });
     if (!ctx.runner.dryRun) ctx.log.info(res.summary);
     return 0;
@@ -197,7 +142,7 @@ export const applyNodeScript = defineScript({
     node: { type: 'string', multiple: true, value: 'NAME', help: 'the node(s) to apply to (name or IP; repeatable, comma-separated)' },
     mode: { type: 'string', value: 'MODE', help: `talosctl apply-config mode: ${MODES.join('|')}`, default: 'auto' },
     preview: { type: 'boolean', help: 'talosctl apply-config --dry-run: print the diff and what the node would do; change nothing' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'Change the config, run `task configure` (renders talos/generated/<cluster>/nodes/<node>.yaml), then this.',
@@ -214,23 +159,9 @@ export const applyNodeScript = defineScript({
       ctx.log.error(`--mode ${ctx.opts.mode}: must be one of ${MODES.join(', ')}`);
       return 2;
     }
-    let waitScale: number;
-    try {
-      waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    } catch (err) {
-      ctx.log.error((err as Error).message);
-      return 2;
-    }
-    try {
-      const res = await applyNodes({ ...ctx, waitScale }, { nodes: ctx.opts.node ?? [], mode, preview: ctx.opts.preview });
-      if (!ctx.runner.dryRun && !ctx.opts.preview) ctx.log.info(`applied: ${res.applied.join(', ') || 'none'}`);
-      return 0;
-    } catch (err) {
-      if (err instanceof SelectionError) {
-        ctx.log.error(`${err.message}\n  nothing was changed`);
-        return EXIT_REFUSED;
-      }
-      throw err;
-    }
+    const waitScale = parseWaitScale(ctx.opts['wait-scale']);
+    const res = await applyNodes({ ...ctx, waitScale }, { nodes: ctx.opts.node ?? [], mode, preview: ctx.opts.preview });
+    if (!ctx.runner.dryRun && !ctx.opts.preview) ctx.log.info(`applied: ${res.applied.join(', ') || 'none'}`);
+    return 0;
   },
 });

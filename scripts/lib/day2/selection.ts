@@ -1,9 +1,11 @@
 import type { ClusterConfig } from '../config/load.ts';
+import { RefusalError } from '../core/cli.ts';
 import type { NodeConfig } from '../config/schema.ts';
 
 // Which nodes a day-2 command acts on, in which order, and whether etcd keeps its quorum: pure, unit-tested.
 
-export class SelectionError extends Error {
+/** A node selection or request that cannot be carried out; exit 4, nothing changed. */
+export class SelectionError extends RefusalError {
   override name = 'SelectionError';
 }
 

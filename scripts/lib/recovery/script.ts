@@ -1,7 +1,5 @@
-import { EXIT_REFUSED } from '../day2/confirm.ts';
-import { defineScript } from '../day2/scripts.ts';
-import { SelectionError } from '../day2/selection.ts';
-import { parseWaitScale } from '../day2/steps.ts';
+import { defineScript } from '../core/cli.ts';
+import { parseWaitScale, WAIT_SCALE_OPTION } from '../core/steps.ts';
 import { ACTIONS, EXIT_FAULT_FOUND, parseAction, runRecovery } from './run.ts';
 
 // The emergency-recovery entry script's spec (scripts/emergency-recovery.ts runs it).
@@ -16,7 +14,7 @@ export const emergencyRecoveryScript = defineScript({
     snapshot: { type: 'string', value: 'FILE', help: 'etcd:restore: the snapshot (default: the newest in the state directory)' },
     'raw-snapshot': { type: 'boolean', help: 'etcd:restore: FILE is a raw copy of member/snap/db (skips the hash check)' },
     confirm: { type: 'string', value: 'NAME', help: 'etcd:restore / etcd:rejoin: the cluster name, for scripts and CI' },
-    'wait-scale': { type: 'string', value: 'FACTOR', help: 'multiply every deadline (slow hardware: 2)', default: '1' },
+    'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
     'actions:',
@@ -37,27 +35,13 @@ export const emergencyRecoveryScript = defineScript({
       ctx.log.error(`unknown action "${ctx.positionals.join(' ')}"; actions: ${Object.keys(ACTIONS).join(', ')}`);
       return 2;
     }
-    let waitScale: number;
-    try {
-      waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    } catch (err) {
-      ctx.log.error((err as Error).message);
-      return 2;
-    }
-    try {
-      return await runRecovery({ ...ctx, waitScale }, action, {
-        ...(ctx.opts.node ? { node: ctx.opts.node } : {}),
-        vip: ctx.opts.vip,
-        ...(ctx.opts.snapshot ? { snapshot: ctx.opts.snapshot } : {}),
-        raw: ctx.opts['raw-snapshot'],
-        ...(ctx.opts.confirm !== undefined ? { confirm: ctx.opts.confirm } : {}),
-      });
-    } catch (err) {
-      if (err instanceof SelectionError) {
-        ctx.log.error(`${err.message}\n  nothing was changed`);
-        return EXIT_REFUSED;
-      }
-      throw err;
-    }
+    const waitScale = parseWaitScale(ctx.opts['wait-scale']);
+    return await runRecovery({ ...ctx, waitScale }, action, {
+      ...(ctx.opts.node ? { node: ctx.opts.node } : {}),
+      vip: ctx.opts.vip,
+      ...(ctx.opts.snapshot ? { snapshot: ctx.opts.snapshot } : {}),
+      raw: ctx.opts['raw-snapshot'],
+      ...(ctx.opts.confirm !== undefined ? { confirm: ctx.opts.confirm } : {}),
+    });
   },
 });

@@ -56,3 +56,15 @@ export function graphDocument(trees: ClusterTree[]): string {
   }
   return parts.join('\n');
 }
+
+export const README_GRAPH_BEGIN = '<!-- flux-graph:begin (written by `task validate -- --graph`) -->';
+export const README_GRAPH_END = '<!-- flux-graph:end -->';
+
+/** The README with its embedded graph (between the markers) replaced by the current one; unchanged without markers. */
+export function embedGraph(readme: string, trees: ClusterTree[]): string {
+  const begin = readme.indexOf(README_GRAPH_BEGIN);
+  const end = readme.indexOf(README_GRAPH_END);
+  if (begin < 0 || end < begin) return readme;
+  const blocks = trees.map((t) => [trees.length > 1 ? `Cluster \`${t.cluster}\`:\n` : '', '```mermaid', mermaid(t), '```'].join('\n').replace(/^\n/, ''));
+  return `${readme.slice(0, begin + README_GRAPH_BEGIN.length)}\n${blocks.join('\n\n')}\n${readme.slice(end)}`;
+}
