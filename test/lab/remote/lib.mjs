@@ -5,20 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const sab = new Int32Array(new SharedArrayBuffer(4));
-export const sleepSync = (ms) => Atomics.wait(sab, 0, 0, ms);
+// The same process plumbing as the local fakes: one definition of exits, sync sleep and atomic JSON files.
+import { ToolExit, fail, readJson, sleepSync, writeJsonAtomic as writeJson } from '../tools/lib/core.mjs';
 
-export class ToolExit extends Error {
-  constructor(code, stderr = '', stdout = '') {
-    super(stderr || `exit ${code}`);
-    this.code = code;
-    this.stderr = stderr;
-    this.stdout = stdout;
-  }
-}
-export const fail = (stderr, code = 1) => {
-  throw new ToolExit(code, stderr.endsWith('\n') ? stderr : `${stderr}\n`);
-};
+export { ToolExit, fail, sleepSync };
 
 export function remoteDir() {
   const dir = process.env.LAB_REMOTE_DIR;
@@ -27,21 +17,6 @@ export function remoteDir() {
     process.exit(70);
   }
   return dir;
-}
-
-function readJson(file, fallback) {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    if (e.code === 'ENOENT') return fallback;
-    throw e;
-  }
-}
-
-function writeJson(file, value) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 1));
-  fs.renameSync(tmp, file);
 }
 
 /** Runs fn under the directory's lock (mkdir is atomic); a lock older than 10 s is from a dead process and broken. */

@@ -858,16 +858,7 @@ async function reset(flags, lab, io) {
     dropClusterIfNoData(st);
   });
   if (wait && reboot) {
-    const deadline = Date.now() + waitBudget(lab, parseDuration(flags.timeout, 30 * 60000));
-    for (const ip of targets) {
-      io.err(`waiting for ${ip} to come back after reset\n`);
-      for (;;) {
-        const { st, now } = snapshot();
-        if (reachability(st, st.nodes[ip], now).up) break;
-        if (Date.now() > deadline) fail('context deadline exceeded');
-        await sleep(20);
-      }
-    }
+    await waitUntilUp(lab, flags, targets, (ip) => io.err(`waiting for ${ip} to come back after reset\n`));
   }
   return {};
 }
@@ -897,9 +888,15 @@ async function upgrade(flags, lab, io) {
     }
   });
   if (!wait) return { stdout: table(rows) };
+  await waitUntilUp(lab, flags, targets, (ip) => io.err(`watching nodes: [${ip}]\n    * ${ip}: post check passed\n`));
+  return {};
+}
+
+/** `--wait` of reset and upgrade: each target answers again, within --timeout (30m by default). */
+async function waitUntilUp(lab, flags, targets, announce) {
   const deadline = Date.now() + waitBudget(lab, parseDuration(flags.timeout, 30 * 60000));
   for (const ip of targets) {
-    io.err(`watching nodes: [${ip}]\n    * ${ip}: post check passed\n`);
+    announce(ip);
     for (;;) {
       const { st, now } = snapshot();
       if (reachability(st, st.nodes[ip], now).up) break;
@@ -907,7 +904,6 @@ async function upgrade(flags, lab, io) {
       await sleep(20);
     }
   }
-  return {};
 }
 
 function hasQuorumWithout(st, lab, now, n) {
