@@ -3,16 +3,17 @@
 // unavoidable waits: VM boot, install + reboot, etcd bootstrap, API, kubelet, CNI, Flux, Kustomizations, plus the
 // latencies of the commands on that chain). Target: wall time within 10% of the critical path.
 //
-//   npx tsx bench/bootstrap.ts [--scale 0.1] [--sizes 1,5,20]
+//   npx tsx bench/bootstrap.ts [--scale 1] [--sizes 1,5,20] [--trace]
 //
-// --scale multiplies every lab timing and latency (1 = realistic, minutes per run); the ratio is what matters, and it
-// gets harder to meet as the scale shrinks (process start-up of the fake tools does not scale).
+// --scale multiplies every lab timing and latency (1 = realistic: about 10 minutes per size). A smaller scale is a
+// quick check, but it overstates the ratio: each fake tool is a Node process (~0.25 s to start; a real talosctl or
+// kubectl starts in a few ms) and that cost does not scale. --trace prints every command the run made (start, duration).
 
 import { parseArgs } from 'node:util';
 import { REALISTIC_TIMINGS, labFromConfig, scaleTimings } from '../test/lab/lab.ts';
 import { makeWorld, runCopy } from '../test/bootstrap/harness.ts';
 
-const { values } = parseArgs({ options: { scale: { type: 'string', default: '0.1' }, sizes: { type: 'string', default: '1,5,20' } } });
+const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, sizes: { type: 'string', default: '1,5,20' }, trace: { type: 'boolean', default: false } } });
 const scale = Number(values.scale);
 const FIXTURE: Record<string, string> = { '1': 'one-node.yaml', '5': 'five-node.yaml', '20': 'twenty-node.yaml' };
 
@@ -72,6 +73,9 @@ for (const size of values.sizes!.split(',')) {
     const critical = lab.criticalPath();
     rows.push({ nodes: world.repo.config.nodes.length, wallMs, criticalMs: critical.totalMs, ratio: wallMs / critical.totalMs, exitCode: r.exitCode });
     if (r.exitCode !== 0) console.error(r.text);
+    if (values.trace) {
+      for (const c of lab.calls()) console.error(`${String(c.start - started).padStart(8)} ms  +${String(c.end - c.start).padStart(6)} ms  ${c.cmd}`);
+    }
     console.error(`${size} nodes: critical path ${critical.steps.map((s) => `${s.name}=${s.ms}`).join(' + ')}`);
   } finally {
     lab.cleanup();

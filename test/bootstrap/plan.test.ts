@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
@@ -10,6 +10,7 @@ import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 // no .env, no credentials, no tools on PATH, no network and no cluster — and print the exact commands.
 
 const VALID = join(REPO_ROOT, 'test/fixtures/config/valid');
+const INVALID = join(REPO_ROOT, 'test/fixtures/config/invalid');
 const SECRET = 'ghp_THIS_MUST_NEVER_BE_PRINTED_42';
 
 function plan(args: string[], stateDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -95,6 +96,28 @@ test('a one-node plan bootstraps and applies once and has no optional integratio
   assert.match(one.stdout, /nothing configured \(no headscale, proxmoxCsi or powerdns section\)/);
   assert.not.match(one.stdout, /--worker-nodes/);
   assert.not.match(one.stdout, /kubeseal --cert/);
+});
+
+test('the plan refuses every invalid fixture: exit 3, each expected message on stderr, nothing written', async () => {
+  const files = readdirSync(INVALID).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 20);
+  const failures: string[] = [];
+  // Four at a time: each is a Node process with tsx, and the machine has 2 cores.
+  for (let i = 0; i < files.length; i += 4) {
+    await Promise.all(
+      files.slice(i, i + 4).map(async (file) => {
+        const dir = mkdtempSync(join(tmpdir(), 'plan-invalid-'));
+        dirs.push(dir);
+        const r = await plan(['--config', join(INVALID, file)], dir);
+        const expects = [...readFileSync(join(INVALID, file), 'utf8').matchAll(/^# expect: (.*)$/gm)].map((m) => m[1]!);
+        if (r.code !== 3) failures.push(`${file}: exit ${r.code}, want 3\n${r.stderr}`);
+        for (const e of expects) if (!r.stderr.includes(e)) failures.push(`${file}: stderr lacks "${e}"\n${r.stderr}`);
+        if (/\[1\/8\]/.test(r.stdout)) failures.push(`${file}: printed a plan`);
+        if (readdirSync(dir, { recursive: true }).some((f) => String(f).endsWith('bootstrap-state.json'))) failures.push(`${file}: wrote state`);
+      }),
+    );
+  }
+  assert.is(failures.length, 0, failures.join('\n'));
 });
 
 test.run();

@@ -9,6 +9,7 @@ import { parse, parseDocument } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { clusterPaths, REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { createLab, labFromConfig, REALISTIC_TIMINGS, scaleTimings, type Lab } from './lab.ts';
+import { dependencyDepth, explicitKustomizations, fluxSystemKustomization } from './tools/lib/fluxrepo.mjs';
 import { parseMini } from './tools/lib/miniyaml.mjs';
 
 // Self-tests of the simulated lab: the fakes' documented behaviours (README.md), fault injection, concurrency.
@@ -411,6 +412,11 @@ test('critical path sums the unavoidable waits and path latencies; kubectl kusto
     const cp = lab.criticalPath();
     // 7 + 10 + 20 + 30 + max(5, 40 + max(50, 3) + 60) + 70 + 3 × 80
     assert.is(cp.totalMs, 7 + 10 + 20 + 30 + 150 + 70 + 240);
+    // flux-system counts once, whether a Kustomization lists it in dependsOn or waits for it implicitly (world.mjs).
+    const root = fluxSystemKustomization('kubernetes/clusters/c');
+    assert.is(dependencyDepth([root, ...explicitKustomizations([{ name: 'a', dependsOn: ['flux-system'] }, { name: 'b', dependsOn: ['a'] }])]), 3);
+    assert.is(dependencyDepth([root, ...explicitKustomizations([{ name: 'a' }, { name: 'b' }])]), 2);
+    assert.is(dependencyDepth([root]), 1);
     const scaled = scaleTimings(REALISTIC_TIMINGS, 100);
     assert.is(scaled.applyReboot, REALISTIC_TIMINGS.applyReboot / 100);
     const dir = mkdtempSync(join(tmpdir(), 'kustomize-'));

@@ -386,12 +386,19 @@ export function createLab(opts: LabOptions): Lab {
   return lab;
 }
 
-/** Commands whose latency adds to a cold bootstrap's critical path (each once: parallel calls overlap). */
+/**
+ * Commands whose latency adds to a cold bootstrap's critical path, once per call that cannot overlap another: the
+ * layers' inits and workspace selections can run side by side, but the infrastructure layer reads what the
+ * persistent-auth layer creates, so each layer's plan and apply follow one another. `talosctl gen config` is off the
+ * path: it can run while the VMs boot.
+ */
 export const DEFAULT_PATH_COMMANDS = [
   'terraform init',
-  'terraform plan',
+  'terraform workspace',
+  'terraform plan', // 00-persistent-auth
   'terraform apply',
-  'talosctl gen config',
+  'terraform plan', // 01-infrastructure
+  'terraform apply',
   'talosctl apply-config',
   'talosctl bootstrap',
   'talosctl kubeconfig',

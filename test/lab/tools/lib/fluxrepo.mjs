@@ -77,18 +77,24 @@ export function explicitKustomizations(list) {
   }));
 }
 
-/** Longest dependsOn chain (flux-system counts as level 1). */
+/**
+ * Longest dependsOn chain, in Kustomizations that become Ready one after another. As in world.mjs depsOf, every
+ * Kustomization waits for flux-system (listed in dependsOn or not), and flux-system counts once.
+ */
 export function dependencyDepth(ks) {
+  const ROOT = 'flux-system/flux-system';
   const byId = new Map(ks.map((k) => [`${k.namespace}/${k.name}`, k]));
   const memo = new Map();
   const depth = (id, seen = new Set()) => {
     if (memo.has(id)) return memo.get(id);
     if (seen.has(id)) return 0;
     seen.add(id);
-    const k = byId.get(id);
-    const d = 1 + Math.max(0, ...(k?.dependsOn ?? []).filter((x) => byId.has(x)).map((x) => depth(x, seen)));
+    const deps = (byId.get(id)?.dependsOn ?? []).filter((x) => byId.has(x));
+    if (id !== ROOT && !deps.includes(ROOT)) deps.push(ROOT);
+    const d = 1 + Math.max(0, ...deps.map((x) => (x === ROOT && !byId.has(ROOT) ? 0 : depth(x, seen))));
     memo.set(id, d);
     return d;
   };
-  return 1 + Math.max(0, ...ks.map((k) => depth(`${k.namespace}/${k.name}`)));
+  // Without a flux-system entry in the list it is still there (flux bootstrap creates it): one more level.
+  return (byId.has(ROOT) ? 0 : 1) + Math.max(0, ...ks.map((k) => depth(`${k.namespace}/${k.name}`)));
 }
