@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { EXIT_REFUSED } from '../../scripts/lib/day2/confirm.ts';
+import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 import { destroyScript } from '../../scripts/lib/day2/scripts.ts';
 import { labFromConfig } from '../lab/lab.ts';
 import { CLUSTER, config, mutatingCalls, run } from './harness.ts';

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
-import { EXIT_REFUSED } from '../../scripts/lib/day2/confirm.ts';
+import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 import { kubeconfigServer } from '../../scripts/lib/kubernetes/kubectl.ts';
 import { EXIT_FAULT_FOUND } from '../../scripts/lib/recovery/run.ts';
 import { emergencyRecoveryScript } from '../../scripts/lib/recovery/script.ts';

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { EXIT_REFUSED, RefusedError, checkConfirmation, confirmByName, isInteractive } from '../../scripts/lib/day2/confirm.ts';
+import { EXIT_REFUSED, RefusedError, checkConfirmation, confirmByName, isInteractive } from '../../scripts/lib/core/confirm.ts';
 import { DESTROY_STEP_IDS, planDestroy, summarizeDestroyPlan } from '../../scripts/lib/day2/destroy.ts';
 import { planReset } from '../../scripts/lib/day2/reset.ts';
 import { SelectionError, checkQuorum, quorumSize, resetOrder, selectNodes, upgradeOrder } from '../../scripts/lib/day2/selection.ts';

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { StateStore } from '../../scripts/lib/core/state.ts';
-import { EXIT_REFUSED } from '../../scripts/lib/day2/confirm.ts';
+import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 import { safeResetScript } from '../../scripts/lib/day2/scripts.ts';
 import { CLUSTER, ip, mutatingCalls, nodeOf, run, runningLab } from './harness.ts';
 

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generatedPaths } from '../../scripts/lib/configure/render.ts';
 import { REPO_ROOT, clusterPaths } from '../../scripts/lib/core/paths.ts';
-import { EXIT_REFUSED } from '../../scripts/lib/day2/confirm.ts';
+import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 import { applyNodeScript, upgradeK8sScript, upgradeNodeScript } from '../../scripts/lib/day2/scripts.ts';
 import * as t from '../../scripts/lib/talos/talosctl.ts';
 import type { Lab } from '../lab/lab.ts';

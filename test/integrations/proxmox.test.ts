@@ -13,6 +13,7 @@ import { cleanupOrphanedVolumes, findOrphanedVolumes } from '../../scripts/lib/p
 import { createLab, type Lab } from '../lab/lab.ts';
 import { emptyProxmox, type ProxmoxState } from '../lab/remote/remote-lab.ts';
 import { config, makeContext, runScriptCaptured, startHarness, type Harness } from './harness.ts';
+import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 
 // The Proxmox CSI token and the orphaned volume cleanup over the real sshd, against the lab's stateful pveum/pvesm/
 // pvesh fakes; sealing through the lab's kubeseal (real sealed-secrets encryption), checked by decrypting.
@@ -240,11 +241,11 @@ test('the script: create twice (second: no changes), rotate needs confirmation b
     assert.equal(h.lab.mutatingCalls(), []);
 
     const refused = await runScriptCaptured(csiTokenScript, ['--config', file, 'rotate'], env);
-    assert.is(refused.code, 1);
-    assert.match(refused.stderr, new RegExp(`refusing to replace the Proxmox token .* without confirmation: pass --confirm ${name}`));
+    assert.is(refused.code, EXIT_REFUSED);
+    assert.match(refused.stderr, new RegExp(`replace the Proxmox token .*: needs confirmation, and there is no terminal to ask[\\s\\S]*next: task storage:csi-token -- rotate --confirm ${name}`));
     const wrong = await runScriptCaptured(csiTokenScript, ['--config', file, 'rotate', '--confirm', 'infra'], env);
-    assert.is(wrong.code, 1);
-    assert.match(wrong.stderr, /--confirm infra does not match the cluster name/);
+    assert.is(wrong.code, EXIT_REFUSED);
+    assert.match(wrong.stderr, new RegExp(`aborted, nothing changed: "infra" is not the cluster name "${name}"`));
     assert.equal(h.lab.mutatingCalls(), []);
     const rotated = await runScriptCaptured(csiTokenScript, ['--config', file, 'rotate', '--confirm', name], env);
     assert.is(rotated.code, 0, rotated.stderr);
@@ -330,8 +331,8 @@ test('the cleanup script: lists, refuses without confirmation, frees with --conf
   assert.match(dry.stdout, /orphaned CSI volumes \(2\):\n {2}local-lvm:vm-9999-pvc-aaaa {2}2\.0G/);
   assert.match(dry.stdout, /\$ ssh .* -- pvesm free local-lvm:vm-9999-pvc-eeee/);
   const refused = await runScriptCaptured(cleanupVolumesScript, ['--config', file], env);
-  assert.is(refused.code, 1);
-  assert.match(refused.stderr, /refusing to free 2 volume\(s\) .* without confirmation: pass --confirm itest/);
+  assert.is(refused.code, EXIT_REFUSED);
+  assert.match(refused.stderr, /free 2 volume\(s\) .*: needs confirmation, and there is no terminal to ask[\s\S]*next: task storage:cleanup-volumes -- --confirm itest/);
   assert.is(volumes().length, 6);
   const done = await runScriptCaptured(cleanupVolumesScript, ['--config', file, '--confirm', 'itest'], env);
   assert.is(done.code, 0, done.stderr);

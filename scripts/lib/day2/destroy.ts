@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { StateStore } from '../core/state.ts';
 import * as tf from '../terraform/terraform.ts';
 import { etcdView, nodeModes } from './cluster.ts';
-import { confirmByName, refuse } from './confirm.ts';
+import { confirmByName, refuse } from '../core/confirm.ts';
 import { findTeardown, TEARDOWN, type TeardownOp } from './integrations.ts';
 import { SelectionError } from './selection.ts';
 import { takeSnapshot, type SnapshotEntry } from './snapshot.ts';

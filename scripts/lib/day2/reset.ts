@@ -7,7 +7,7 @@ import { StateStore } from '../core/state.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { etcdView, memberNames, nodeMode, nodeModes, type EtcdView, type NodeMode } from './cluster.ts';
-import { confirmByName, refuse } from './confirm.ts';
+import { confirmByName, refuse } from '../core/confirm.ts';
 import { suspendAll } from './flux.ts';
 import { checkQuorum, isWholeCluster, resetOrder, selectNodes, type QuorumVerdict } from './selection.ts';
 import { takeSnapshot, type SnapshotEntry } from './snapshot.ts';

@@ -11,7 +11,7 @@ import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import * as tf from '../terraform/terraform.ts';
 import { etcdView, memberNames, nodeModes, type NodeMode } from './cluster.ts';
-import { refuse } from './confirm.ts';
+import { refuse } from '../core/confirm.ts';
 import { checkQuorum, selectNodes, upgradeOrder } from './selection.ts';
 import { act, deadline, goDuration, lastLine, poll, probe, waitUntil, type Day2Context } from './steps.ts';
 

@@ -1,5 +1,5 @@
-import type { ScriptSpec } from '../core/cli.ts';
-import { confirmDestructive } from './confirm.ts';
+import type { ScriptContext, ScriptSpec } from '../core/cli.ts';
+import { confirmByName } from '../core/confirm.ts';
 import { deleteCsiToken, ensureCsiToken } from './csi-token.ts';
 import { cleanupOrphanedVolumes } from './volumes.ts';
 
@@ -10,6 +10,13 @@ const confirmOptions = {
   yes: { type: 'boolean', short: 'y', help: 'do not ask before a destructive step' },
   confirm: { type: 'string', value: 'CLUSTER', help: 'confirm a destructive step by naming the cluster (for scripts)' },
 } as const;
+
+/** The shared typed confirmation (exit 4 when refused); `--yes` counts as the name. Not asked under --dry-run. */
+async function confirmDestructive(ctx: ScriptContext<typeof confirmOptions>, action: string, scriptHint: string): Promise<void> {
+  if (ctx.runner.dryRun) return;
+  const cluster = ctx.config.cluster.name;
+  await confirmByName({ cluster, action, provided: ctx.opts.yes ? cluster : ctx.opts.confirm, scriptHint: `${scriptHint} --confirm ${cluster}`, log: ctx.log });
+}
 
 export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
   name: 'proxmox-csi-token',
@@ -36,12 +43,12 @@ export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
     }
     const tokenId = `${csi.user}!${csi.tokenName}`;
     if (action === 'delete') {
-      await confirmDestructive(ctx, { action: `delete the Proxmox token ${tokenId}, its ACL and the user on ${ctx.config.proxmox.host}`, yes: ctx.opts.yes, confirm: ctx.opts.confirm });
+      await confirmDestructive(ctx, `delete the Proxmox token ${tokenId}, its ACL and the user on ${ctx.config.proxmox.host}`, 'task storage:csi-token -- delete');
       ctx.log.info((await deleteCsiToken(ctx, { inspect: true })).summary);
       return 0;
     }
     if (action === 'rotate') {
-      await confirmDestructive(ctx, { action: `replace the Proxmox token ${tokenId} (the CSI plugin needs the new sealed Secret)`, yes: ctx.opts.yes, confirm: ctx.opts.confirm });
+      await confirmDestructive(ctx, `replace the Proxmox token ${tokenId} (the CSI plugin needs the new sealed Secret)`, 'task storage:csi-token -- rotate');
     }
     const r = await ensureCsiToken(ctx, { rotate: action === 'rotate', inspect: true });
     ctx.log.info(r.summary);
@@ -62,7 +69,7 @@ export const cleanupVolumesScript: ScriptSpec<typeof confirmOptions> = {
     const r = await cleanupOrphanedVolumes(ctx, {
       inspect: true,
       confirm: async (orphans) => {
-        await confirmDestructive(ctx, { action: `free ${orphans.length} volume(s) on ${ctx.config.proxmox.host} (their data is lost)`, yes: ctx.opts.yes, confirm: ctx.opts.confirm });
+        await confirmDestructive(ctx, `free ${orphans.length} volume(s) on ${ctx.config.proxmox.host} (their data is lost)`, 'task storage:cleanup-volumes --');
         return true;
       },
     });

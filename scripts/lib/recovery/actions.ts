@@ -12,7 +12,7 @@ import * as k from '../kubernetes/kubectl.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { etcdView, memberNames, nodeModes } from '../day2/cluster.ts';
-import { confirmByName, refuse } from '../day2/confirm.ts';
+import { confirmByName, refuse } from '../core/confirm.ts';
 import { checkQuorum, SelectionError, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';

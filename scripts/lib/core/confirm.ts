@@ -1,9 +1,10 @@
 import { createInterface } from 'node:readline/promises';
-import { EXIT_REFUSED } from '../core/cli.ts';
-import { FatalError, type Logger } from '../core/log.ts';
+import { EXIT_REFUSED } from './cli.ts';
+import { FatalError, type Logger } from './log.ts';
 
-// The typed confirmation every destructive command asks for: the cluster's name, typed by a human at a terminal, or
-// `--confirm <name>` from a script. Anything else aborts before a single state-changing command runs.
+// The typed confirmation every destructive command asks for (day-2, recovery, Proxmox token and volumes): the cluster's
+// name, typed by a human at a terminal, or `--confirm <name>` from a script. Anything else aborts (exit 4) before a
+// single state-changing command runs.
 
 export { EXIT_REFUSED };
 
