@@ -4,15 +4,17 @@ import { terraformEnv } from '../bootstrap/infra.ts';
 import { PHASES } from '../bootstrap/phases.ts';
 import type { ClusterConfig } from '../config/load.ts';
 import { TERRAFORM_LAYERS, generatedPaths, type TerraformLayer } from '../configure/render.ts';
-import type { OpsContext } from '../core/context.ts';
+import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { CommandError, Runner } from '../core/runner.ts';
 import { existsSync } from 'node:fs';
 import { StateStore } from '../core/state.ts';
 import * as tf from '../terraform/terraform.ts';
 import { etcdView, nodeModes } from './cluster.ts';
-import { confirmByName, refuse } from '../core/confirm.ts';
-import { findTeardown, TEARDOWN, type TeardownOp } from './integrations.ts';
+import { confirmByName } from '../core/confirm.ts';
+import { removeFluxDeployKeys } from '../github/github.ts';
+import { removeHeadscaleNodes } from '../headscale/routes.ts';
+import { deleteCsiToken } from '../proxmox/csi-token.ts';
 import { SelectionError } from './selection.ts';
 import { takeSnapshot, type SnapshotEntry } from './snapshot.ts';
 import { act, deadline, type Day2Context } from './steps.ts';
@@ -62,9 +64,14 @@ export function planDestroy(c: ClusterConfig, o: Pick<DestroyOptions, 'includePe
   ];
 }
 
-function teardownSpec(id: DestroyStepId) {
-  return id === 'flux-deploy-key' ? TEARDOWN.fluxDeployKey : id === 'csi-token' ? TEARDOWN.csiToken : id === 'headscale-nodes' ? TEARDOWN.headscaleNodes : undefined;
-}
+/** The teardown operations other modules own; each honours ctx.runner.dryRun through runner.planOnly(). */
+type TeardownOp = (ctx: OpsContext) => Promise<OpResult>;
+
+const TEARDOWN: Partial<Record<DestroyStepId, TeardownOp>> = {
+  'flux-deploy-key': (ctx) => removeFluxDeployKeys(ctx),
+  'csi-token': (ctx) => deleteCsiToken(ctx),
+  'headscale-nodes': (ctx) => removeHeadscaleNodes(ctx),
+};
 
 function destroyPlanFile(ctx: Day2Context, layer: string): string {
   return join(ctx.paths.dir, 'terraform', `${layer}.destroy.tfplan`);
@@ -125,20 +132,6 @@ export async function destroyCluster(ctx: Day2Context, o: DestroyOptions): Promi
   const steps = planDestroy(c, o);
   const enabled = steps.filter((s) => s.enabled);
 
-  // Every operation must exist before anything runs: a half-finished teardown is the worst outcome.
-  const ops = new Map<DestroyStepId, TeardownOp>();
-  const missing: string[] = [];
-  for (const s of enabled) {
-    const spec = teardownSpec(s.id);
-    if (!spec) continue;
-    const op = await findTeardown(spec);
-    if (typeof op === 'string') missing.push(`${s.id}: ${op}`);
-    else ops.set(s.id, op);
-  }
-  if (missing.length) {
-    throw refuse(ctx.log, `cannot destroy: ${missing.join('; ')}.\n  Leave such a step out knowingly with --skip <step>. Nothing was changed`);
-  }
-
   ctx.log.print(
     [
       '',
@@ -153,7 +146,7 @@ export async function destroyCluster(ctx: Day2Context, o: DestroyOptions): Promi
   // The remote commands, printed by the operations themselves in plan mode.
   const planCtx: OpsContext = ctx.runner.dryRun ? ctx : { ...ctx, runner: new Runner({ log: ctx.log, dryRun: true }) };
   for (const s of enabled) {
-    const op = ops.get(s.id);
+    const op = TEARDOWN[s.id];
     if (op) await op(planCtx);
   }
   ctx.runner.heading('');
@@ -190,7 +183,7 @@ export async function destroyCluster(ctx: Day2Context, o: DestroyOptions): Promi
 
   const done: string[] = [];
   for (const s of enabled) {
-    const op = ops.get(s.id);
+    const op = TEARDOWN[s.id];
     if (op) {
       const res = await op(ctx);
       ctx.log.info(`${s.id}: ${res.summary}`);
