@@ -892,8 +892,11 @@ async function upgrade(flags, lab, io) {
   return {};
 }
 
-/** `--wait` of reset and upgrade: each target answers again, within --timeout (30m by default). */
-async function waitUntilUp(lab, flags, targets, announce) {
+/**
+ * `--wait` of reset, upgrade and reboot: each target answers again, within --timeout (30m by default); `announce` runs
+ * before waiting on a target, `onUp` once it answers.
+ */
+async function waitUntilUp(lab, flags, targets, announce, onUp = () => {}) {
   const deadline = Date.now() + waitBudget(lab, parseDuration(flags.timeout, 30 * 60000));
   for (const ip of targets) {
     announce(ip);
@@ -903,6 +906,7 @@ async function waitUntilUp(lab, flags, targets, announce) {
       if (Date.now() > deadline) fail('context deadline exceeded');
       await sleep(20);
     }
+    onUp(ip);
   }
 }
 
@@ -958,18 +962,7 @@ async function rebootCmd(flags, lab, io) {
       n.rebootCount = (n.rebootCount ?? 0) + 1;
     }
   });
-  if (flags.wait ?? true) {
-    const deadline = Date.now() + waitBudget(lab, parseDuration(flags.timeout, 30 * 60000));
-    for (const ip of targets) {
-      for (;;) {
-        const { st, now } = snapshot();
-        if (reachability(st, st.nodes[ip], now).up) break;
-        if (Date.now() > deadline) fail('context deadline exceeded');
-        await sleep(20);
-      }
-      io.err(`    * ${ip}: post check passed\n`);
-    }
-  }
+  if (flags.wait ?? true) await waitUntilUp(lab, flags, targets, () => {}, (ip) => io.err(`    * ${ip}: post check passed\n`));
   return {};
 }
 
