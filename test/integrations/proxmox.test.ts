@@ -322,6 +322,25 @@ test('orphaned volumes: while this cluster\'s VMs exist and its PVs cannot be li
   assert.is(volumes().length, 6);
 });
 
+test('the cleanup script under --dry-run with this cluster\'s VMs present: reads the PersistentVolumes and keeps theirs', async () => {
+  h.lab.setProxmox(volumeWorld({ ourVm: true }));
+  h.lab.resetCalls();
+  // A kubectl that answers `get pv -o json` with one PersistentVolume of the Proxmox CSI plugin on vm-9999-pvc-aaaa.
+  const bin = join(h.dir, 'pv-bin');
+  mkdirSync(bin, { recursive: true });
+  const pvs = { items: [{ spec: { csi: { driver: 'csi.proxmox.sinextra.dev', volumeHandle: 'region/zone/local-lvm/vm-9999-pvc-aaaa' } } }] };
+  writeFileSync(join(bin, 'kubectl'), `#!/bin/sh\n[ "$*" = "get pv -o json" ] || exit 1\necho '${JSON.stringify(pvs)}'\n`, { mode: 0o755 });
+  const file = h.configFile(csiParts(), 'vol-dry.yaml');
+  const dry = await runScriptCaptured(cleanupVolumesScript, ['--config', file, '--dry-run'], { HOME_OPS_STATE_DIR: h.stateDir, PATH: `${bin}:${process.env.PATH}` });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /orphaned CSI volumes \(1\):\n {2}local-lvm:vm-9999-pvc-eeee/);
+  assert.match(dry.stdout, /kept local-lvm:vm-9999-pvc-aaaa: a PersistentVolume of this cluster/);
+  assert.match(dry.stdout, /\$ ssh .* -- pvesm free local-lvm:vm-9999-pvc-eeee/);
+  assert.not.match(dry.stdout, /pvesm free local-lvm:vm-9999-pvc-aaaa/);
+  assert.equal(h.lab.mutatingCalls(), []);
+  assert.is(volumes().length, 6);
+});
+
 test('the cleanup script: lists, refuses without confirmation, frees with --confirm, then "no changes"', async () => {
   h.lab.setProxmox(volumeWorld());
   const file = h.configFile(csiParts(), 'vol.yaml');

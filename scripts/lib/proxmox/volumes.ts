@@ -1,4 +1,5 @@
 import type { OpResult, OpsContext } from '../core/context.ts';
+import { Runner, type RunResult } from '../core/runner.ts';
 import { withRemote, type RemoteHost, type RemoteOptions } from '../ssh/remote.ts';
 import { proxmoxTarget } from './csi-token.ts';
 
@@ -120,6 +121,15 @@ function human(bytes: number): string {
   return gib >= 1 ? `${gib.toFixed(gib >= 10 ? 0 : 1)}G` : `${Math.round(bytes / 1024 ** 2)}M`;
 }
 
+/**
+ * kubectl get pv. Like the SSH reads, it runs for real when reads are live (also under --dry-run with inspect, where
+ * ctx.runner would skip it and the plan would refuse for want of the list); it only reads.
+ */
+function listPersistentVolumes(ctx: OpsContext, host: RemoteHost): Promise<RunResult> {
+  const reader = ctx.runner.dryRun && host.live ? new Runner({ log: ctx.log, env: { KUBECONFIG: ctx.paths.kubeconfig } }) : ctx.runner;
+  return reader.probe(pvListArgv(), { timeoutMs: 60_000 });
+}
+
 async function inspect(ctx: OpsContext, host: RemoteHost): Promise<OrphanPlan | undefined> {
   const storage = ctx.config.proxmoxCsi?.storage ?? ctx.config.proxmox.storage;
   const vols = await host.read(storageListArgv(storage), { timeoutMs: TIMEOUT_MS });
@@ -139,7 +149,7 @@ async function inspect(ctx: OpsContext, host: RemoteHost): Promise<OrphanPlan | 
   const ours = vms.filter((vm) => ctx.config.nodes.some((n) => n.vmId === vm.vmid));
   const pvDisks = new Set<string>();
   if (ours.length && volumes.some((v) => isCsiVolume(v.volid))) {
-    const pv = await ctx.runner.probe(pvListArgv(), { timeoutMs: 60_000 });
+    const pv = await listPersistentVolumes(ctx, host);
     if (!pv.ok) {
       throw new Error(
         `the cluster's VMs still exist (${ours.map((v) => v.vmid).join(', ')}) and its PersistentVolumes could not be listed ` +
