@@ -118,6 +118,49 @@ test('the same object applied by two Kustomizations is double-owned', async () =
   assert.match(f[0]!.message, 'Kustomization flux-system/sources');
 });
 
+test('the gotk manifests flux bootstrap committed are the bootstrap\'s own, not a second owner', async () => {
+  const gotk = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: flux-system
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: source-controller
+  namespace: flux-system
+spec:
+  selector:
+    matchLabels:
+      app: source-controller
+  template:
+    metadata:
+      labels:
+        app: source-controller
+    spec:
+      containers:
+        - name: manager
+          image: ghcr.io/fluxcd/source-controller:v1.7.0
+`;
+  const r = await validateWith({ 'kubernetes/clusters/test/flux-system/gotk-components.yaml': gotk });
+  assert.equal(only(r.findings, 'ownership'), [], show(r.findings));
+  assert.is(r.ownership.claims.get(identity('apps', 'Deployment', 'flux-system', 'source-controller'))?.length, 2);
+});
+
+test('the flux-system namespace in the tree still collides with flux bootstrap when the gotk manifests are committed', async () => {
+  const gotk = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: flux-system
+`;
+  const r = await validateWith({ 'kubernetes/clusters/test/flux-system/gotk-components.yaml': gotk, 'kubernetes/apps/app/flux-ns.yaml': gotk, [APP_KZ]: withFile('flux-ns.yaml') });
+  const f = only(r.findings, 'ownership');
+  assert.is(f.length, 1, show(r.findings));
+  assert.is(f[0]!.object, 'Namespace flux-system');
+  assert.match(f[0]!.message, 'flux bootstrap github');
+  assert.match(f[0]!.message, 'Kustomization flux-system/app');
+});
+
 test('ExternalSecrets that merge into an existing Secret claim nothing', () => {
   assert.equal(derivedIdentities({ apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', metadata: { name: 'x', namespace: 'a' }, spec: { target: { name: 'y', creationPolicy: 'Merge' } } }), []);
 });

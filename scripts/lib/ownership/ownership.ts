@@ -123,10 +123,23 @@ export class OwnershipMap {
     this.claims.set(id, list);
   }
 
-  /** Identities claimed by two or more managers (or by two different Flux Kustomizations). */
+  /** Identities claimed by two or more owners (managers, or two different Terraform resources or Flux Kustomizations). */
   conflicts(): [Identity, Claim[]][] {
-    return [...this.claims].filter(([, cs]) => new Set(cs.map((c) => `${c.manager}:${c.by}`)).size > 1);
+    return [...this.claims].filter(([, cs]) => owners(cs) > 1);
   }
+}
+
+/**
+ * Who a claim stands for. The bootstrap is one owner however many of its claims name an object (the phase that
+ * installs it and the gotk manifests `flux bootstrap` committed); each Terraform resource and each Flux Kustomization
+ * is its own.
+ */
+function ownerOf(c: Claim): string {
+  return c.manager === 'bootstrap' ? 'bootstrap' : `${c.manager}:${c.by}`;
+}
+
+function owners(claims: Claim[]): number {
+  return new Set(claims.map(ownerOf)).size;
 }
 
 export type TerraformResource = ReturnType<typeof terraformKubernetesResources>[number];
@@ -157,7 +170,7 @@ export function ownershipFindings(map: OwnershipMap): Finding[] {
       check: 'ownership' as const,
       ...(flux?.file ? { file: flux.file } : {}),
       object: describeIdentity(id),
-      message: `managed by ${claims.length} owners: ${claims.map((c) => `${c.by}${c.via ? ` (through ${c.via})` : ''}`).join('; ')}. Keep exactly one: ${
+      message: `managed by ${owners(claims)} owners: ${claims.map((c) => `${c.by}${c.via ? ` (through ${c.via})` : ''}`).join('; ')}. Keep exactly one: ${
         claims.some((c) => c.manager === 'bootstrap') ? 'the bootstrap owns this one, remove it from the other' : 'remove it from all but one'
       }`,
     };
