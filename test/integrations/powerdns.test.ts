@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WaitTimeoutError } from '../../scripts/lib/core/wait.ts';
@@ -8,7 +11,7 @@ import { syncPowerDns } from '../../scripts/lib/powerdns/sync.ts';
 import { startHttpProxy } from '../servers/faults.ts';
 import { freePort } from '../servers/common.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
-import { config, makeContext, runScriptCaptured, startHarness, type ConfigParts, type Harness } from './harness.ts';
+import { config, makeContext, runScriptCaptured, startHarness, withEnv, type ConfigParts, type Harness } from './harness.ts';
 
 // PowerDNS against real servers: the in-cluster zone through pdns_server's HTTP API, the parent zone's delegation
 // through the real pdnsutil over the real sshd, every result checked with a real DNS query (dig) on the server's port.
@@ -201,6 +204,21 @@ test('verification by DNS is bounded: a server that does not answer fails with a
     assert.instance(err, WaitTimeoutError);
     assert.match((err as Error).message, /timed out after 2s waiting for DNS answers to match the config[\s\S]*still different: api\.k8s\.example\.test\. A @127\.0\.0\.1:\d+/);
   }
+});
+
+test('a missing dig fails at once with a clear error, not after the verification timeout', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'no-dig-'));
+  const t = makeContext(config(parts()), { secrets: secrets() });
+  const started = Date.now();
+  try {
+    await withEnv({ PATH: empty }, () => syncPowerDns(t.ctx, { verifyTimeoutMs: 60_000, verifyIntervalMs: 200 }));
+    assert.unreachable();
+  } catch (err) {
+    assert.match((err as Error).message, /^dig is not installed \(Debian\/Ubuntu: apt-get install dnsutils\)/);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+  assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started}ms`);
 });
 
 test('plan mode (bootstrap --dry-run): no request, no SSH, no query; the steps are printed', async () => {

@@ -1,5 +1,5 @@
 import type { OpResult, OpsContext } from '../core/context.ts';
-import { waitFor } from '../core/wait.ts';
+import { waitUntil } from '../core/steps.ts';
 import { shellLine, type SshTarget } from '../ssh/client.ts';
 import { withRemote, type RemoteOptions } from '../ssh/remote.ts';
 import { PowerDnsApi } from './api.ts';
@@ -108,49 +108,44 @@ async function syncDelegation(ctx: OpsContext, opts: PowerDnsSyncOptions): Promi
   });
 }
 
+/** One dig command line and the rrsets its answer must hold (the delegation's NS and glue come from one query). */
 interface DigCheck {
   argv: string[];
-  want: RRset;
+  wants: RRset[];
 }
 
 function verificationChecks(ctx: OpsContext, zoneRRsets: RRset[]): DigCheck[] {
   const p = ctx.config.powerdns!;
-  const checks: DigCheck[] = zoneRRsets.map((want) => ({ argv: digArgv(p.nameserver.ip, p.dnsPort, want.name, want.type), want }));
+  const checks: DigCheck[] = zoneRRsets.map((want) => ({ argv: digArgv(p.nameserver.ip, p.dnsPort, want.name, want.type), wants: [want] }));
   const d = p.delegation;
-  if (d) {
-    for (const want of desiredDelegation(ctx.config)) {
-      checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), want });
-    }
-  }
+  if (d) checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), wants: desiredDelegation(ctx.config) });
   return checks;
 }
 
+const DIG_MISSING = 'dig is not installed (Debian/Ubuntu: apt-get install dnsutils): it verifies the records by DNS';
+
 async function verifyByDns(ctx: OpsContext, checks: DigCheck[], opts: PowerDnsSyncOptions): Promise<void> {
   if (ctx.runner.dryRun) {
-    for (const line of new Set(checks.map((c) => shellLine(c.argv)))) ctx.runner.planOnly(`? ${line}`);
+    for (const c of checks) ctx.runner.planOnly(`? ${shellLine(c.argv)}`);
     return;
   }
+  // Once, before the wait: a missing dig is a clear error at once, not a wait that cannot succeed.
+  const version = await ctx.runner.probe(['dig', '-v'], { timeoutMs: 10_000 });
+  if (version.exitCode === 127 || /not found|ENOENT/i.test(version.stderr)) throw new Error(DIG_MISSING);
+  const rrsets = checks.reduce((n, c) => n + c.wants.length, 0);
   let failing: string[] = [];
-  await waitFor({
-    what: `DNS answers to match the config (${checks.length} rrset(s))`,
+  await waitUntil(ctx, {
+    what: `DNS answers to match the config (${rrsets} rrset(s))`,
     timeoutMs: opts.verifyTimeoutMs ?? 90_000,
-    intervalMs: opts.verifyIntervalMs ?? 2_000,
-    log: ctx.log,
+    maxIntervalMs: opts.verifyIntervalMs ?? 2_000,
     check: async () => {
       failing = [];
-      const answers = new Map<string, string>();
       for (const c of checks) {
-        const key = c.argv.join(' ');
-        if (!answers.has(key)) {
-          const res = await ctx.runner.probe(c.argv, { timeoutMs: 10_000 });
-          if (res.exitCode === 127 || /not found|ENOENT/i.test(res.stderr)) {
-            throw new Error('dig is not installed (Debian/Ubuntu: apt-get install dnsutils): it verifies the records by DNS');
-          }
-          answers.set(key, res.ok ? res.stdout : '');
-        }
-        if (!digMatches(parseDig(answers.get(key)!), c.want)) failing.push(`${c.want.name} ${c.want.type} @${c.argv[1]!.slice(1)}:${c.argv[3]}`);
+        const res = await ctx.runner.probe(c.argv, { timeoutMs: 10_000 });
+        const answer = parseDig(res.ok ? res.stdout : '');
+        for (const want of c.wants) if (!digMatches(answer, want)) failing.push(`${want.name} ${want.type} @${c.argv[1]!.slice(1)}:${c.argv[3]}`);
       }
-      return { done: failing.length === 0, detail: `${checks.length - failing.length}/${checks.length} rrset(s) answer as configured${failing.length ? `; not yet: ${failing.slice(0, 4).join(', ')}` : ''}` };
+      return { done: failing.length === 0, detail: `${rrsets - failing.length}/${rrsets} rrset(s) answer as configured${failing.length ? `; not yet: ${failing.slice(0, 4).join(', ')}` : ''}` };
     },
     diagnose: async () => `still different: ${failing.join(', ')}`,
     hint: 'check that the DNS server answers on that address/port (powerdns.nameserver.ip/dnsPort, delegation.host/dnsPort) and is not a stale secondary',
