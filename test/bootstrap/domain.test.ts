@@ -9,6 +9,9 @@ import * as helm from '../../scripts/lib/helm/helm.ts';
 import * as k from '../../scripts/lib/kubernetes/kubectl.ts';
 import * as t from '../../scripts/lib/talos/talosctl.ts';
 import * as tf from '../../scripts/lib/terraform/terraform.ts';
+import { readInfrastructureOutputs } from '../../scripts/lib/terraform/layers.ts';
+import type { Runner, RunOptions } from '../../scripts/lib/core/runner.ts';
+import { Logger } from '../../scripts/lib/core/log.ts';
 
 const config = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
 
@@ -183,6 +186,25 @@ test('flux sync matches our repository, branch and path only', () => {
   assert.not.ok(flux.syncMatches(repo, ks, { ...want, branch: 'dev' }));
   assert.not.ok(flux.syncMatches(repo, { spec: { path: './other' } }, want));
   assert.not.ok(flux.syncMatches(undefined, ks, want));
+});
+
+
+test('terraform output of 01-infrastructure is read in the cluster\'s own workspace (TF_WORKSPACE), whoever asks', async () => {
+  const c = config('five-node.yaml');
+  const seen: { argv: string[]; opts: RunOptions }[] = [];
+  const runner = {
+    dryRun: false,
+    planOnly: () => false,
+    probe: async (argv: string[], opts: RunOptions) => {
+      seen.push({ argv, opts });
+      return { argv, exitCode: 0, stdout: '{}', stderr: '', durationMs: 0, ok: true, dryRun: false };
+    },
+  } as unknown as Runner;
+  const res = await readInfrastructureOutputs({ runner, log: new Logger({ level: 'error' }), secrets: { PROXMOX_VE_API_TOKEN: 'tok' }, config: c });
+  assert.ok(res.ok);
+  assert.equal(seen[0]!.argv, tf.outputArgv('01-infrastructure'));
+  assert.is(seen[0]!.opts.env?.TF_WORKSPACE, c.cluster.name);
+  assert.is(seen[0]!.opts.env?.PROXMOX_VE_API_TOKEN, 'tok');
 });
 
 test.run();

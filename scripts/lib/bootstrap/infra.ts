@@ -3,17 +3,13 @@ import { join } from 'node:path';
 import { TERRAFORM_LAYERS, generatedPaths } from '../configure/render.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { CommandError } from '../core/runner.ts';
+import { readInfrastructureOutputs, terraformEnv } from '../terraform/layers.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
 import { act, deadline, parallel, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 2: Terraform layers in dependency order (00-persistent-auth, then 01-infrastructure). Each layer: init,
 // workspace <cluster>, plan -detailed-exitcode -out FILE, and apply of exactly that plan only when it has changes.
-
-/** Credentials reach Terraform through the environment only. */
-export function terraformEnv(p: { secrets: Record<string, string> }): Record<string, string | undefined> {
-  return { PROXMOX_VE_API_TOKEN: p.secrets.PROXMOX_VE_API_TOKEN, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
-}
 
 export function planFile(p: PhaseContext, layer: string): string {
   return join(p.paths.dir, 'terraform', `${layer}.tfplan`);
@@ -56,7 +52,7 @@ export async function infra(p: PhaseContext): Promise<PhaseOutcome> {
   }
 
   // Verify: the outputs the talos phase needs exist.
-  const out = await probe(p, tf.outputArgv('01-infrastructure'), { cwd: REPO_ROOT, env });
+  const out = await readInfrastructureOutputs(p);
   if (!out.dryRun) {
     if (!out.ok) throw new CommandError(out, 'terraform output failed: is the 01-infrastructure state readable?');
     try {

@@ -13,7 +13,7 @@ import * as t from '../talos/talosctl.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
-import { terraformEnv } from './infra.ts';
+import { readInfrastructureOutputs } from '../terraform/layers.ts';
 import { controlPlanes, firstControlPlane } from './nodes.ts';
 import { act, deadline, parallel, planNote, plural, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
@@ -116,7 +116,7 @@ async function ensureSecrets(p: PhaseContext, files: ReturnType<typeof t.talosFi
 }
 
 async function installerImage(p: PhaseContext): Promise<string> {
-  const out = await probe(p, tf.outputArgv('01-infrastructure'), { cwd: REPO_ROOT, env: terraformEnv(p) });
+  const out = await readInfrastructureOutputs(p);
   if (out.dryRun) return '<installer_image output of terraform/01-infrastructure>';
   if (!out.ok) throw new CommandError(out, 'run the infra phase first (task bootstrap --from infra)');
   return tf.infrastructureOutputs(tf.parseOutputs(out.stdout)).installerImage;

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { terraformEnv } from '../bootstrap/infra.ts';
+import { terraformEnv } from '../terraform/layers.ts';
 import { PHASES } from '../bootstrap/phases.ts';
 import type { ClusterConfig } from '../config/load.ts';
 import { TERRAFORM_LAYERS, generatedPaths, type TerraformLayer } from '../configure/render.ts';

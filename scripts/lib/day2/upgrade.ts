@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { terraformEnv } from '../bootstrap/infra.ts';
+import { readInfrastructureOutputs } from '../terraform/layers.ts';
 import { generatedPaths } from '../configure/render.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import { REPO_ROOT } from '../core/paths.ts';
@@ -80,8 +80,7 @@ async function readVersion(ctx: Day2Context, n: NodeConfig, quiet = true): Promi
 /** factory/<platform>-installer/<schematic_id>:<versions.talos>, the schematic from Terraform's output. */
 export async function targetInstallerImage(ctx: Day2Context): Promise<string> {
   const c = ctx.config;
-  // TF_WORKSPACE pins the cluster's workspace: the layer directory may have another cluster's selected.
-  const out = await probe(ctx, tf.outputArgv('01-infrastructure'), { cwd: REPO_ROOT, env: { ...terraformEnv(ctx), TF_WORKSPACE: c.cluster.name } });
+  const out = await readInfrastructureOutputs(ctx);
   if (out.dryRun) return `${new URL(c.imageFactory.url).host}/metal-installer/<schematic_id from terraform output>:${c.versions.talos}`;
   if (!out.ok) throw new CommandError(out, 'terraform output of terraform/01-infrastructure failed: the schematic id comes from there (run `task bootstrap --only infra` if the layer was never applied)');
   const o = tf.infrastructureOutputs(tf.parseOutputs(out.stdout));
