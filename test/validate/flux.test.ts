@@ -130,6 +130,25 @@ stringData:
   assert.match(g[0]!.message, 'committed to git');
 });
 
+test('a plaintext Secret in a Kustomization that sets the namespace is reported once', async () => {
+  const secret = `apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+stringData:
+  password: hunter2
+`;
+  const r = await validateWith({
+    'kubernetes/apps/app/secret.yaml': secret,
+    'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']!.replace('  - helmrelease.yaml', '  - helmrelease.yaml\n  - secret.yaml')}namespace: podinfo\n`,
+  });
+  const f = only(r.findings, 'plaintext-secret');
+  assert.is(f.length, 1, show(r.findings));
+  assert.is(f[0]!.file, 'kubernetes/apps/app/secret.yaml');
+  assert.is(f[0]!.object, 'Secret podinfo/db');
+  assert.match(f[0]!.message, 'applied by Kustomization flux-system/app');
+});
+
 test('a kustomize secretGenerator is a plaintext Secret too', async () => {
   const r = await validateWith({
     'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']}secretGenerator:\n  - name: generated\n    namespace: podinfo\n    literals: [a=b]\n`,

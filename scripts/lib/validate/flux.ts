@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { buildPaths, type Exec, type SourceIndex } from './kustomize.ts';
-import { describe, namespaceOf, objectKey, type Finding, type K8sObject } from './model.ts';
+import { describe, namespaceOf, type Finding, type K8sObject } from './model.ts';
 import { substitute, substitutionDisabled, varsUsed } from './substitute.ts';
 
 // The Flux tree of each cluster, loaded the way Flux reconciles it: the flux-system Kustomization (made by `flux
@@ -62,6 +62,7 @@ function isGroup(o: K8sObject, group: string): boolean {
 export const isKustomization = (o: K8sObject) => o.kind === 'Kustomization' && isGroup(o, KS_GROUP);
 export const isHelmRelease = (o: K8sObject) => o.kind === 'HelmRelease' && isGroup(o, HR_GROUP);
 const isSource = (o: K8sObject) => SOURCE_KINDS.has(String(o.kind)) && isGroup(o, 'source.toolkit.fluxcd.io');
+const isPlainSecret = (o: K8sObject) => o.kind === 'Secret' && o.apiVersion === 'v1';
 
 function id(o: K8sObject): string {
   return `${o.metadata?.namespace ?? FLUX_NS}/${o.metadata?.name ?? ''}`;
@@ -383,7 +384,7 @@ export function checkTree(tree: ClusterTree, root: string, findings: Finding[]):
 
   // No plaintext Secrets: everything secret arrives as a SealedSecret or an ExternalSecret.
   for (const a of tree.objects) {
-    if (a.obj.kind === 'Secret' && a.obj.apiVersion === 'v1') {
+    if (isPlainSecret(a.obj)) {
       add(
         { file: a.file, object: describe(a.obj), message: `plaintext Secret applied by Kustomization ${a.by}: seal it (kubeseal --cert kubernetes/clusters/${tree.cluster}/sealed-secrets-cert.pem) or read it from Vault with an ExternalSecret` },
         'plaintext-secret',
@@ -408,13 +409,22 @@ export function floatingImages(obj: unknown, path = ''): string[] {
   return out;
 }
 
-/** Plaintext Secrets anywhere under kubernetes/, even in files no Kustomization applies (they are in git all the same). */
-export function checkSecretFiles(index: SourceIndex, findings: Finding[], alreadyReported: Set<string>): void {
+/**
+ * A committed Secret and the one a Kustomization applies from it are the same when the file and the name match; not
+ * the namespace, which the kustomization's `namespace:` may set or replace.
+ */
+const secretKey = (file: string | undefined, o: K8sObject) => `${file}#${o.metadata?.name ?? ''}`;
+
+/**
+ * Plaintext Secrets anywhere under kubernetes/, even in files no Kustomization applies (they are in git all the same).
+ * Those a tree applies are reported by checkTree already.
+ */
+export function checkSecretFiles(index: SourceIndex, trees: ClusterTree[], findings: Finding[]): void {
+  const reported = new Set(trees.flatMap((t) => t.objects.filter((a) => isPlainSecret(a.obj)).map((a) => secretKey(a.file, a.obj))));
   for (const f of index.files) {
     for (const o of f.objects) {
-      if (o.kind !== 'Secret' || o.apiVersion !== 'v1') continue;
-      const key = `${f.file}#${objectKey(o)}`;
-      if (alreadyReported.has(key)) continue;
+      if (!isPlainSecret(o)) continue;
+      if (reported.has(secretKey(f.file, o))) continue;
       findings.push({ check: 'plaintext-secret', file: f.file, object: describe(o), message: 'plaintext Secret committed to git: use a SealedSecret or an ExternalSecret' });
     }
   }

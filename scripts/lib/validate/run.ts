@@ -8,7 +8,7 @@ import { INFRASTRUCTURE_OUTPUTS } from '../terraform/terraform.ts';
 import { buildOwnership, ownershipFindings, type OwnershipMap } from '../ownership/ownership.ts';
 import { checkSecretFiles, checkTree, clusterNames, loadCluster, type ClusterTree } from './flux.ts';
 import { SourceIndex, onPath, pool, type Exec } from './kustomize.ts';
-import { describe, objectKey, type Finding } from './model.ts';
+import { describe, type Finding } from './model.ts';
 import { validateObject } from './schemas.ts';
 import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
@@ -71,8 +71,7 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
 
   await timed(timings, 'flux-checks', () => {
     for (const t of trees) checkTree(t, root, findings);
-    const reported = new Set(trees.flatMap((t) => t.objects.filter((a) => a.obj.kind === 'Secret').map((a) => `${a.file}#${objectKey(a.obj)}`)));
-    checkSecretFiles(index, findings, reported);
+    checkSecretFiles(index, trees, findings);
   });
 
   let objects = 0;
