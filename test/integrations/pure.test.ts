@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { retry } from '../../scripts/lib/core/retry.ts';
 import {
   approvalCommands,
   autoApproverPolicy,
@@ -272,6 +273,37 @@ test('pdnsutil list-zone and dig output parsers', () => {
 test('GitHub API base URL: GITHUB_API_URL when set, else api.github.com', () => {
   assert.is(apiBaseUrl({ GITHUB_API_URL: 'https://ghe.example.com/api/v3/' }), 'https://ghe.example.com/api/v3');
   assert.is(apiBaseUrl({}), 'https://api.github.com');
+});
+
+test('retry: backs off on retryable failures; a non-retryable one after them reports the attempts really made', async () => {
+  const warnings: string[] = [];
+  const log = { warn: (m: string) => void warnings.push(m) };
+  const transient = Object.assign(new Error('connect ECONNREFUSED'), { transient: true });
+  const fatal = new Error('handshake failed');
+  const seen: number[] = [];
+  let failed: { err: unknown; attempts: number } | undefined;
+  try {
+    await retry(
+      { attempts: 4, backoffMs: 5, log, what: 'ssh root@pve', retryable: (e) => (e as { transient?: boolean }).transient === true, fail: (err, attempts) => ((failed = { err, attempts }), err) },
+      async (attempt) => {
+        seen.push(attempt);
+        throw attempt === 1 ? transient : fatal;
+      },
+    );
+    assert.unreachable();
+  } catch (err) {
+    assert.is(err, fatal);
+  }
+  assert.equal(seen, [1, 2]);
+  assert.equal(failed, { err: fatal, attempts: 2 });
+  assert.equal(warnings, ['ssh root@pve: connect ECONNREFUSED; retrying in 5ms (attempt 2/4)']);
+  // Every attempt transient: fail gets the configured bound; success returns the value.
+  let bound = 0;
+  await retry({ attempts: 3, backoffMs: 1, log, what: 'x', retryable: () => true, fail: (e, n) => ((bound = n), e) }, async () => {
+    throw transient;
+  }).catch(() => undefined);
+  assert.is(bound, 3);
+  assert.is(await retry({ attempts: 3, backoffMs: 1, log, what: 'x', retryable: () => true }, async (a) => (a < 2 ? Promise.reject(transient) : a)), 2);
 });
 
 test.run();

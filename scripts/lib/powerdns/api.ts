@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/log.ts';
+import { retry } from '../core/retry.ts';
 import { redact, registerSecret } from '../core/redact.ts';
 
 // A small PowerDNS Authoritative HTTP API client (tool-facts.md §5.2–5.3): X-API-Key auth, Accept: application/json,
@@ -85,51 +85,63 @@ export class PowerDnsApi {
   }
 
   private async request(method: string, url: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: unknown }> {
-    let last = '';
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
-      let status: number | undefined;
-      try {
-        const res = await fetch(url, {
-          method,
-          headers: { 'X-API-Key': this.opts.apiKey, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        status = res.status;
-        const text = await res.text();
-        this.opts.log.debug(`PowerDNS ${method} ${url}`, { status, attempt });
-        if (res.ok || accept.includes(status)) {
-          return { status, body: text ? (JSON.parse(text) as unknown) : undefined };
-        }
-        const detail = (() => {
-          try {
-            const j = JSON.parse(text) as { error?: string; errors?: string[] };
-            return [j.error, ...(j.errors ?? [])].filter(Boolean).join('; ');
-          } catch {
-            return text.trim().slice(0, 300);
-          }
-        })();
-        last = `${status} ${res.statusText}${detail ? `: ${detail}` : ''}`;
-        if (status < 500 && status !== 429) {
-          const hint =
-            status === 401 || status === 403
-              ? ' (check that PDNS_API_KEY in .env matches api-key in the server\'s pdns.conf)'
-              : status === 404
-                ? ` (check powerdns.apiUrl and powerdns.serverId "${this.opts.serverId}")`
-                : '';
-          throw new PowerDnsError(`PowerDNS API ${method} ${url} failed: ${last}${hint}`, status, attempt);
-        }
-      } catch (err) {
-        if (err instanceof PowerDnsError) throw err;
-        const e = err as Error & { cause?: { code?: string; message?: string } };
-        last = e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs}ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
-      }
-      if (attempt < this.attempts) {
-        const pause = this.backoffMs * 2 ** (attempt - 1);
-        this.opts.log.warn(`PowerDNS ${method} ${url}: ${last}; retrying in ${pause}ms (attempt ${attempt + 1}/${this.attempts})`);
-        await sleep(pause);
-      }
+    return retry(
+      {
+        attempts: this.attempts,
+        backoffMs: this.backoffMs,
+        log: this.opts.log,
+        what: `PowerDNS ${method} ${url}`,
+        // 4xx (PowerDnsError) fail at once; network errors, timeouts, 429 and 5xx are retried.
+        retryable: (err) => !(err instanceof PowerDnsError),
+        describe: (err) => (err as Error).message,
+        fail: (err, attempts) =>
+          err instanceof PowerDnsError
+            ? err
+            : new PowerDnsError(`PowerDNS API ${method} ${url} failed after ${attempts} attempts: ${(err as Error).message}; is the server up at ${this.opts.apiUrl}?`, undefined, attempts),
+      },
+      (attempt) => this.attempt(method, url, body, accept, attempt),
+    );
+  }
+
+  /** One request; a transient failure throws a plain Error whose message is the reason. */
+  private async attempt(method: string, url: string, body: unknown, accept: number[], attempt: number): Promise<{ status: number; body: unknown }> {
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { 'X-API-Key': this.opts.apiKey, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      throw new Error(e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs}ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`);
     }
-    throw new PowerDnsError(`PowerDNS API ${method} ${url} failed after ${this.attempts} attempts: ${last}; is the server up at ${this.opts.apiUrl}?`, undefined, this.attempts);
+    const status = res.status;
+    this.opts.log.debug(`PowerDNS ${method} ${url}`, { status, attempt });
+    if (res.ok || accept.includes(status)) {
+      return { status, body: text ? (JSON.parse(text) as unknown) : undefined };
+    }
+    const detail = (() => {
+      try {
+        const j = JSON.parse(text) as { error?: string; errors?: string[] };
+        return [j.error, ...(j.errors ?? [])].filter(Boolean).join('; ');
+      } catch {
+        return text.trim().slice(0, 300);
+      }
+    })();
+    const last = `${status} ${res.statusText}${detail ? `: ${detail}` : ''}`;
+    if (status < 500 && status !== 429) {
+      const hint =
+        status === 401 || status === 403
+          ? ' (check that PDNS_API_KEY in .env matches api-key in the server\'s pdns.conf)'
+          : status === 404
+            ? ` (check powerdns.apiUrl and powerdns.serverId "${this.opts.serverId}")`
+            : '';
+      throw new PowerDnsError(`PowerDNS API ${method} ${url} failed: ${last}${hint}`, status, attempt);
+    }
+    throw new Error(last);
   }
 }

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeSSH, type Config as NodeSshConfig } from 'node-ssh';
 import { quote } from 'shell-quote';
 import type { ClusterConfig } from '../config/load.ts';
 import type { Logger } from '../core/log.ts';
+import { retry } from '../core/retry.ts';
 import { expandHome } from '../core/paths.ts';
 import { redact } from '../core/redact.ts';
 import {
@@ -276,96 +276,102 @@ export async function connectSsh(deps: SshDeps, target: SshTarget, opts: Connect
   const backoff = opts.backoffMs ?? 500;
   const name = hostLookupName(target.host, target.port);
 
-  let lastError: Error | undefined;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    let verdict: (HostKeyVerdict & { presented: Buffer }) | undefined;
-    const ssh = new NodeSSH();
-    const config: NodeSshConfig = {
-      host: target.host,
-      port: target.port,
-      username: target.user,
-      readyTimeout: settings.connectTimeoutMs,
-      ...(creds.privateKey ? { privateKey: creds.privateKey } : {}),
-      ...(creds.agent ? { agent: creds.agent } : {}),
-      ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
-      hostVerifier: (key: Buffer) => {
-        verdict = { ...checkHostKey(entries, target.host, target.port, key), presented: key };
-        return verdict.status === 'ok';
-      },
-    };
-    try {
-      await ssh.connect(config);
-      if (verdict?.status !== 'ok') {
-        // Defensive: ssh2 always calls hostVerifier before authentication; never continue without a verified key.
+  return retry(
+    {
+      attempts,
+      backoffMs: backoff,
+      log: deps.log,
+      what: `ssh ${describeTarget(target)}`,
+      // Host key, authentication and credential failures (SshError) are never retried.
+      retryable: (err) => !(err instanceof SshError) && transient(err as Error),
+      fail: (err, n) =>
+        err instanceof SshError
+          ? err
+          : new SshError(
+              `cannot connect to ${describeTarget(target)}${n > 1 ? ` after ${n} attempts` : ''}: ${(err as Error).message.split('\n')[0]}; check that the host is up, sshd listens on port ${target.port}, and nothing blocks it`,
+              'connect',
+              target,
+              n,
+            ),
+    },
+    async (attempt) => {
+      let verdict: (HostKeyVerdict & { presented: Buffer }) | undefined;
+      const ssh = new NodeSSH();
+      const config: NodeSshConfig = {
+        host: target.host,
+        port: target.port,
+        username: target.user,
+        readyTimeout: settings.connectTimeoutMs,
+        ...(creds.privateKey ? { privateKey: creds.privateKey } : {}),
+        ...(creds.agent ? { agent: creds.agent } : {}),
+        ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
+        hostVerifier: (key: Buffer) => {
+          verdict = { ...checkHostKey(entries, target.host, target.port, key), presented: key };
+          return verdict.status === 'ok';
+        },
+      };
+      try {
+        await ssh.connect(config);
+        if (verdict?.status !== 'ok') {
+          // Defensive: ssh2 always calls hostVerifier before authentication; never continue without a verified key.
+          ssh.dispose();
+          throw new SshError(`host key of ${name} was not verified`, 'host-key-unknown', target, attempt);
+        }
+        // After 'ready' node-ssh stops listening for errors: a connection dropped later (host reboot, network) must not
+        // crash the process as an unhandled 'error' event; the next exec fails instead.
+        ssh.connection?.on('error', (e: Error) => deps.log.debug(`ssh ${describeTarget(target)}: connection error: ${e.message}`));
+        if (attempt > 1) deps.log.info(`ssh ${describeTarget(target)}: connected after ${attempt} attempts`);
+        deps.log.debug(`ssh ${describeTarget(target)}: connected, host key ${verdict.entry.keyType} ${fingerprint(verdict.presented)} (known_hosts line ${verdict.entry.line})`);
+        return new SshSession(target, ssh, deps.log, attempt);
+      } catch (raw) {
         ssh.dispose();
-        throw new SshError(`host key of ${name} was not verified`, 'host-key-unknown', target, attempt);
-      }
-      // After 'ready' node-ssh stops listening for errors: a connection dropped later (host reboot, network) must not
-      // crash the process as an unhandled 'error' event; the next exec fails instead.
-      ssh.connection?.on('error', (e: Error) => deps.log.debug(`ssh ${describeTarget(target)}: connection error: ${e.message}`));
-      if (attempt > 1) deps.log.info(`ssh ${describeTarget(target)}: connected after ${attempt} attempts`);
-      deps.log.debug(`ssh ${describeTarget(target)}: connected, host key ${verdict.entry.keyType} ${fingerprint(verdict.presented)} (known_hosts line ${verdict.entry.line})`);
-      return new SshSession(target, ssh, deps.log, attempt);
-    } catch (raw) {
-      ssh.dispose();
-      if (raw instanceof SshError) throw raw;
-      const err = raw as Error & { code?: string; level?: string };
-      if (verdict && verdict.status !== 'ok') {
-        const offered = `${keyTypeOf(verdict.presented)} ${fingerprint(verdict.presented)}`;
-        if (verdict.status === 'unknown') {
+        if (raw instanceof SshError) throw raw;
+        const err = raw as Error & { code?: string; level?: string };
+        if (verdict && verdict.status !== 'ok') {
+          const offered = `${keyTypeOf(verdict.presented)} ${fingerprint(verdict.presented)}`;
+          if (verdict.status === 'unknown') {
+            throw new SshError(
+              `host key of ${name} is not in ${knownHostsFile} (the server offered ${offered}); refusing to connect to an unverified host. ${knownHostsHint(target, knownHostsFile)}`,
+              'host-key-unknown',
+              target,
+              attempt,
+            );
+          }
+          if (verdict.status === 'revoked') {
+            throw new SshError(`host key of ${name} (${offered}) is marked @revoked in ${knownHostsFile} (line ${verdict.entry.line}); refusing to connect`, 'host-key-revoked', target, attempt);
+          }
+          const expected = verdict.expected.map((e) => `${e.keyType} ${fingerprint(e.key)} (line ${e.line})`).join(', ');
           throw new SshError(
-            `host key of ${name} is not in ${knownHostsFile} (the server offered ${offered}); refusing to connect to an unverified host. ${knownHostsHint(target, knownHostsFile)}`,
-            'host-key-unknown',
+            `HOST KEY MISMATCH for ${name}: ${knownHostsFile} lists ${expected}, but the server offered ${offered}. ` +
+              `Someone may be intercepting the connection. If the host was reinstalled, verify the new fingerprint out of band, ` +
+              `then remove the old entry: ssh-keygen -R '${name}' -f ${knownHostsFile}`,
+            'host-key-changed',
             target,
             attempt,
           );
         }
-        if (verdict.status === 'revoked') {
-          throw new SshError(`host key of ${name} (${offered}) is marked @revoked in ${knownHostsFile} (line ${verdict.entry.line}); refusing to connect`, 'host-key-revoked', target, attempt);
+        if (/no matching host key format|no matching key exchange|Handshake failed: no matching/i.test(err.message) && known.length) {
+          throw new SshError(
+            `${name} offers none of the host key types ${knownHostsFile} lists for it (${known.map((e) => e.keyType).join(', ')}): its host keys changed; verify them out of band before updating known_hosts`,
+            'host-key-changed',
+            target,
+            attempt,
+          );
         }
-        const expected = verdict.expected.map((e) => `${e.keyType} ${fingerprint(e.key)} (line ${e.line})`).join(', ');
-        throw new SshError(
-          `HOST KEY MISMATCH for ${name}: ${knownHostsFile} lists ${expected}, but the server offered ${offered}. ` +
-            `Someone may be intercepting the connection. If the host was reinstalled, verify the new fingerprint out of band, ` +
-            `then remove the old entry: ssh-keygen -R '${name}' -f ${knownHostsFile}`,
-          'host-key-changed',
-          target,
-          attempt,
-        );
+        if (err.level === 'client-authentication' || /All configured authentication methods failed/i.test(err.message)) {
+          throw new SshError(
+            `authentication as ${target.user}@${target.host} failed with ${creds.describe}; add the public key to ~${target.user}/.ssh/authorized_keys on the host, or set ssh.identityFile`,
+            'auth',
+            target,
+            attempt,
+          );
+        }
+        if (/encrypted|passphrase/i.test(err.message)) {
+          throw new SshError(`the SSH key is passphrase-protected: load it into ssh-agent (ssh-add) and leave ssh.identityFile unset`, 'credentials', target, attempt);
+        }
+        throw err;
       }
-      if (/no matching host key format|no matching key exchange|Handshake failed: no matching/i.test(err.message) && known.length) {
-        throw new SshError(
-          `${name} offers none of the host key types ${knownHostsFile} lists for it (${known.map((e) => e.keyType).join(', ')}): its host keys changed; verify them out of band before updating known_hosts`,
-          'host-key-changed',
-          target,
-          attempt,
-        );
-      }
-      if (err.level === 'client-authentication' || /All configured authentication methods failed/i.test(err.message)) {
-        throw new SshError(
-          `authentication as ${target.user}@${target.host} failed with ${creds.describe}; add the public key to ~${target.user}/.ssh/authorized_keys on the host, or set ssh.identityFile`,
-          'auth',
-          target,
-          attempt,
-        );
-      }
-      if (/encrypted|passphrase/i.test(err.message)) {
-        throw new SshError(`the SSH key is passphrase-protected: load it into ssh-agent (ssh-add) and leave ssh.identityFile unset`, 'credentials', target, attempt);
-      }
-      lastError = err;
-      if (!transient(err) || attempt === attempts) break;
-      const pause = backoff * 2 ** (attempt - 1);
-      deps.log.warn(`ssh ${describeTarget(target)}: ${err.message.split('\n')[0]}; retrying in ${pause}ms (attempt ${attempt + 1}/${attempts})`);
-      await sleep(pause);
-    }
-  }
-  const reason = lastError?.message.split('\n')[0] ?? 'unknown error';
-  const n = transient(lastError ?? new Error('')) ? attempts : 1;
-  throw new SshError(
-    `cannot connect to ${describeTarget(target)}${n > 1 ? ` after ${n} attempts` : ''}: ${reason}; check that the host is up, sshd listens on port ${target.port}, and nothing blocks it`,
-    'connect',
-    target,
-    n,
+    },
   );
 }
 
