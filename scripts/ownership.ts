@@ -2,13 +2,11 @@
 import { resolve } from 'node:path';
 import { runScript } from './lib/core/cli.ts';
 import { REPO_ROOT } from './lib/core/paths.ts';
-import { describeIdentity } from './lib/ownership/ownership.ts';
+import { buildOwnership, describeIdentity, ownershipFindings } from './lib/ownership/ownership.ts';
 import { runnerExec } from './lib/validate/exec.ts';
-import { checkTree, clusterNames, loadCluster } from './lib/validate/flux.ts';
-import { SourceIndex } from './lib/validate/kustomize.ts';
 import type { Finding } from './lib/validate/model.ts';
-import { parseTerraform, terraformKubernetesResources } from './lib/validate/terraform.ts';
-import { buildOwnership, ownershipFindings } from './lib/ownership/ownership.ts';
+import { loadRepository } from './lib/validate/run.ts';
+import { terraformKubernetesResources } from './lib/validate/terraform.ts';
 
 await runScript({
   name: 'ownership',
@@ -25,16 +23,13 @@ await runScript({
   ].join('\n'),
   async run({ opts, log }) {
     const root = opts.root ? resolve(opts.root) : REPO_ROOT;
-    const exec = runnerExec(log);
-    const index = new SourceIndex(root, ['kubernetes']);
     const loadFindings: Finding[] = [];
-    const trees = await Promise.all(clusterNames(root).map((c) => loadCluster(root, c, { exec, index }, loadFindings)));
-    for (const t of trees) checkTree(t, root, []);
-    for (const f of loadFindings.filter((x) => x.check === 'kustomize')) log.warn(`${f.file ?? ''} ${f.message}`);
-    const tfFindings: Finding[] = [];
-    const tf = await parseTerraform(root, tfFindings);
-    for (const f of tfFindings) log.warn(`${f.file ?? ''} ${f.message}`);
-    const map = buildOwnership(root, trees, terraformKubernetesResources(tf));
+    const { trees, tfFiles } = await loadRepository(root, { exec: runnerExec(log) }, loadFindings);
+    // What stops the map from being complete: a Kustomization that does not build, a Terraform file that does not parse.
+    for (const check of ['kustomize', 'terraform']) {
+      for (const f of loadFindings.filter((x) => x.check === check)) log.warn(`${f.file ?? ''} ${f.message}`);
+    }
+    const map = buildOwnership(root, trees, terraformKubernetesResources(tfFiles));
     if (opts.list) {
       const rows = [...map.claims].sort(([a], [b]) => a.localeCompare(b));
       for (const [id, claims] of rows) log.print(`${describeIdentity(id).padEnd(70)} ${claims.map((c) => c.by).join(' | ')}`);

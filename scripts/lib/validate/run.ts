@@ -12,7 +12,7 @@ import { describe, type Finding } from './model.ts';
 import { validateObject } from './schemas.ts';
 import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
-import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources } from './terraform.ts';
+import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
 
 // `task validate`: every check, offline, in one pass. Pure orchestration: each check lives in its own module and
 // reports Findings naming the file and the object.
@@ -55,19 +55,41 @@ async function timed<T>(timings: Record<string, number>, name: string, fn: () =>
   }
 }
 
+export interface LoadedRepository {
+  /** Every YAML document under kubernetes/. */
+  index: SourceIndex;
+  trees: ClusterTree[];
+  tfFiles: TerraformFile[];
+}
+
+/**
+ * The Flux tree of each cluster and the parsed Terraform files: what validate and the ownership map both start from.
+ * Problems found while loading (kustomize builds, substitution, HCL syntax) go to `findings`.
+ */
+export async function loadRepository(
+  root: string,
+  o: { exec: Exec; clusters?: string[]; timings?: Record<string, number> },
+  findings: Finding[],
+): Promise<LoadedRepository> {
+  const timings = o.timings ?? {};
+  const index = new SourceIndex(root, ['kubernetes']);
+  const clusters = o.clusters ?? clusterNames(root);
+  // Flux trees (kustomize builds in parallel) and Terraform parsing overlap: both wait on other processes / wasm.
+  const [trees, tfFiles] = await Promise.all([
+    timed(timings, 'flux-build', () => Promise.all(clusters.map((c) => loadCluster(root, c, { exec: o.exec, index }, findings)))),
+    timed(timings, 'terraform-parse', () => parseTerraform(root, findings)),
+  ]);
+  return { index, trees, tfFiles };
+}
+
 export async function validateRepository(o: ValidateOptions): Promise<ValidateReport> {
   const root = o.root ?? REPO_ROOT;
   const findings: Finding[] = [];
   const timings: Record<string, number> = {};
-  const index = new SourceIndex(root, ['kubernetes']);
 
-  // Flux trees (kustomize builds in parallel) and Terraform parsing overlap: both wait on other processes / wasm.
   const clusters = o.clusters ?? clusterNames(root);
   if (clusters.length === 0) findings.push({ check: 'kustomize', file: 'kubernetes/clusters', message: 'no cluster directories' });
-  const [trees, tfFiles] = await Promise.all([
-    timed(timings, 'flux-build', () => Promise.all(clusters.map((c) => loadCluster(root, c, { exec: o.exec, index, concurrency: o.concurrency ?? 3 }, findings)))),
-    timed(timings, 'terraform-parse', () => parseTerraform(root, findings)),
-  ]);
+  const { index, trees, tfFiles } = await loadRepository(root, { exec: o.exec, clusters, timings }, findings);
 
   await timed(timings, 'flux-checks', () => {
     for (const t of trees) checkTree(t, root, findings);
