@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseManifests } from '../validate/kustomize.ts';
-import { apiGroup, namespaceOf, type Finding, type K8sObject } from '../validate/model.ts';
+import { apiGroup, namespaceOf, objectKey, type Finding, type K8sObject } from '../validate/model.ts';
 import type { ClusterTree } from '../validate/flux.ts';
 import type { terraformKubernetesResources } from '../validate/terraform.ts';
 
@@ -22,7 +22,7 @@ export interface Claim {
   via?: string;
 }
 
-/** group/Kind/namespace/name; Helm releases are "helm/Release/<namespace>/<name>". */
+/** group/Kind/namespace/name (an object's is its objectKey); Helm releases are "helm/Release/<namespace>/<name>". */
 export type Identity = string;
 
 export function identity(group: string, kind: string, namespace: string, name: string): Identity {
@@ -80,14 +80,10 @@ export function bootstrapCommitted(root: string, cluster: string): [Identity, Cl
   for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('kustomization'))) {
     const file = relative(root, join(dir, f));
     for (const o of parseManifests(readFileSync(join(dir, f), 'utf8'), file).objects) {
-      out.push([objectIdentity(o, 'flux-system'), { manager: 'bootstrap', by: 'flux bootstrap github (committed gotk manifests)', file }]);
+      out.push([objectKey(o, 'flux-system'), { manager: 'bootstrap', by: 'flux bootstrap github (committed gotk manifests)', file }]);
     }
   }
   return out;
-}
-
-export function objectIdentity(o: K8sObject, fallbackNs?: string): Identity {
-  return identity(apiGroup(String(o.apiVersion ?? '')), String(o.kind), namespaceOf(o, fallbackNs), o.metadata?.name ?? '');
 }
 
 /** Identities an object manages besides itself. */
@@ -156,7 +152,7 @@ export function buildOwnership(root: string, trees: ClusterTree[], tf: Terraform
       // files the bootstrap applies, not a second owner.
       if (a.file?.startsWith(committed)) continue;
       const by = `Kustomization ${a.by}`;
-      map.add(objectIdentity(a.obj), { manager: 'flux', by, ...(a.file ? { file: a.file } : {}) });
+      map.add(objectKey(a.obj), { manager: 'flux', by, ...(a.file ? { file: a.file } : {}) });
       for (const d of derivedIdentities(a.obj)) map.add(d.id, { manager: 'flux', by, via: d.via, ...(a.file ? { file: a.file } : {}) });
     }
   }
