@@ -10,8 +10,8 @@
 // kubectl starts in a few ms) and that cost does not scale. --trace prints every command the run made (start, duration).
 
 import { parseArgs } from 'node:util';
-import { REALISTIC_TIMINGS, labFromConfig, scaleTimings } from '../test/lab/lab.ts';
-import { makeWorld, runCopy } from '../test/bootstrap/harness.ts';
+import { REALISTIC_TIMINGS, scaleTimings } from '../test/lab/lab.ts';
+import { labForWorld, makeWorld } from '../test/bootstrap/harness.ts';
 
 const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, sizes: { type: 'string', default: '1,5,20' }, trace: { type: 'boolean', default: false } } });
 const scale = Number(values.scale);
@@ -49,26 +49,10 @@ interface Row {
 const rows: Row[] = [];
 for (const size of values.sizes!.split(',')) {
   const world = await makeWorld(FIXTURE[size]!);
-  const lab = labFromConfig(world.repo.config, {
-    repoDir: world.repo.root,
-    timings: scaleTimings(REALISTIC_TIMINGS, 1 / scale),
-    latencyMs: scaledLatency,
-    kustomizations: [
-      { name: 'infrastructure', dependsOn: ['flux-system'] },
-      { name: 'apps', dependsOn: ['infrastructure'] },
-    ],
-  });
+  const { lab, run } = labForWorld(world, { timings: scaleTimings(REALISTIC_TIMINGS, 1 / scale), latencyMs: scaledLatency });
   try {
-    const env = { ...lab.env, GITHUB_API_URL: world.github.url };
     const started = Date.now();
-    const r = await lab.withEnv(async () => {
-      process.env.GITHUB_API_URL = world.github.url;
-      try {
-        return await runCopy(world.repo, env, { waitScale: 1 });
-      } finally {
-        delete process.env.GITHUB_API_URL;
-      }
-    });
+    const r = await run({ waitScale: 1 });
     const wallMs = Date.now() - started;
     const critical = lab.criticalPath();
     rows.push({ nodes: world.repo.config.nodes.length, wallMs, criticalMs: critical.totalMs, ratio: wallMs / critical.totalMs, exitCode: r.exitCode });

@@ -2,18 +2,13 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { labFromConfig, type FaultSpec, type Lab } from '../lab/lab.ts';
+import type { FaultSpec, Lab } from '../lab/lab.ts';
 import type { RemoteFault } from '../lab/remote/remote-lab.ts';
-import { makeWorld, runCopy, type RunOutput, type World } from './harness.ts';
+import { GITHUB_TOKEN, labForWorld, makeWorld, PROXMOX_TOKEN, type World, type WorldLab } from './harness.ts';
 
 // End to end on the simulated lab: a 1-node and a 5-node (3 control planes + 2 workers) cluster, cold start to Flux.
 
 const APPLY_MS = 1500;
-
-const KUSTOMIZATIONS = [
-  { name: 'infrastructure', dependsOn: ['flux-system'] },
-  { name: 'apps', dependsOn: ['infrastructure'] },
-];
 
 /** Commands that change the world; none may repeat on a re-run after success. */
 const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply'];
@@ -22,7 +17,7 @@ interface Env {
   world: World;
   lab: Lab;
   env: Record<string, string>;
-  run(o?: Parameters<typeof runCopy>[2]): Promise<RunOutput>;
+  run: WorldLab['run'];
   state(): { phases: Record<string, { status: string; error?: string }> };
   count(cmd: string, ok?: boolean): number;
   cleanup(): Promise<void>;
@@ -30,24 +25,13 @@ interface Env {
 
 async function setup(fixture: string, extra: { latencyMs?: Record<string, number> } = {}, edit?: (c: Record<string, unknown>) => void): Promise<Env> {
   const world = await makeWorld(fixture, edit);
-  const lab = labFromConfig(world.repo.config, { repoDir: world.repo.root, kustomizations: KUSTOMIZATIONS, ...extra });
-  const env = { ...lab.env, GITHUB_API_URL: world.github.url };
+  const { lab, env, run } = labForWorld(world, extra);
   const stateFile = join(lab.stateDir, world.repo.config.cluster.name, 'bootstrap-state.json');
   return {
     world,
     lab,
     env,
-    // The GitHub check reads GITHUB_API_URL from the environment: patch process.env for the run, restore after.
-    run: (o = {}) => lab.withEnv(async () => {
-      const saved = process.env.GITHUB_API_URL;
-      process.env.GITHUB_API_URL = world.github.url;
-      try {
-        return await runCopy(world.repo, env, o);
-      } finally {
-        if (saved === undefined) delete process.env.GITHUB_API_URL;
-        else process.env.GITHUB_API_URL = saved;
-      }
-    }),
+    run,
     state: () => JSON.parse(readFileSync(stateFile, 'utf8')),
     count: (cmd, ok) => lab.calls({ cmd }).filter((c) => ok === undefined || (c.exitCode === 0) === ok).length,
     cleanup: async () => {
@@ -221,7 +205,7 @@ sig('SIGINT during the talos phase records it as interrupted; the next run resum
     const stateFile = join(e.lab.stateDir, e.world.repo.config.cluster.name, 'bootstrap-state.json');
     const child = spawn(process.execPath, ['--import', 'tsx', join(e.world.repo.root, 'scripts/bootstrap.ts'), '--config', e.world.repo.configFile], {
       cwd: e.world.repo.root,
-      env: { ...process.env, ...e.env, GITHUB_TOKEN: 'ghp_labtoken0123456789', PROXMOX_VE_API_TOKEN: 'terraform@pve!provider=11111111-2222-3333-4444-555555555555' },
+      env: { ...process.env, ...e.env, GITHUB_TOKEN, PROXMOX_VE_API_TOKEN: PROXMOX_TOKEN },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

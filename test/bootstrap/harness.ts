@@ -7,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
 import { RemoteLab, REMOTE_BIN } from '../lab/remote/remote-lab.ts';
 import { startSshd, type SshdServer } from '../servers/sshd.ts';
 import { startFakeGithub, type FakeGithub } from './fake-github.ts';
@@ -172,4 +173,25 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
       rmSync(base, { recursive: true, force: true });
     },
   };
+}
+
+/** The Flux Kustomizations of the bootstrap tests: infrastructure, then apps, after flux-system. */
+export const LAB_KUSTOMIZATIONS = [
+  { name: 'infrastructure', dependsOn: ['flux-system'] },
+  { name: 'apps', dependsOn: ['infrastructure'] },
+];
+
+export interface WorldLab {
+  lab: Lab;
+  /** The lab's environment plus GITHUB_API_URL of the world's fake GitHub. */
+  env: Record<string, string>;
+  /** The bootstrap of the world's repo copy on the lab (lab.env on process.env for the run). */
+  run(o?: Parameters<typeof runCopy>[2]): Promise<RunOutput>;
+}
+
+/** A lab shaped like the world's config, reading the world's repo copy, with LAB_KUSTOMIZATIONS unless opts name others. */
+export function labForWorld(world: World, opts: Partial<LabOptions> = {}): WorldLab {
+  const lab = labFromConfig(world.repo.config, { repoDir: world.repo.root, kustomizations: LAB_KUSTOMIZATIONS, ...opts });
+  const env = { ...lab.env, GITHUB_API_URL: world.github.url };
+  return { lab, env, run: (o = {}) => lab.withEnv(() => runCopy(world.repo, env, o)) };
 }

@@ -3,30 +3,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateStore } from '../../scripts/lib/core/state.ts';
 import { safeResetScript } from '../../scripts/lib/day2/scripts.ts';
-import { makeWorld, runCopy, type World } from '../bootstrap/harness.ts';
-import { labFromConfig, type Lab } from '../lab/lab.ts';
+import { labForWorld, makeWorld, type World, type WorldLab } from '../bootstrap/harness.ts';
+import type { Lab } from '../lab/lab.ts';
 import { run } from './harness.ts';
 
 // The round trip the design promises: a bootstrapped cluster, `cluster:safe-reset`, then `task bootstrap` again ends
 // healthy — with the same Talos secrets and sealed-secrets key (nothing regenerated), and a fresh etcd.
 
-const KUSTOMIZATIONS = [{ name: 'infrastructure', dependsOn: ['flux-system'] }, { name: 'apps', dependsOn: ['infrastructure'] }];
-
 let world: World;
 let lab: Lab;
-
-async function bootstrap() {
-  return lab.withEnv(async () => {
-    const saved = process.env.GITHUB_API_URL;
-    process.env.GITHUB_API_URL = world.github.url;
-    try {
-      return await runCopy(world.repo, { ...lab.env, GITHUB_API_URL: world.github.url });
-    } finally {
-      if (saved === undefined) delete process.env.GITHUB_API_URL;
-      else process.env.GITHUB_API_URL = saved;
-    }
-  });
-}
+let bootstrap: WorldLab['run'];
 
 function healthy(): void {
   const s = lab.state();
@@ -39,7 +25,7 @@ function healthy(): void {
 
 test.before(async () => {
   world = await makeWorld('five-node.yaml');
-  lab = labFromConfig(world.repo.config, { repoDir: world.repo.root, kustomizations: KUSTOMIZATIONS });
+  ({ lab, run: bootstrap } = labForWorld(world));
 });
 test.after(async () => {
   lab?.cleanup();
