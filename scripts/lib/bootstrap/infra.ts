@@ -1,9 +1,9 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TERRAFORM_LAYERS, generatedPaths } from '../configure/render.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { CommandError } from '../core/runner.ts';
-import { readInfrastructureOutputs, terraformEnv } from '../terraform/layers.ts';
+import { planFile, prepareLayer, readInfrastructureOutputs, terraformEnv } from '../terraform/layers.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
 import { act, deadline, parallel, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
@@ -11,22 +11,16 @@ import { act, deadline, parallel, probe, type PhaseContext, type PhaseOutcome } 
 // Phase 2: Terraform layers in dependency order (00-persistent-auth, then 01-infrastructure). Each layer: init,
 // workspace <cluster>, plan -detailed-exitcode -out FILE, and apply of exactly that plan only when it has changes.
 
-export function planFile(p: PhaseContext, layer: string): string {
-  return join(p.paths.dir, 'terraform', `${layer}.tfplan`);
-}
-
 export async function infra(p: PhaseContext): Promise<PhaseOutcome> {
   const c = p.config;
   const env = terraformEnv(p);
   const opts = { cwd: REPO_ROOT, env, timeoutMs: deadline(p, 'terraformOther') };
   let applied = 0;
   const done: string[] = [];
-  if (!p.runner.dryRun) mkdirSync(join(p.paths.dir, 'terraform'), { recursive: true, mode: 0o700 });
   // init and workspace of every layer are independent of the others' state: all at once, then plan/apply in order.
-  await parallel(p, TERRAFORM_LAYERS, async (layer) => {
-    await act(p, tf.initArgv(layer), { ...opts, hint: `terraform init failed in terraform/${layer}: check the provider/backend configuration and network` });
-    await act(p, tf.workspaceSelectArgv(layer, c.cluster.name), opts);
-  });
+  await parallel(p, TERRAFORM_LAYERS, (layer) =>
+    prepareLayer(p, layer, opts, `terraform init failed in terraform/${layer}: check the provider/backend configuration and network`),
+  );
   for (const layer of TERRAFORM_LAYERS) {
     const varFile = join(REPO_ROOT, generatedPaths(c.cluster.name).tfvars(layer));
     const plan = planFile(p, layer);

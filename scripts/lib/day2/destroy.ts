@@ -1,6 +1,6 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { terraformEnv } from '../terraform/layers.ts';
+import { planFile, prepareLayer, terraformEnv } from '../terraform/layers.ts';
 import { PHASES } from '../bootstrap/phases.ts';
 import type { ClusterConfig } from '../config/load.ts';
 import { TERRAFORM_LAYERS, generatedPaths, type TerraformLayer } from '../configure/render.ts';
@@ -73,10 +73,6 @@ const TEARDOWN: Partial<Record<DestroyStepId, TeardownOp>> = {
   'headscale-nodes': (ctx) => removeHeadscaleNodes(ctx),
 };
 
-function destroyPlanFile(ctx: Day2Context, layer: string): string {
-  return join(ctx.paths.dir, 'terraform', `${layer}.destroy.tfplan`);
-}
-
 /** `Plan: 0 to add, 0 to change, 5 to destroy.` and the `# … will be destroyed` lines. */
 export function summarizeDestroyPlan(stdout: string): { count: number; resources: string[] } {
   const count = Number(/Plan: \d+ to add, \d+ to change, (\d+) to destroy/.exec(stdout)?.[1] ?? 0);
@@ -109,13 +105,11 @@ async function planLayerDestroy(ctx: Day2Context, layer: TerraformLayer): Promis
   const env = terraformEnv(ctx);
   const opts = { cwd: REPO_ROOT, env, timeoutMs: deadline(ctx, 'command') };
   const varFile = join(REPO_ROOT, generatedPaths(ctx.config.cluster.name).tfvars(layer));
-  const planFile = destroyPlanFile(ctx, layer);
-  if (!ctx.runner.dryRun) mkdirSync(join(ctx.paths.dir, 'terraform'), { recursive: true, mode: 0o700 });
-  await act(ctx, tf.initArgv(layer), opts);
-  await act(ctx, tf.workspaceSelectArgv(layer, ctx.config.cluster.name), opts);
+  const file = planFile(ctx, layer, 'destroy');
+  await prepareLayer(ctx, layer, opts);
   // A destroy plan saved to a file: what is shown is exactly what is applied after the confirmation.
-  const res = await act(ctx, [...tf.planArgv(layer, varFile, planFile), '-destroy'], { ...opts, check: false });
-  if (res.dryRun) return { layer, planFile, changes: true };
+  const res = await act(ctx, [...tf.planArgv(layer, varFile, file), '-destroy'], { ...opts, check: false });
+  if (res.dryRun) return { layer, planFile: file, changes: true };
   const outcome = tf.planOutcome(res.exitCode);
   if (outcome === 'error') throw new CommandError(res, `terraform could not plan the destroy of ${layer}; nothing was changed`);
   const s = summarizeDestroyPlan(res.stdout);
@@ -124,7 +118,7 @@ async function planLayerDestroy(ctx: Day2Context, layer: TerraformLayer): Promis
       ? `  terraform ${layer}: nothing to destroy`
       : [`  terraform ${layer}: ${s.count} resource(s) to destroy`, ...s.resources.map((r) => `    - ${r}`)].join('\n'),
   );
-  return { layer, planFile, changes: outcome === 'changes' };
+  return { layer, planFile: file, changes: outcome === 'changes' };
 }
 
 export async function destroyCluster(ctx: Day2Context, o: DestroyOptions): Promise<{ done: string[] }> {

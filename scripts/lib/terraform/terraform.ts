@@ -9,7 +9,6 @@
 //   planArgv(layer, varFile, planFile)       terraform -chdir=… plan -input=false -no-color -detailed-exitcode -var-file=F -out=P
 //   applyPlanArgv(layer, planFile)           terraform -chdir=… apply -input=false -no-color P      (applies exactly that plan)
 //   outputArgv(layer)                        terraform -chdir=… output -json
-//   destroyArgv(layer, varFile)              terraform -chdir=… destroy -input=false -no-color -auto-approve -var-file=F
 //   planOutcome(exitCode)                    0 → 'no-changes', 2 → 'changes', other → 'error'  (-detailed-exitcode)
 //   parseOutputs(stdout)                     `output -json` → { name: value }
 //   infrastructureOutputs(outputs)           the values the bootstrap reads from 01-infrastructure (throws naming a missing one)
@@ -42,10 +41,6 @@ export function applyPlanArgv(layer: string, planFile: string): string[] {
 
 export function outputArgv(layer: string): string[] {
   return tf(layer, 'output', '-json');
-}
-
-export function destroyArgv(layer: string, varFile: string): string[] {
-  return tf(layer, 'destroy', '-input=false', '-no-color', '-auto-approve', `-var-file=${varFile}`);
 }
 
 export function versionArgv(): string[] {
