@@ -24,12 +24,12 @@ await runScript({
   async run({ opts, log }) {
     const root = opts.root ? resolve(opts.root) : REPO_ROOT;
     const loadFindings: Finding[] = [];
-    const { trees, tfFiles } = await loadRepository(root, { exec: runnerExec(log) }, loadFindings);
+    const { index, trees, tfFiles } = await loadRepository(root, { exec: runnerExec(log) }, loadFindings);
     // What stops the map from being complete: a Kustomization that does not build, a Terraform file that does not parse.
     for (const check of ['kustomize', 'terraform']) {
       for (const f of loadFindings.filter((x) => x.check === check)) log.warn(`${f.file ?? ''} ${f.message}`);
     }
-    const map = buildOwnership(root, trees, terraformKubernetesResources(tfFiles));
+    const map = buildOwnership(index, trees, terraformKubernetesResources(tfFiles));
     if (opts.list) {
       const rows = [...map.claims].sort(([a], [b]) => a.localeCompare(b));
       for (const [id, claims] of rows) log.print(`${describeIdentity(id).padEnd(70)} ${claims.map((c) => c.by).join(' | ')}`);

@@ -1,6 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { parseManifests } from '../validate/kustomize.ts';
+import { posix } from 'node:path';
+import type { SourceIndex } from '../validate/kustomize.ts';
 import { apiGroup, namespaceOf, objectKey, type Finding, type K8sObject } from '../validate/model.ts';
 import type { ClusterTree } from '../validate/flux.ts';
 import type { terraformKubernetesResources } from '../validate/terraform.ts';
@@ -73,15 +72,12 @@ export function bootstrapClaims(): [Identity, Claim][] {
 }
 
 /** Objects `flux bootstrap` committed under kubernetes/clusters/<cluster>/flux-system/ (gotk-components, gotk-sync). */
-export function bootstrapCommitted(root: string, cluster: string): [Identity, Claim][] {
-  const dir = join(root, 'kubernetes', 'clusters', cluster, 'flux-system');
-  if (!existsSync(dir)) return [];
+export function bootstrapCommitted(index: SourceIndex, cluster: string): [Identity, Claim][] {
+  const dir = `kubernetes/clusters/${cluster}/flux-system`;
   const out: [Identity, Claim][] = [];
-  for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('kustomization'))) {
-    const file = relative(root, join(dir, f));
-    for (const o of parseManifests(readFileSync(join(dir, f), 'utf8'), file).objects) {
-      out.push([objectKey(o, 'flux-system'), { manager: 'bootstrap', by: 'flux bootstrap github (committed gotk manifests)', file }]);
-    }
+  for (const { file, objects } of index.files) {
+    if (posix.dirname(file) !== dir || posix.basename(file).startsWith('kustomization')) continue;
+    for (const o of objects) out.push([objectKey(o, 'flux-system'), { manager: 'bootstrap', by: 'flux bootstrap github (committed gotk manifests)', file }]);
   }
   return out;
 }
@@ -140,12 +136,13 @@ function owners(claims: Claim[]): number {
 
 export type TerraformResource = ReturnType<typeof terraformKubernetesResources>[number];
 
-export function buildOwnership(root: string, trees: ClusterTree[], tf: TerraformResource[]): OwnershipMap {
+/** `index` holds the YAML under kubernetes/ (the committed gotk manifests among it). */
+export function buildOwnership(index: SourceIndex, trees: ClusterTree[], tf: TerraformResource[]): OwnershipMap {
   const map = new OwnershipMap();
   for (const r of tf) map.add(identity(r.group, r.kind, r.namespace, r.name), { manager: 'terraform', by: `${r.file}: ${r.address}`, file: r.file });
   for (const [id, c] of bootstrapClaims()) map.add(id, c);
   for (const tree of trees) {
-    for (const [id, c] of bootstrapCommitted(root, tree.cluster)) map.add(id, c);
+    for (const [id, c] of bootstrapCommitted(index, tree.cluster)) map.add(id, c);
     const committed = `kubernetes/clusters/${tree.cluster}/flux-system/`;
     for (const a of tree.objects) {
       // Without a root kustomization.yaml, Flux also applies the gotk manifests `flux bootstrap` committed: the same

@@ -127,7 +127,7 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     }
   }
 
-  const ownership = await timed(timings, 'ownership', () => buildOwnership(root, trees, terraformKubernetesResources(tfFiles)));
+  const ownership = await timed(timings, 'ownership', () => buildOwnership(index, trees, terraformKubernetesResources(tfFiles)));
   findings.push(...ownershipFindings(ownership));
 
   return {
