@@ -2,12 +2,13 @@ import { checkSecrets, ConfigError } from '../config/load.ts';
 import { diffGenerated, isClean } from '../configure/sync.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import * as flux from '../flux/flux.ts';
+import { checkGithubReady } from '../github/github.ts';
 import * as helm from '../helm/helm.ts';
 import * as kubectl from '../kubernetes/kubectl.ts';
+import { checkSshHost, configuredSshTargets } from '../ssh/remote.ts';
 import * as talos from '../talos/talosctl.ts';
 import * as terraform from '../terraform/terraform.ts';
 import * as git from './git.ts';
-import { checkGithub, checkSshHost, sshTargets } from './integrations.ts';
 import { BootstrapError } from './errors.ts';
 import { parallel, plural, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
@@ -46,7 +47,7 @@ export async function preflight(p: PhaseContext): Promise<PhaseOutcome> {
   const dry = p.runner.dryRun;
 
   // Tools, git + GitHub, and SSH hosts are independent: checked at the same time.
-  const targets = sshTargets(p);
+  const targets = configuredSshTargets(p);
   const sshChecks = Promise.allSettled(targets.map((t) => checkSshHost(p, t)));
   // Tools, with versions (recorded in the state file).
   const tools = await parallel(p, requiredTools(), async (t) => ({ t, res: await probe(p, t.argv) }));
@@ -95,10 +96,9 @@ export async function preflight(p: PhaseContext): Promise<PhaseOutcome> {
     if (head.ok) sha = head.stdout.trim();
     else problems.push(`git rev-parse HEAD failed: ${head.stderr.trim()}`);
   }
-  const g = p.config.github;
   if (dry || sha) {
     try {
-      const r = await checkGithub(p, sha ?? 'HEAD', p.opts.env);
+      const r = await checkGithubReady(p, { localSha: sha ?? 'HEAD', env: p.opts.env });
       p.note(r.summary);
     } catch (err) {
       problems.push((err as Error).message);

@@ -1,5 +1,5 @@
 import type { OpResult, OpsContext } from '../core/context.ts';
-import { connectSsh, describeTarget, sshLine, type ConnectOptions, type ExecOptions, type RemoteResult, type SshSession, type SshTarget } from './client.ts';
+import { describeTarget, sshLine, type ConnectOptions, type ExecOptions, type RemoteResult, type SshSession, type SshTarget, withSsh } from './client.ts';
 
 // How domain operations talk to a remote host, with the three modes every operation supports:
 //
@@ -63,12 +63,7 @@ export class RemoteHost {
 
 export async function withRemote<T>(ctx: OpsContext, target: SshTarget, opts: RemoteOptions, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
   if (ctx.runner.dryRun && !opts.inspect) return fn(new RemoteHost(ctx, target, undefined));
-  const session = await connectSsh(ctx, target, opts.connect);
-  try {
-    return await fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs));
-  } finally {
-    session.close();
-  }
+  return withSsh(ctx, target, (session) => fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs)), opts.connect);
 }
 
 export interface NamedSshTarget extends SshTarget {
@@ -92,12 +87,7 @@ export async function checkSshHost(ctx: OpsContext, target: SshTarget & { role?:
   if (ctx.runner.planOnly(`? ${sshLine(target, ['true'])}   # ${what}: host key checked against ${ctx.config.ssh.knownHostsFile}`)) {
     return { changed: false, summary: `would check SSH to ${what}` };
   }
-  const session = await connectSsh(ctx, target, opts.connect);
-  try {
-    await session.exec(['true'], { kind: 'probe', timeoutMs: ctx.config.ssh.connectTimeoutMs });
-  } finally {
-    session.close();
-  }
+  await withSsh(ctx, target, (session) => session.exec(['true'], { kind: 'probe', timeoutMs: ctx.config.ssh.connectTimeoutMs }), opts.connect);
   return { changed: false, summary: `SSH to ${what}: host key verified` };
 }
 
