@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { checkGithub, checkGithubReady, fluxDeployKeyTitles, removeFluxDeployKeys } from '../../scripts/lib/github/github.ts';
+import { checkGithubReady, fluxDeployKeyTitles, removeFluxDeployKeys } from '../../scripts/lib/github/github.ts';
 import { startFakeGithub, type FakeGithub, type FakeGithubState } from '../servers/github.ts';
 import { config, makeContext, withEnv } from './harness.ts';
 
@@ -56,7 +56,7 @@ test('the local HEAD (git rev-parse HEAD) is used by default, and GITHUB_API_URL
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
   gh.state.branches.main = [head, SHA(3)];
   try {
-    const r = await withEnv({ GITHUB_API_URL: gh.url }, () => checkGithub(ctxWith().ctx));
+    const r = await withEnv({ GITHUB_API_URL: gh.url }, () => checkGithubReady(ctxWith().ctx));
     assert.match(r.summary, new RegExp(`contains ${head.slice(0, 12)}`));
   } finally {
     gh.state.branches.main = [SHA(3), SHA(2), SHA(1)];

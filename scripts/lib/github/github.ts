@@ -138,11 +138,6 @@ export async function checkGithubReady(ctx: OpsContext, opts: GithubOptions = {}
   return { changed: false, summary: `${repo}@${g.branch} contains ${sha.slice(0, 12)}; the token may add deploy keys` };
 }
 
-/** Same check under the name and argument shape the bootstrap preflight looks up. */
-export async function checkGithub(ctx: OpsContext, args: { localSha?: string } = {}): Promise<OpResult> {
-  return checkGithubReady(ctx, args.localSha ? { localSha: args.localSha } : {});
-}
-
 export async function removeFluxDeployKeys(ctx: OpsContext, opts: GithubOptions = {}): Promise<OpResult> {
   const g = ctx.config.github;
   const env = opts.env ?? process.env;
