@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { runScript } from './lib/core/cli.ts';
 import { REPO_ROOT } from './lib/core/paths.ts';
 import { runnerExec } from './lib/validate/exec.ts';
-import { embedGraph, graphDocument } from './lib/validate/graph.ts';
+import { embedGraph, graphDocument, mermaid } from './lib/validate/graph.ts';
 import { errorsOf, formatFinding, validateRepository } from './lib/validate/run.ts';
 
 export const GRAPH_FILE = 'docs/flux-graph.md';
@@ -35,14 +35,15 @@ await runScript({
       ...(root === REPO_ROOT ? { config } : {}),
     });
     if (opts.graph) {
+      const graphs = report.trees.map(mermaid);
       const file = join(root, GRAPH_FILE);
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, graphDocument(report.trees));
+      writeFileSync(file, graphDocument(report.trees, graphs));
       log.info(`wrote ${GRAPH_FILE}`);
       const readme = join(root, 'README.md');
       if (existsSync(readme)) {
         const text = readFileSync(readme, 'utf8');
-        const embedded = embedGraph(text, report.trees);
+        const embedded = embedGraph(text, report.trees, graphs);
         if (embedded !== text) {
           writeFileSync(readme, embedded);
           log.info('updated the graph in README.md');

@@ -219,12 +219,8 @@ function describeSources(post: { substitute?: unknown; substituteFrom?: { kind?:
 
 // ------------------------------------------------------------------------------------------------------------------
 
-export interface GraphEdge {
-  from: string;
-  to: string;
-}
-
-function ksDeps(ks: FluxKustomization): string[] {
+/** The Kustomizations one depends on, as namespace/name. */
+export function ksDeps(ks: FluxKustomization): string[] {
   const ns = ks.obj.metadata?.namespace ?? FLUX_NS;
   return ((spec(ks.obj).dependsOn ?? []) as Ref[]).map((d) => `${d.namespace ?? ns}/${d.name}`);
 }
@@ -233,11 +229,13 @@ export function helmReleases(tree: ClusterTree): AppliedObject[] {
   return tree.objects.filter((a) => isHelmRelease(a.obj));
 }
 
-function hrId(o: K8sObject): string {
+/** A HelmRelease as namespace/name, the way dependsOn names it. */
+export function hrId(o: K8sObject): string {
   return `${namespaceOf(o)}/${o.metadata?.name ?? ''}`;
 }
 
-function hrDeps(o: K8sObject): string[] {
+/** The HelmReleases one depends on, as namespace/name. */
+export function hrDeps(o: K8sObject): string[] {
   const ns = namespaceOf(o);
   return ((spec(o).dependsOn ?? []) as Ref[]).map((d) => `${d.namespace ?? ns}/${d.name}`);
 }

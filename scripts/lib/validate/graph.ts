@@ -1,5 +1,5 @@
-import { describe, namespaceOf } from './model.ts';
-import { helmReleases, type ClusterTree } from './flux.ts';
+import { describe } from './model.ts';
+import { helmReleases, hrDeps, hrId, ksDeps, type ClusterTree } from './flux.ts';
 
 // The Flux dependency graph as Mermaid: Kustomizations in deployment order (an arrow points from a dependency to what
 // waits for it), the HelmReleases each one applies (dotted), and HelmRelease dependsOn (arrows). Deferred
@@ -17,29 +17,25 @@ export function mermaid(tree: ClusterTree): string {
     lines.push(`  ${nodeId('ks', ks.id)}["${name}"]`);
   }
   for (const ks of kss) {
-    const ns = ks.obj.metadata?.namespace ?? 'flux-system';
-    for (const d of ((ks.obj.spec?.dependsOn ?? []) as { name: string; namespace?: string }[])) {
-      lines.push(`  ${nodeId('ks', `${d.namespace ?? ns}/${d.name}`)} --> ${nodeId('ks', ks.id)}`);
-    }
+    for (const d of ksDeps(ks)) lines.push(`  ${nodeId('ks', d)} --> ${nodeId('ks', ks.id)}`);
   }
   const hrs = helmReleases(tree).sort((a, b) => describe(a.obj).localeCompare(describe(b.obj)));
   for (const a of hrs) {
-    const id = `${namespaceOf(a.obj)}/${a.obj.metadata?.name}`;
+    const id = hrId(a.obj);
     lines.push(`  ${nodeId('hr', id)}(["HelmRelease ${id}"])`);
     lines.push(`  ${nodeId('ks', a.by)} -.- ${nodeId('hr', id)}`);
-    for (const d of ((a.obj.spec?.dependsOn ?? []) as { name: string; namespace?: string }[])) {
-      lines.push(`  ${nodeId('hr', `${d.namespace ?? namespaceOf(a.obj)}/${d.name}`)} --> ${nodeId('hr', id)}`);
-    }
+    for (const d of hrDeps(a.obj)) lines.push(`  ${nodeId('hr', d)} --> ${nodeId('hr', id)}`);
   }
   lines.push('  classDef deferred stroke-dasharray: 5 5');
   lines.push('  classDef helm fill:#eef,stroke:#99c');
   const deferred = kss.filter((k) => k.deferred).map((k) => nodeId('ks', k.id));
   if (deferred.length) lines.push(`  class ${deferred.join(',')} deferred`);
-  if (hrs.length) lines.push(`  class ${hrs.map((a) => nodeId('hr', `${namespaceOf(a.obj)}/${a.obj.metadata?.name}`)).join(',')} helm`);
+  if (hrs.length) lines.push(`  class ${hrs.map((a) => nodeId('hr', hrId(a.obj))).join(',')} helm`);
   return lines.join('\n');
 }
 
-export function graphDocument(trees: ClusterTree[]): string {
+/** `graphs`: mermaid() of each tree, when the caller has drawn them already. */
+export function graphDocument(trees: ClusterTree[], graphs = trees.map(mermaid)): string {
   const parts = [
     '# Flux dependency graph',
     '',
@@ -51,20 +47,21 @@ export function graphDocument(trees: ClusterTree[]): string {
     'volumes). Cilium and Flux itself are not here: the bootstrap installs them.',
     '',
   ];
-  for (const t of trees) {
-    parts.push(`## Cluster \`${t.cluster}\``, '', '```mermaid', mermaid(t), '```', '');
-  }
+  trees.forEach((t, i) => parts.push(`## Cluster \`${t.cluster}\``, '', '```mermaid', graphs[i]!, '```', ''));
   return parts.join('\n');
 }
 
 export const README_GRAPH_BEGIN = '<!-- flux-graph:begin (written by `task validate -- --graph`) -->';
 export const README_GRAPH_END = '<!-- flux-graph:end -->';
 
-/** The README with its embedded graph (between the markers) replaced by the current one; unchanged without markers. */
-export function embedGraph(readme: string, trees: ClusterTree[]): string {
+/**
+ * The README with its embedded graph (between the markers) replaced by the current one; unchanged without markers.
+ * `graphs`: mermaid() of each tree, when the caller has drawn them already.
+ */
+export function embedGraph(readme: string, trees: ClusterTree[], graphs = trees.map(mermaid)): string {
   const begin = readme.indexOf(README_GRAPH_BEGIN);
   const end = readme.indexOf(README_GRAPH_END);
   if (begin < 0 || end < begin) return readme;
-  const blocks = trees.map((t) => [trees.length > 1 ? `Cluster \`${t.cluster}\`:\n` : '', '```mermaid', mermaid(t), '```'].join('\n').replace(/^\n/, ''));
+  const blocks = trees.map((t, i) => [trees.length > 1 ? `Cluster \`${t.cluster}\`:\n` : '', '```mermaid', graphs[i]!, '```'].join('\n').replace(/^\n/, ''));
   return `${readme.slice(0, begin + README_GRAPH_BEGIN.length)}\n${blocks.join('\n\n')}\n${readme.slice(end)}`;
 }
