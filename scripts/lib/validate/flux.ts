@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
+import { DEFER_LABEL, FLUX_NAMESPACE } from '../flux/flux.ts';
 import { buildPaths, type Exec, type SourceIndex } from './kustomize.ts';
 import { describe, namespaceOf, type Finding, type K8sObject } from './model.ts';
 import { substitute, substitutionDisabled, varsUsed } from './substitute.ts';
@@ -11,8 +12,6 @@ import { substitute, substitutionDisabled, varsUsed } from './substitute.ts';
 // sourceRef, cycles), Kustomization settings, pinned versions, deferred waits, substitution variables, plaintext
 // Secrets.
 
-export const DEFERRED_LABEL = 'bootstrap.home-ops/wait';
-export const FLUX_NS = 'flux-system';
 const KS_GROUP = 'kustomize.toolkit.fluxcd.io';
 const HR_GROUP = 'helm.toolkit.fluxcd.io';
 const SOURCE_KINDS = new Set(['GitRepository', 'HelmRepository', 'OCIRepository', 'Bucket', 'HelmChart', 'ExternalArtifact']);
@@ -65,7 +64,7 @@ const isSource = (o: K8sObject) => SOURCE_KINDS.has(String(o.kind)) && isGroup(o
 const isPlainSecret = (o: K8sObject) => o.kind === 'Secret' && o.apiVersion === 'v1';
 
 function id(o: K8sObject): string {
-  return `${o.metadata?.namespace ?? FLUX_NS}/${o.metadata?.name ?? ''}`;
+  return `${o.metadata?.namespace ?? FLUX_NAMESPACE}/${o.metadata?.name ?? ''}`;
 }
 
 function spec(o: K8sObject): Record<string, unknown> {
@@ -80,13 +79,13 @@ export function bootstrapObjects(cluster: string): K8sObject[] {
     {
       apiVersion: 'source.toolkit.fluxcd.io/v1',
       kind: 'GitRepository',
-      metadata: { name: 'flux-system', namespace: FLUX_NS },
+      metadata: { name: 'flux-system', namespace: FLUX_NAMESPACE },
       spec: { interval: '1m', url: 'ssh://git@github.com/<owner>/<repository>', ref: { branch: 'main' } },
     },
     {
       apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
       kind: 'Kustomization',
-      metadata: { name: 'flux-system', namespace: FLUX_NS },
+      metadata: { name: 'flux-system', namespace: FLUX_NAMESPACE },
       spec: { interval: '10m', path: `./kubernetes/clusters/${cluster}`, prune: true, sourceRef: { kind: 'GitRepository', name: 'flux-system' } },
     },
   ];
@@ -130,14 +129,14 @@ export async function loadCluster(root: string, cluster: string, o: LoadOptions,
           parent: ks.id,
           objects: [],
           bootstrap: false,
-          deferred: obj.metadata?.labels?.[DEFERRED_LABEL] === 'verify',
+          deferred: obj.metadata?.labels?.[DEFER_LABEL] === 'verify',
           built: false,
         };
         if (tree.kustomizations.has(child.id)) continue; // duplicates are an ownership conflict, reported there
         tree.kustomizations.set(child.id, child);
         const src = (spec(obj).sourceRef ?? {}) as Ref;
         // Only this repository can be built offline; other sources are checked for existence and pinning.
-        if (src.kind === 'GitRepository' && src.name === 'flux-system' && (src.namespace ?? child.id.split('/')[0]) === FLUX_NS) next.push(child.id);
+        if (src.kind === 'GitRepository' && src.name === 'flux-system' && (src.namespace ?? child.id.split('/')[0]) === FLUX_NAMESPACE) next.push(child.id);
         else {
           findings.push({
             check: 'kustomize',
@@ -175,7 +174,7 @@ function applySubstitution(tree: ClusterTree, ks: FluxKustomization, objects: K8
   }
   const vars: Record<string, string> = {};
   for (const from of post.substituteFrom ?? []) {
-    const ns = ks.obj.metadata?.namespace ?? FLUX_NS;
+    const ns = ks.obj.metadata?.namespace ?? FLUX_NAMESPACE;
     const found = tree.objects.find((a) => a.obj.kind === from.kind && a.obj.metadata?.name === from.name && namespaceOf(a.obj) === ns);
     if (!found) {
       if (!from.optional) {
@@ -221,7 +220,7 @@ function describeSources(post: { substitute?: unknown; substituteFrom?: { kind?:
 
 /** The Kustomizations one depends on, as namespace/name. */
 export function ksDeps(ks: FluxKustomization): string[] {
-  const ns = ks.obj.metadata?.namespace ?? FLUX_NS;
+  const ns = ks.obj.metadata?.namespace ?? FLUX_NAMESPACE;
   return ((spec(ks.obj).dependsOn ?? []) as Ref[]).map((d) => `${d.namespace ?? ns}/${d.name}`);
 }
 
@@ -289,7 +288,7 @@ export function checkTree(tree: ClusterTree, root: string, findings: Finding[]):
     if (typeof s.path !== 'string' || !s.path) add({ ...at, message: 'has no spec.path' }, 'flux-settings');
     else if (ks.built && !existsSync(join(root, s.path))) add({ ...at, message: `spec.path ${s.path} does not exist in the repository` }, 'flux-settings');
     const src = (s.sourceRef ?? {}) as Ref;
-    const srcNs = src.namespace ?? ks.obj.metadata?.namespace ?? FLUX_NS;
+    const srcNs = src.namespace ?? ks.obj.metadata?.namespace ?? FLUX_NAMESPACE;
     if (!src.kind || !src.name) add({ ...at, message: 'has no spec.sourceRef' }, 'flux-graph');
     else if (!sources.has(sourceKey(src.kind, srcNs, src.name))) add({ ...at, message: `sourceRef ${src.kind} ${srcNs}/${src.name} does not exist in the tree` }, 'flux-graph');
     for (const d of ksDeps(ks)) {
@@ -319,7 +318,7 @@ export function checkTree(tree: ClusterTree, root: string, findings: Finding[]):
     const because = deferredBecause(ks.id);
     if (because) {
       add(
-        { file: ks.file, object: describe(ks.obj), message: `depends on ${because}, which is labelled ${DEFERRED_LABEL}=verify: label this one too, or the bootstrap's gitops phase waits for it in vain` },
+        { file: ks.file, object: describe(ks.obj), message: `depends on ${because}, which is labelled ${DEFER_LABEL}=verify: label this one too, or the bootstrap's gitops phase waits for it in vain` },
         'flux-settings',
       );
     }
