@@ -24,7 +24,7 @@ export interface Lazy {
   get: () => FieldType;
 }
 
-const NODE_MODULES = join(REPO_ROOT, 'node_modules');
+export const NODE_MODULES = join(REPO_ROOT, 'node_modules');
 const fileCache = new Map<string, ParsedFile>();
 const typeCache = new Map<string, FieldType>();
 

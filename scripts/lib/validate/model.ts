@@ -62,9 +62,14 @@ export function isClusterScoped(kind: string): boolean {
   return CLUSTER_SCOPED.has(kind);
 }
 
-export function apiGroup(apiVersion: string): string {
+/** "apps/v1" → { group: "apps", version: "v1" }; the core group is "" ("v1" → { group: "", version: "v1" }). */
+export function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const i = apiVersion.lastIndexOf('/');
-  return i < 0 ? '' : apiVersion.slice(0, i);
+  return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
+}
+
+export function apiGroup(apiVersion: string): string {
+  return splitApiVersion(apiVersion).group;
 }
 
 /** Namespace as the API server would see it. */

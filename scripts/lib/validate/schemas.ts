@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { REPO_ROOT } from '../core/paths.ts';
-import { typeOf, unknownFields, type FieldType } from './fields.ts';
+import { NODE_MODULES, typeOf, unknownFields, type FieldType } from './fields.ts';
+import { splitApiVersion } from './model.ts';
 
 // Schema validation of one Kubernetes object. Two sources, one result shape:
 //   - maintained npm packages (kubernetes-models for Kubernetes itself, @kubernetes-models/{flux-cd,cert-manager,
@@ -10,8 +11,6 @@ import { typeOf, unknownFields, type FieldType } from './fields.ts';
 //     declarations give the field lists for unknown-field errors (fields.ts);
 //   - vendored JSON schemas under schemas/<group>/<kind>_<version>.json for the other custom resources (README there).
 // A kind with neither is an error: nothing reaches the cluster unchecked.
-
-const NODE_MODULES = join(REPO_ROOT, 'node_modules');
 
 /** npm package holding the models of an API group. */
 function packageFor(group: string): string | undefined {
@@ -21,11 +20,6 @@ function packageFor(group: string): string | undefined {
   if (group === 'external-secrets.io' || group === 'generators.external-secrets.io') return '@kubernetes-models/external-secrets';
   if (group === 'bitnami.com') return '@kubernetes-models/sealed-secrets';
   return undefined;
-}
-
-export function splitApiVersion(apiVersion: string): { group: string; version: string } {
-  const i = apiVersion.lastIndexOf('/');
-  return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) };
 }
 
 interface ModelSchema {

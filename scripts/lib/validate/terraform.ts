@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { join, relative, resolve } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import type { Exec } from './kustomize.ts';
-import type { Finding } from './model.ts';
+import { apiGroup, type Finding } from './model.ts';
 
 // Terraform, offline: every .tf parses (HCL parser); `terraform fmt -check` where terraform is installed; provider
 // versions pinned in exactly one file (terraform/versions.tf, linked into each layer); each layer declares exactly
@@ -331,8 +331,7 @@ export function terraformKubernetesResources(files: TerraformFile[]): { file: st
           out.push({ file: f.file, address, group, kind, namespace: kind === 'Namespace' ? '' : String(md.namespace ?? 'default'), name: String(md.name ?? '') });
         } else if (type === 'kubernetes_manifest' && d.manifest && typeof d.manifest === 'object') {
           const m = d.manifest as { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } };
-          const av = String(m.apiVersion ?? '');
-          out.push({ file: f.file, address, group: av.includes('/') ? av.slice(0, av.lastIndexOf('/')) : '', kind: String(m.kind), namespace: String(m.metadata?.namespace ?? ''), name: String(m.metadata?.name ?? '') });
+          out.push({ file: f.file, address, group: apiGroup(String(m.apiVersion ?? '')), kind: String(m.kind), namespace: String(m.metadata?.namespace ?? ''), name: String(m.metadata?.name ?? '') });
         }
       }
     }
