@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { DEFER_LABEL, FLUX_NAMESPACE } from '../flux/flux.ts';
 import { buildPaths, type Exec, type SourceIndex } from './kustomize.ts';
@@ -22,10 +22,6 @@ export interface FluxKustomization {
   obj: K8sObject;
   /** File that declares it (undefined for the bootstrap's flux-system Kustomization). */
   file?: string;
-  /** The Kustomization that applies this one (undefined for flux-system). */
-  parent?: string;
-  /** What this Kustomization applies, after substitution. */
-  objects: K8sObject[];
   /** Made by `flux bootstrap`, not declared in the tree. */
   bootstrap: boolean;
   deferred: boolean;
@@ -41,10 +37,8 @@ export interface AppliedObject {
 
 export interface ClusterTree {
   cluster: string;
-  dir: string;
   kustomizations: Map<string, FluxKustomization>;
   objects: AppliedObject[];
-  settings?: Record<string, string>;
 }
 
 export function clusterNames(root: string): string[] {
@@ -94,14 +88,13 @@ export function bootstrapObjects(cluster: string): K8sObject[] {
 export interface LoadOptions {
   exec: Exec;
   index: SourceIndex;
-  concurrency?: number;
 }
 
 /** Loads one cluster's Flux tree; problems found on the way (build errors, substitution) go to `findings`. */
 export async function loadCluster(root: string, cluster: string, o: LoadOptions, findings: Finding[]): Promise<ClusterTree> {
-  const tree: ClusterTree = { cluster, dir: `kubernetes/clusters/${cluster}`, kustomizations: new Map(), objects: [] };
+  const tree: ClusterTree = { cluster, kustomizations: new Map(), objects: [] };
   const [, rootKs] = bootstrapObjects(cluster) as [K8sObject, K8sObject];
-  tree.kustomizations.set(id(rootKs), { id: id(rootKs), obj: rootKs, objects: [], bootstrap: true, deferred: false, built: false });
+  tree.kustomizations.set(id(rootKs), { id: id(rootKs), obj: rootKs, bootstrap: true, deferred: false, built: false });
   let level = [id(rootKs)];
   while (level.length) {
     const dirOf = (ksId: string) => join(root, String(spec(tree.kustomizations.get(ksId)!.obj).path ?? '').replace(/^\.\//, ''));
@@ -114,20 +107,15 @@ export async function loadCluster(root: string, cluster: string, o: LoadOptions,
       for (const e of res.errors) findings.push({ check: 'kustomize', file: ks.file, object: describe(ks.obj), message: e });
       // Each Kustomization substitutes its own copy (two may build the same path with different variables).
       const files = res.files ?? [];
-      ks.objects = applySubstitution(tree, ks, structuredClone(res.objects), o.index, findings, files);
-      for (const [i, obj] of ks.objects.entries()) {
+      const objects = applySubstitution(tree, ks, structuredClone(res.objects), o.index, findings, files);
+      for (const [i, obj] of objects.entries()) {
         const file = files[i] ?? o.index.fileOf(obj);
         tree.objects.push({ obj, by: ks.id, ...(file ? { file } : {}) });
-        if (obj.kind === 'ConfigMap' && obj.metadata?.name === 'cluster-settings') {
-          tree.settings = { ...((obj.data as Record<string, string> | undefined) ?? {}) };
-        }
         if (!isKustomization(obj)) continue;
         const child: FluxKustomization = {
           id: id(obj),
           obj,
           ...(file ? { file } : {}),
-          parent: ks.id,
-          objects: [],
           bootstrap: false,
           deferred: obj.metadata?.labels?.[DEFER_LABEL] === 'verify',
           built: false,
@@ -267,7 +255,7 @@ function sourceKey(kind: string, ns: string, name: string): string {
 
 /** All checks that need the loaded tree. */
 export function checkTree(tree: ClusterTree, root: string, findings: Finding[]): void {
-  const add = (f: Omit<Finding, 'check'> & { check?: Finding['check'] }, check: Finding['check']) => findings.push({ ...f, check: f.check ?? check });
+  const add = (f: Omit<Finding, 'check'>, check: Finding['check']) => findings.push({ ...f, check });
   const sources = new Map<string, K8sObject>();
   for (const o of bootstrapObjects(tree.cluster)) if (isSource(o)) sources.set(sourceKey(String(o.kind), namespaceOf(o), o.metadata!.name!), o);
   for (const a of tree.objects) if (isSource(a.obj)) sources.set(sourceKey(String(a.obj.kind), namespaceOf(a.obj), a.obj.metadata?.name ?? ''), a.obj);
@@ -425,8 +413,4 @@ export function checkSecretFiles(index: SourceIndex, trees: ClusterTree[], findi
       findings.push({ check: 'plaintext-secret', file: f.file, object: describe(o), message: 'plaintext Secret committed to git: use a SealedSecret or an ExternalSecret' });
     }
   }
-}
-
-export function relPath(root: string, p: string): string {
-  return relative(root, p);
 }

@@ -26,7 +26,6 @@ export interface ValidateOptions {
   config?: ClusterConfig;
   /** Run `terraform fmt -check` when terraform is on PATH (default true). */
   terraformFmt?: boolean;
-  concurrency?: number;
 }
 
 export interface ValidateReport {

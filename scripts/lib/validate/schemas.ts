@@ -24,7 +24,6 @@ function packageFor(group: string): string | undefined {
 
 interface ModelSchema {
   source: string;
-  dts: string;
   fields: () => FieldType;
   validate: (obj: Record<string, unknown>) => Promise<string[]>;
 }
@@ -46,7 +45,6 @@ function modelSchema(apiVersion: string, kind: string): ModelSchema | null {
       let fields: FieldType | undefined;
       result = {
         source: `${pkg} (${sub}/${kind})`,
-        dts,
         fields: () => (fields ??= typeOf(dts, `I${kind}`)),
         validate: async (obj) => {
           // One kind's module, not the version's index: importing all of core/v1 costs over a second.
