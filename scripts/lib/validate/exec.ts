@@ -6,7 +6,7 @@ import type { Exec } from './kustomize.ts';
 export function runnerExec(log: Logger): Exec {
   const runner = new Runner({ log });
   return async (argv, opts) => {
-    const r = await runner.probe(argv, { ...(opts?.cwd ? { cwd: opts.cwd } : {}), ...(opts?.env ? { env: opts.env } : {}), timeoutMs: 120_000 });
+    const r = await runner.probe(argv, { cwd: opts?.cwd, env: opts?.env, timeoutMs: 120_000 });
     return { ok: r.ok, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   };
 }

@@ -6,7 +6,7 @@ import { TERRAFORM_LAYERS } from '../configure/render.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { INFRASTRUCTURE_OUTPUTS } from '../terraform/terraform.ts';
 import { buildOwnership, ownershipFindings, type OwnershipMap } from '../ownership/ownership.ts';
-import { checkSecretFiles, checkTree, clusterNames, loadCluster, type ClusterTree } from './flux.ts';
+import { checkSecretFiles, checkTree, clusterNames, helmReleases, loadCluster, type ClusterTree } from './flux.ts';
 import { SourceIndex, onPath, pool, type Exec } from './kustomize.ts';
 import { describe, type Finding } from './model.ts';
 import { validateObject } from './schemas.ts';
@@ -136,7 +136,7 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     counts: {
       objects,
       kustomizations: trees.reduce((n, t) => n + [...t.kustomizations.values()].filter((k) => !k.bootstrap).length, 0),
-      helmReleases: trees.reduce((n, t) => n + t.objects.filter((a) => a.obj.kind === 'HelmRelease').length, 0),
+      helmReleases: trees.reduce((n, t) => n + helmReleases(t).length, 0),
       terraformFiles: tfFiles.length,
       tfvarsFiles,
       talosFiles,
