@@ -31,16 +31,16 @@ export function listTfFiles(dir: string, root: string): string[] {
 }
 
 // Parsed files by name and content: the parser is WebAssembly (~35 ms a file once warm); unchanged files in one process
-// (the test suite, repeated runs) are parsed once.
+// (the test suite, repeated runs) are parsed once. The parsed HCL is shared between runs: the checks only read it.
 const parsedCache = new Map<string, Hcl>();
 
 async function parseCached(rel: string, text: string): Promise<Hcl> {
   const key = `${rel}\0${text}`;
   const hit = parsedCache.get(key);
-  if (hit) return structuredClone(hit);
+  if (hit) return hit;
   const hcl = (await parseHcl(rel, text)) as Hcl;
   parsedCache.set(key, hcl);
-  return structuredClone(hcl);
+  return hcl;
 }
 
 export async function parseTerraform(root: string, findings: Finding[]): Promise<TerraformFile[]> {
@@ -77,21 +77,24 @@ export function layerDirs(root: string): string[] {
   return readdirSync(dir).filter((n) => /^\d\d-/.test(n) && statSync(join(dir, n)).isDirectory()).sort();
 }
 
+/** The repo-relative path a file really is (the layers' versions.tf are links to terraform/versions.tf). */
+function realRelative(root: string, file: string): string {
+  try {
+    return relative(root, realpathSync(join(root, file)));
+  } catch {
+    return file;
+  }
+}
+
 export function checkPins(root: string, files: TerraformFile[], findings: Finding[]): void {
   for (const f of files) {
+    let canonical: string | undefined; // resolved once per file, on first use
     for (const tf of ([] as Hcl[]).concat((f.hcl.terraform as Hcl[] | undefined) ?? [])) {
       for (const rp of ([] as Hcl[]).concat((tf.required_providers as Hcl[] | undefined) ?? [])) {
         for (const [name, spec] of Object.entries(rp)) {
           const version = (spec as { version?: string }).version;
           if (version === undefined) continue;
-          const canonical = (() => {
-            try {
-              return relative(root, realpathSync(join(root, f.file)));
-            } catch {
-              return f.file;
-            }
-          })();
-          if (canonical !== PIN_FILE) {
+          if ((canonical ??= realRelative(root, f.file)) !== PIN_FILE) {
             findings.push({ check: 'pinned-versions', file: f.file, object: `provider ${name}`, message: `provider version set here: pin provider versions only in ${PIN_FILE} (linked into each layer)` });
           } else if (!/^=?\s*\d+\.\d+\.\d+$/.test(version.trim())) {
             findings.push({ check: 'pinned-versions', file: f.file, object: `provider ${name}`, message: `version "${version}" is a range: pin an exact version` });
@@ -102,13 +105,16 @@ export function checkPins(root: string, files: TerraformFile[], findings: Findin
   }
   // Each layer must see the pin file (a symlink to it, or an identical copy).
   const pin = join(root, PIN_FILE);
+  const layers = layerDirs(root);
   if (!existsSync(pin)) {
-    if (layerDirs(root).length) findings.push({ check: 'pinned-versions', file: PIN_FILE, message: 'missing: the one place provider versions are pinned' });
+    if (layers.length) findings.push({ check: 'pinned-versions', file: PIN_FILE, message: 'missing: the one place provider versions are pinned' });
     return;
   }
-  for (const layer of layerDirs(root)) {
+  const pinReal = realpathSync(pin);
+  let pinText: string | undefined;
+  for (const layer of layers) {
     const v = join(root, 'terraform', layer, 'versions.tf');
-    const same = existsSync(v) && (realpathSync(v) === realpathSync(pin) || readFileSync(v, 'utf8') === readFileSync(pin, 'utf8'));
+    const same = existsSync(v) && (realpathSync(v) === pinReal || readFileSync(v, 'utf8') === (pinText ??= readFileSync(pin, 'utf8')));
     if (!same) findings.push({ check: 'pinned-versions', file: `terraform/${layer}/versions.tf`, message: `must be a link to ../versions.tf (ln -s ../versions.tf terraform/${layer}/versions.tf), so every layer runs the pinned providers` });
   }
 }
