@@ -41,20 +41,18 @@ export function headscaleTarget(ctx: Pick<OpsContext, 'config'>): SshTarget {
   return { host: h.host, port: h.sshPort, user: h.sshUser };
 }
 
-const READ_TIMEOUT_MS = 60_000;
-
 async function detectGeneration(host: RemoteHost): Promise<{ generation: Generation; version: string } | undefined> {
-  const res = await host.read(versionArgv(), { timeoutMs: READ_TIMEOUT_MS, hint: 'is headscale installed and on the SSH user\'s PATH?' });
+  const res = await host.read(versionArgv(), { hint: 'is headscale installed and on the SSH user\'s PATH?' });
   if (!res) return undefined;
   const v = parseHeadscaleVersion(res.stdout);
   if (v) return { generation: v.generation, version: v.text };
   // A development build ("dev"): the `routes` command exists only up to 0.25.
-  const probe = await host.read(routesHelpArgv(), { timeoutMs: READ_TIMEOUT_MS, check: false });
+  const probe = await host.read(routesHelpArgv(), { check: false });
   return { generation: probe?.ok ? 'routes' : 'nodes', version: res.stdout.trim().split('\n')[0] ?? 'unknown' };
 }
 
 async function listNodes(host: RemoteHost): Promise<HeadscaleNode[] | undefined> {
-  const res = await host.read(nodesListArgv(), { timeoutMs: READ_TIMEOUT_MS });
+  const res = await host.read(nodesListArgv());
   return res ? parseNodes(res.stdout) : undefined;
 }
 
@@ -102,11 +100,11 @@ export async function approveHeadscaleRoutes(ctx: OpsContext, opts: RemoteOption
     if (detected.generation === 'nodes') {
       plan = planFromNodes(selected, allowed);
     } else {
-      const res = await host.read(routesListArgv(), { timeoutMs: READ_TIMEOUT_MS });
+      const res = await host.read(routesListArgv());
       plan = planFromRoutes(selected, res ? parseRoutes(res.stdout) : [], allowed);
     }
     const commands = approvalCommands(plan, detected.generation);
-    for (const argv of commands) await host.change(argv, { timeoutMs: READ_TIMEOUT_MS });
+    for (const argv of commands) await host.change(argv);
     const count = plan.nodes.reduce((n, p) => n + p.approve.length, 0);
     const lines = [`Headscale ${detected.version} on ${h.host}: ${selected.length} node(s) ${describeSelector(selector)}`, ...formatPlan(plan, ctx.runner.dryRun)];
     if (plan.unadvertised.length) {
@@ -135,7 +133,7 @@ export async function removeHeadscaleNodes(ctx: OpsContext, opts: RemoteOptions 
       return { changed: false, summary: `would delete the nodes ${describeSelector(selector)}` };
     }
     const selected = selectNodes(nodes, selector);
-    for (const n of selected) await host.change(deleteNodeArgv(n.id), { timeoutMs: READ_TIMEOUT_MS });
+    for (const n of selected) await host.change(deleteNodeArgv(n.id));
     const names = selected.map((n) => n.givenName).join(', ');
     if (!selected.length) return { changed: false, summary: 'no changes (no matching Headscale node)' };
     return { changed: !ctx.runner.dryRun, summary: `${ctx.runner.dryRun ? 'would delete' : 'deleted'} ${selected.length} Headscale node(s): ${names}` };

@@ -93,7 +93,6 @@ async function syncDelegation(ctx: OpsContext, opts: PowerDnsSyncOptions): Promi
   const desired = desiredDelegation(ctx.config);
   return withRemote(ctx, delegationTarget(ctx)!, opts, async (host) => {
     const listed = await host.read(listZoneArgv(d.pdnsutil, d.parentZone), {
-      timeoutMs: 60_000,
       hint: `the parent zone ${d.parentZone} must exist on ${d.host} (pdnsutil create-zone ${d.parentZone}); check powerdns.delegation.pdnsutil`,
     });
     if (!listed) {
@@ -102,8 +101,8 @@ async function syncDelegation(ctx: OpsContext, opts: PowerDnsSyncOptions): Promi
       return { changes: 0, lines: `delegation in ${d.parentZone} on ${d.host}: would ensure ${desired.length} rrset(s) (only those that differ)` };
     }
     const diff = diffRRsets(desired, parseListZone(listed.stdout));
-    for (const c of diff.changes) await host.change(replaceRRsetArgv(d.pdnsutil, d.parentZone, c.desired), { timeoutMs: 60_000 });
-    if (diff.changes.length) await host.change(increaseSerialArgv(d.pdnsutil, d.parentZone), { timeoutMs: 60_000 });
+    for (const c of diff.changes) await host.change(replaceRRsetArgv(d.pdnsutil, d.parentZone, c.desired));
+    if (diff.changes.length) await host.change(increaseSerialArgv(d.pdnsutil, d.parentZone));
     return { changes: diff.changes.length, lines: formatDiff(diff, `delegation of ${fqdn(p.zone)} in ${fqdn(d.parentZone)} on ${d.host}`) };
   });
 }

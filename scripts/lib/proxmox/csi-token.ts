@@ -69,7 +69,6 @@ export class CsiTokenError extends Error {
   override name = 'CsiTokenError';
 }
 
-const TIMEOUT_MS = 60_000;
 const show = (file: string) => relative(REPO_ROOT, file).startsWith('..') ? file : relative(REPO_ROOT, file);
 
 function readOptional(file: string): string | undefined {
@@ -94,25 +93,25 @@ async function checkSealingPrerequisites(ctx: OpsContext, certFile: string): Pro
 
 async function ensureAccess(ctx: OpsContext, host: RemoteHost, changes: string[]): Promise<{ userExisted: boolean }> {
   const csi = ctx.config.proxmoxCsi!;
-  const roles = await host.read(roleListArgv(), { timeoutMs: TIMEOUT_MS });
+  const roles = await host.read(roleListArgv());
   const role = roles ? parseRoles(roles.stdout).find((r) => r.roleid === csi.role) : undefined;
   if (!role) {
-    await host.change(roleAddArgv(csi.role, CSI_PRIVILEGES), { timeoutMs: TIMEOUT_MS });
+    await host.change(roleAddArgv(csi.role, CSI_PRIVILEGES));
     changes.push(`role ${csi.role} created`);
   } else if (!samePrivileges(role.privs, CSI_PRIVILEGES)) {
-    await host.change(roleModifyArgv(csi.role, CSI_PRIVILEGES), { timeoutMs: TIMEOUT_MS });
+    await host.change(roleModifyArgv(csi.role, CSI_PRIVILEGES));
     changes.push(`role ${csi.role} privileges set to ${CSI_PRIVILEGES.join(',')} (were ${role.privs.join(',') || 'none'})`);
   }
-  const users = await host.read(userListArgv(), { timeoutMs: TIMEOUT_MS });
+  const users = await host.read(userListArgv());
   const userExisted = users ? parseUsers(users.stdout).includes(csi.user) : false;
   if (!userExisted) {
-    await host.change(userAddArgv(csi.user, `Kubernetes CSI plugin (home-ops cluster ${ctx.config.cluster.name})`), { timeoutMs: TIMEOUT_MS });
+    await host.change(userAddArgv(csi.user, `Kubernetes CSI plugin (home-ops cluster ${ctx.config.cluster.name})`));
     changes.push(`user ${csi.user} created`);
   }
-  const acl = await host.read(aclListArgv(), { timeoutMs: TIMEOUT_MS });
+  const acl = await host.read(aclListArgv());
   const hasAcl = acl ? parseAcl(acl.stdout).some((a) => a.path === '/' && a.type === 'user' && a.ugid === csi.user && a.roleid === csi.role && a.propagate) : false;
   if (!hasAcl) {
-    await host.change(aclModifyArgv('/', csi.user, csi.role), { timeoutMs: TIMEOUT_MS });
+    await host.change(aclModifyArgv('/', csi.user, csi.role));
     changes.push(`ACL / ${csi.user} → ${csi.role}`);
   }
   return { userExisted };
@@ -122,10 +121,7 @@ async function ensureAccess(ctx: OpsContext, host: RemoteHost, changes: string[]
 async function createAndSeal(ctx: OpsContext, host: RemoteHost, sealedFile: string, certFile: string): Promise<void> {
   const csi = ctx.config.proxmoxCsi!;
   const settings = csiSettings(ctx.config);
-  const res = await host.change(tokenAddArgv(csi.user, csi.tokenName, `Proxmox CSI plugin, home-ops cluster ${ctx.config.cluster.name}`), {
-    timeoutMs: TIMEOUT_MS,
-    secretOutput: true,
-  });
+  const res = await host.change(tokenAddArgv(csi.user, csi.tokenName, `Proxmox CSI plugin, home-ops cluster ${ctx.config.cluster.name}`), { secretOutput: true });
   const secret = (value: string) => ({
     name: CSI_SECRET.name,
     namespace: CSI_SECRET.namespace,
@@ -143,7 +139,7 @@ async function createAndSeal(ctx: OpsContext, host: RemoteHost, sealedFile: stri
     await sealSecret(ctx, secret(value), sealedFile, certFile);
   } catch (err) {
     ctx.log.error(`sealing failed; removing the new token so that a re-run starts clean`);
-    await host.change(tokenRemoveArgv(csi.user, csi.tokenName), { timeoutMs: TIMEOUT_MS, check: false });
+    await host.change(tokenRemoveArgv(csi.user, csi.tokenName), { check: false });
     throw err;
   }
 }
@@ -163,7 +159,7 @@ export async function ensureCsiToken(ctx: OpsContext, opts: CsiTokenOptions = {}
   return withRemote(ctx, proxmoxTarget(ctx), opts, async (host) => {
     const changes: string[] = [];
     const { userExisted } = await ensureAccess(ctx, host, changes);
-    const tokens = userExisted ? await host.read(tokenListArgv(csi.user), { timeoutMs: TIMEOUT_MS }) : undefined;
+    const tokens = userExisted ? await host.read(tokenListArgv(csi.user)) : undefined;
     const token = tokens ? parseTokens(tokens.stdout).find((t) => t.tokenid === csi.tokenName) : undefined;
     const sealed = sealedNow;
     if (!token && !opts.rotate && sealed.state === 'ok') await checkSealingPrerequisites(ctx, certFile);
@@ -184,7 +180,7 @@ export async function ensureCsiToken(ctx: OpsContext, opts: CsiTokenOptions = {}
       }
     }
     if (token && opts.rotate) {
-      await host.change(tokenRemoveArgv(csi.user, csi.tokenName), { timeoutMs: TIMEOUT_MS });
+      await host.change(tokenRemoveArgv(csi.user, csi.tokenName));
       changes.push(`token ${tokenId} removed`);
     }
     if (!token || opts.rotate) {
@@ -207,22 +203,22 @@ export async function deleteCsiToken(ctx: OpsContext, opts: RemoteOptions = {}):
   ctx.runner.heading(`Remove Proxmox CSI token ${tokenId}, its ACL and user on ${ctx.config.proxmox.host}:`);
   return withRemote(ctx, proxmoxTarget(ctx), opts, async (host) => {
     const changes: string[] = [];
-    const users = await host.read(userListArgv(), { timeoutMs: TIMEOUT_MS });
+    const users = await host.read(userListArgv());
     const userExists = users ? parseUsers(users.stdout).includes(csi.user) : true;
     if (userExists) {
-      const tokens = await host.read(tokenListArgv(csi.user), { timeoutMs: TIMEOUT_MS });
+      const tokens = await host.read(tokenListArgv(csi.user));
       if (!tokens || parseTokens(tokens.stdout).some((t) => t.tokenid === csi.tokenName)) {
-        await host.change(tokenRemoveArgv(csi.user, csi.tokenName), { timeoutMs: TIMEOUT_MS });
+        await host.change(tokenRemoveArgv(csi.user, csi.tokenName));
         changes.push(`token ${tokenId} removed`);
       }
     }
-    const acl = await host.read(aclListArgv(), { timeoutMs: TIMEOUT_MS });
+    const acl = await host.read(aclListArgv());
     if (!acl || parseAcl(acl.stdout).some((a) => a.path === '/' && a.type === 'user' && a.ugid === csi.user && a.roleid === csi.role)) {
-      await host.change(aclDeleteArgv('/', csi.user, csi.role), { timeoutMs: TIMEOUT_MS });
+      await host.change(aclDeleteArgv('/', csi.user, csi.role));
       changes.push(`ACL / ${csi.user} → ${csi.role} removed`);
     }
     if (userExists) {
-      await host.change(userDeleteArgv(csi.user), { timeoutMs: TIMEOUT_MS });
+      await host.change(userDeleteArgv(csi.user));
       changes.push(`user ${csi.user} removed`);
     }
     const planned = ctx.runner.dryRun;

@@ -114,7 +114,6 @@ export function planOrphans(input: { volumes: Volume[]; vms: VmResource[]; attac
   return { orphans, kept };
 }
 
-const TIMEOUT_MS = 60_000;
 
 function human(bytes: number): string {
   const gib = bytes / 1024 ** 3;
@@ -132,8 +131,8 @@ function listPersistentVolumes(ctx: OpsContext, host: RemoteHost): Promise<RunRe
 
 async function inspect(ctx: OpsContext, host: RemoteHost): Promise<OrphanPlan | undefined> {
   const storage = ctx.config.proxmoxCsi?.storage ?? ctx.config.proxmox.storage;
-  const vols = await host.read(storageListArgv(storage), { timeoutMs: TIMEOUT_MS });
-  const res = await host.read(resourcesArgv(), { timeoutMs: TIMEOUT_MS });
+  const vols = await host.read(storageListArgv(storage));
+  const res = await host.read(resourcesArgv());
   if (!vols || !res) {
     host.note(`for each existing VM: pvesh get /nodes/NODE/qemu/VMID/config --output-format json (attached disks are kept)`);
     return undefined;
@@ -142,7 +141,7 @@ async function inspect(ctx: OpsContext, host: RemoteHost): Promise<OrphanPlan | 
   const vms = parseResources(res.stdout);
   const attached = new Set<string>();
   for (const vm of vms) {
-    const cfg = await host.read(vmConfigArgv(vm.node, vm.type, vm.vmid), { timeoutMs: TIMEOUT_MS });
+    const cfg = await host.read(vmConfigArgv(vm.node, vm.type, vm.vmid));
     if (cfg) for (const v of referencedVolumes(JSON.parse(cfg.stdout) as Record<string, unknown>)) attached.add(v);
   }
   // While this cluster's VMs exist, its detached PersistentVolumes look orphaned too: keep them, or refuse.
@@ -202,7 +201,7 @@ export async function cleanupOrphanedVolumes(ctx: OpsContext, opts: CleanupOptio
         ctx.log.warn(`${v.volid} is no longer orphaned; left alone`);
         continue;
       }
-      await host.change(freeArgv(v.volid), { timeoutMs: TIMEOUT_MS });
+      await host.change(freeArgv(v.volid));
       freed.push(v.volid);
     }
     ctx.log.print(freed.length ? `freed ${freed.length} volume(s): ${freed.join(', ')}` : 'nothing freed');

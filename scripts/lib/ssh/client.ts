@@ -130,7 +130,7 @@ export function describeTarget(t: SshTarget): string {
 export interface ExecOptions {
   /** Written to the command's stdin. */
   input?: string;
-  /** Default 120 s. On expiry the channel is closed and the result has timedOut (check → RemoteCommandError). */
+  /** Default 60 s (DEFAULT_COMMAND_TIMEOUT_MS). On expiry the channel is closed and the result has timedOut (check → RemoteCommandError). */
   timeoutMs?: number;
   /** Throw RemoteCommandError on a non-zero exit (default true). */
   check?: boolean;
@@ -141,7 +141,7 @@ export interface ExecOptions {
   hint?: string;
 }
 
-export const DEFAULT_COMMAND_TIMEOUT_MS = 120_000;
+export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 
 export class SshSession {
   /** Every remote command run on this session, in order (the exact strings sent). */
