@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText, type ClusterConfig } from '../../scripts/lib/config/load.ts';
-import { executeScript, type OptionSpec, type ScriptSpec } from '../../scripts/lib/core/cli.ts';
+import type { OptionSpec, ScriptSpec } from '../../scripts/lib/core/cli.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { runScriptCaptured } from '../integrations/harness.ts';
 import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
 
 // Day-2 tests run the real entry scripts in-process (executeScript) against the simulated lab, non-interactively
@@ -70,30 +71,7 @@ export async function run<O extends Record<string, OptionSpec>>(
   env: Record<string, string> = {},
   configFile = CONFIG_FILE,
 ): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
   const started = Date.now();
-  const extra: Record<string, string> = { CI: 'true', ...env };
-  const saved = Object.fromEntries(Object.keys(extra).map((k) => [k, process.env[k]]));
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
-  try {
-    const code = await lab.withEnv(async () => {
-      Object.assign(process.env, extra);
-      try {
-        return await executeScript(spec, ['--config', configFile, ...args]);
-      } finally {
-        for (const [k, v] of Object.entries(saved)) {
-          if (v === undefined) delete process.env[k];
-          else process.env[k] = v;
-        }
-      }
-    });
-    return { code, stdout, stderr, text: `${stdout}\n${stderr}`, ms: Date.now() - started };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
+  const r = await runScriptCaptured(spec, ['--config', configFile, ...args], { ...lab.env, CI: 'true', ...env });
+  return { ...r, text: `${r.stdout}\n${r.stderr}`, ms: Date.now() - started };
 }

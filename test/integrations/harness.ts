@@ -9,11 +9,14 @@ import { clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { redact } from '../../scripts/lib/core/redact.ts';
 import { Runner } from '../../scripts/lib/core/runner.ts';
 import { parseConfigText, type ClusterConfig } from '../../scripts/lib/config/load.ts';
+import { withEnv } from '../lab/lab.ts';
 import { RemoteLab, REMOTE_BIN } from '../lab/remote/remote-lab.ts';
 import { startSshd, type SshdServer } from '../servers/sshd.ts';
 
 // Shared setup of the integration tests: a real sshd whose sessions run the lab's remote fakes, a config pointing
 // every SSH host at it, and an OpsContext whose output is captured.
+
+export { withEnv };
 
 export class CaptureLogger extends Logger {
   readonly printed: string[] = [];
@@ -119,23 +122,6 @@ export async function startHarness(): Promise<Harness> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Runs fn with process.env patched (restored exactly afterwards, also on error). */
-export async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 /** Runs an entry script in-process (executeScript), capturing what it writes to stdout and stderr. */

@@ -197,6 +197,23 @@ export interface LabState {
   faults: any[];
 }
 
+/** Runs fn with process.env patched (undefined deletes a variable); restores process.env exactly afterwards, also on throw. */
+export async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T> | T): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
+    }
+  };
+  apply(vars);
+  try {
+    return await fn();
+  } finally {
+    apply(saved);
+  }
+}
+
 export function labNodesFromConfig(config: ClusterConfig): LabNode[] {
   return config.nodes.map((n) => ({ name: n.name, ip: n.ip, role: n.role as Role }));
 }
@@ -273,18 +290,7 @@ export function createLab(opts: LabOptions): Lab {
     binDir: LAB_BIN,
     env,
     options: { clusterName, vip: opts.vip, nodes: opts.nodes },
-    async withEnv<T>(fn: () => Promise<T> | T): Promise<T> {
-      const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]));
-      Object.assign(process.env, env);
-      try {
-        return await fn();
-      } finally {
-        for (const [k, v] of saved) {
-          if (v === undefined) delete process.env[k];
-          else process.env[k] = v;
-        }
-      }
-    },
+    withEnv: (fn) => withEnv(env, fn),
     injectFault(f) {
       transact((s) => {
         s.faults.push({ ...f, id: `f${++s.seq}` });
