@@ -1,4 +1,7 @@
 import { posix } from 'node:path';
+import { FLUX_NAMESPACE } from '../flux/flux.ts';
+import { CILIUM_NAMESPACE, CILIUM_RELEASE } from '../helm/helm.ts';
+import { KEY_SECRET_NAME, KEY_SECRET_NAMESPACE } from '../sealed-secrets/keypair.ts';
 import type { SourceIndex } from '../validate/kustomize.ts';
 import { apiGroup, namespaceOf, objectKey, type Finding, type K8sObject } from '../validate/model.ts';
 import type { ClusterTree } from '../validate/flux.ts';
@@ -51,22 +54,22 @@ const FLUX_CRDS = [
 
 /** What the bootstrap installs itself (scripts/lib/bootstrap: cni, secrets, gitops phases). */
 export function bootstrapClaims(): [Identity, Claim][] {
-  const cilium: Claim = { manager: 'bootstrap', by: 'bootstrap phase cni: helm upgrade --install cilium (kube-system)' };
+  const cilium: Claim = { manager: 'bootstrap', by: `bootstrap phase cni: helm upgrade --install ${CILIUM_RELEASE} (${CILIUM_NAMESPACE})` };
   const key: Claim = { manager: 'bootstrap', by: 'bootstrap phase secrets: the stable sealed-secrets key' };
   const flux: Claim = { manager: 'bootstrap', by: 'bootstrap phase gitops: flux bootstrap github' };
   return [
-    [identity('helm', 'Release', 'kube-system', 'cilium'), cilium],
-    [identity('apps', 'DaemonSet', 'kube-system', 'cilium'), cilium],
-    [identity('apps', 'Deployment', 'kube-system', 'cilium-operator'), cilium],
-    [identity('', 'ConfigMap', 'kube-system', 'cilium-config'), cilium],
-    [identity('', 'ServiceAccount', 'kube-system', 'cilium'), cilium],
-    [identity('', 'ServiceAccount', 'kube-system', 'cilium-operator'), cilium],
-    [identity('', 'Secret', 'kube-system', 'sealed-secrets-key'), key],
-    [identity('', 'Namespace', '', 'flux-system'), flux],
-    [identity('', 'Secret', 'flux-system', 'flux-system'), flux],
-    [identity('source.toolkit.fluxcd.io', 'GitRepository', 'flux-system', 'flux-system'), flux],
-    [identity('kustomize.toolkit.fluxcd.io', 'Kustomization', 'flux-system', 'flux-system'), flux],
-    ...FLUX_CONTROLLERS.map((c): [Identity, Claim] => [identity('apps', 'Deployment', 'flux-system', c), flux]),
+    [identity('helm', 'Release', CILIUM_NAMESPACE, CILIUM_RELEASE), cilium],
+    [identity('apps', 'DaemonSet', CILIUM_NAMESPACE, 'cilium'), cilium],
+    [identity('apps', 'Deployment', CILIUM_NAMESPACE, 'cilium-operator'), cilium],
+    [identity('', 'ConfigMap', CILIUM_NAMESPACE, 'cilium-config'), cilium],
+    [identity('', 'ServiceAccount', CILIUM_NAMESPACE, 'cilium'), cilium],
+    [identity('', 'ServiceAccount', CILIUM_NAMESPACE, 'cilium-operator'), cilium],
+    [identity('', 'Secret', KEY_SECRET_NAMESPACE, KEY_SECRET_NAME), key],
+    [identity('', 'Namespace', '', FLUX_NAMESPACE), flux],
+    [identity('', 'Secret', FLUX_NAMESPACE, 'flux-system'), flux],
+    [identity('source.toolkit.fluxcd.io', 'GitRepository', FLUX_NAMESPACE, 'flux-system'), flux],
+    [identity('kustomize.toolkit.fluxcd.io', 'Kustomization', FLUX_NAMESPACE, 'flux-system'), flux],
+    ...FLUX_CONTROLLERS.map((c): [Identity, Claim] => [identity('apps', 'Deployment', FLUX_NAMESPACE, c), flux]),
     ...FLUX_CRDS.map((c): [Identity, Claim] => [identity('apiextensions.k8s.io', 'CustomResourceDefinition', '', c), flux]),
   ];
 }
@@ -77,7 +80,7 @@ export function bootstrapCommitted(index: SourceIndex, cluster: string): [Identi
   const out: [Identity, Claim][] = [];
   for (const { file, objects } of index.files) {
     if (posix.dirname(file) !== dir || posix.basename(file).startsWith('kustomization')) continue;
-    for (const o of objects) out.push([objectKey(o, 'flux-system'), { manager: 'bootstrap', by: 'flux bootstrap github (committed gotk manifests)', file }]);
+    for (const o of objects) out.push([objectKey(o, FLUX_NAMESPACE), { manager: 'bootstrap', by: 'flux bootstrap github (committed gotk manifests)', file }]);
   }
   return out;
 }
