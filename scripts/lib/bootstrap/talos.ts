@@ -9,6 +9,7 @@ import { REPO_ROOT } from '../core/paths.ts';
 import { registerSecret } from '../core/redact.ts';
 import { CommandError, formatArgv } from '../core/runner.ts';
 import * as k from '../kubernetes/kubectl.ts';
+import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode } from '../talos/modes.ts';
 import * as t from '../talos/talosctl.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
@@ -24,8 +25,6 @@ import { act, deadline, parallel, planNote, plural, probe, waitUntil, type Phase
 // Why no full `talosctl health` here: its checks include "all k8s nodes to report ready", which cannot pass before a
 // CNI exists (Talos installs none: cni.name=none). This phase checks what can be true now (apid on every node, etcd
 // members, the API server, the VIP); the cni phase runs the full `talosctl health` once Cilium has made nodes Ready.
-
-export type NodeMode = 'maintenance' | 'configured' | 'down';
 
 /** The Tailscale extension's config (auth key → secret patch), when Headscale is configured and the extension used. */
 export function tailscalePatch(c: ClusterConfig, authKey: string | undefined): string | undefined {
@@ -47,16 +46,10 @@ export function genConfigInputsHash(parts: (string | undefined)[]): string {
   return h.digest('hex');
 }
 
-async function nodeMode(p: PhaseContext, n: NodeConfig): Promise<NodeMode> {
-  const maint = await probe(p, t.maintenanceProbeArgv(n.ip));
-  if (maint.dryRun) return 'maintenance'; // the plan shows the cold start
-  if (maint.ok) return 'maintenance';
-  const configured = await p.runner.probe(t.machineStatusArgv(n.ip), { timeoutMs: 30_000 });
-  return configured.ok ? 'configured' : 'down';
-}
-
+/** A cold start is likelier than a configured cluster here: maintenance mode is asked first. */
 async function nodeModes(p: PhaseContext, nodes: NodeConfig[]): Promise<Map<string, NodeMode>> {
-  const modes = await parallel(p, nodes, async (n) => [n.name, await nodeMode(p, n)] as const);
+  const read = pollRead(p);
+  const modes = await parallel(p, nodes, async (n) => [n.name, await probeNodeMode(read, n, 'maintenance')] as const);
   return new Map(modes);
 }
 
@@ -72,7 +65,7 @@ function modeSummary(modes: Map<string, NodeMode>): string {
 async function waitNodesAnswer(p: PhaseContext): Promise<Map<string, NodeMode>> {
   let modes = new Map<string, NodeMode>();
   if (p.runner.dryRun) {
-    p.config.nodes.forEach((n) => p.runner.planOnly(`? ${formatArgv(t.maintenanceProbeArgv(n.ip))}   (else ? ${formatArgv(t.machineStatusArgv(n.ip))})`));
+    p.config.nodes.forEach((n) => p.runner.planOnly(nodeModePlanLine(n.ip, 'maintenance')));
     return new Map(p.config.nodes.map((n) => [n.name, 'maintenance' as NodeMode]));
   }
   await waitUntil(p, {

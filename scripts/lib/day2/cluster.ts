@@ -1,32 +1,28 @@
 import type { NodeConfig } from '../config/schema.ts';
-import { formatArgv } from '../core/runner.ts';
+import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode, type NodeRead } from '../talos/modes.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { poll, probe, type Day2Context } from './steps.ts';
 
 // State probes shared by the day-2 commands: which mode each node is in, and what etcd looks like. Read-only.
 
-export type NodeMode = 'maintenance' | 'configured' | 'down';
+export type { NodeMode } from '../talos/modes.ts';
 
 /**
- * maintenance: the insecure maintenance service answers (no machine config); configured: apid answers with our
- * client certificate; down: neither (off, booting, resetting, or another cluster's certificates).
- * Under --dry-run nothing runs and `assume` is returned (the plan shows the path for a running cluster).
+ * The node's mode (talos/modes.ts), configured probed first. Under --dry-run nothing runs and `assume` is returned
+ * (the plan shows the path for a running cluster).
  */
-export async function nodeMode(ctx: Day2Context, n: NodeConfig, quiet = false, assume: NodeMode = 'configured'): Promise<NodeMode> {
+export async function nodeMode(ctx: Day2Context, n: NodeConfig, quiet = false, assume: NodeMode = 'configured', read: NodeRead = pollRead(ctx)): Promise<NodeMode> {
   if (ctx.runner.dryRun) {
-    if (!quiet) ctx.runner.planOnly(`? ${formatArgv(t.machineStatusArgv(n.ip))}   (else ? ${formatArgv(t.maintenanceProbeArgv(n.ip))})`);
+    if (!quiet) ctx.runner.planOnly(nodeModePlanLine(n.ip));
     return assume;
   }
-  const run = quiet ? poll : probe;
-  const configured = await run(ctx, t.machineStatusArgv(n.ip), { timeoutMs: 30_000 });
-  if (configured.ok) return 'configured';
-  const maint = await run(ctx, t.maintenanceProbeArgv(n.ip), { timeoutMs: 30_000 });
-  return maint.ok ? 'maintenance' : 'down';
+  return probeNodeMode(read, n);
 }
 
-export async function nodeModes(ctx: Day2Context, nodes: NodeConfig[], quiet = false): Promise<Map<string, NodeMode>> {
-  const modes = await Promise.all(nodes.map(async (n) => [n.name, await nodeMode(ctx, n, quiet)] as const));
+/** `read` runs each probe (the recovery passes one that records what it ran for its report). */
+export async function nodeModes(ctx: Day2Context, nodes: NodeConfig[], quiet = false, read: NodeRead = pollRead(ctx)): Promise<Map<string, NodeMode>> {
+  const modes = await Promise.all(nodes.map(async (n) => [n.name, await nodeMode(ctx, n, quiet, 'configured', read)] as const));
   return new Map(modes);
 }
 
@@ -40,13 +36,13 @@ export interface EtcdView {
   healthy: string[];
 }
 
-export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], modes: Map<string, NodeMode>, quiet = false): Promise<EtcdView> {
-  const run = quiet ? poll : probe;
+export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], modes: Map<string, NodeMode>, quiet = false, read?: NodeRead): Promise<EtcdView> {
+  const run = read ?? ((argv: string[]) => (quiet ? poll : probe)(ctx, argv, { timeoutMs: 30_000 }));
   const configured = controlPlanes.filter((n) => modes.get(n.name) === 'configured');
   const services = new Map<string, { state?: string; health?: string }>();
   await Promise.all(
     configured.map(async (n) => {
-      const res = await run(ctx, t.serviceArgv(n.ip, 'etcd'), { timeoutMs: 30_000 });
+      const res = await run(t.serviceArgv(n.ip, 'etcd'), `${n.name}: etcd service`);
       services.set(n.name, res.ok ? t.parseServiceInfo(res.stdout) : {});
     }),
   );
@@ -55,7 +51,7 @@ export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], mo
   // Ask a control plane whose etcd runs: a member that is down cannot list the others.
   const ordered = [...configured].sort((a, b) => Number(services.get(b.name)?.state === 'Running') - Number(services.get(a.name)?.state === 'Running'));
   for (const n of ordered) {
-    const res = await run(ctx, t.etcdMembersArgv(n.ip), { timeoutMs: 30_000 });
+    const res = await run(t.etcdMembersArgv(n.ip), `etcd members (from ${n.name})`);
     if (res.ok) {
       members = td.parseEtcdMemberTable(res.stdout);
       from = n;

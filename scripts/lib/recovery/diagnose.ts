@@ -1,22 +1,19 @@
 import type { KustomizationState } from '../flux/flux.ts';
 import { rootCauses } from '../flux/day2.ts';
-import type { EtcdMember, ServiceRow } from '../talos/day2.ts';
+import type { EtcdMember } from '../talos/day2.ts';
 import type { DaemonSetStatus, PodProblem } from '../kubernetes/day2.ts';
 import { quorumSize } from '../day2/selection.ts';
+import type { NodeMode } from '../talos/modes.ts';
 
 // The recovery diagnosis: probe results in, findings out (likely fault first, each with evidence and the next
 // command). Pure, so every rule is unit-tested against the faults the lab can inject.
-
-export type TalosMode = 'configured' | 'maintenance' | 'down';
 
 export interface NodeFacts {
   name: string;
   ip: string;
   role: 'controlplane' | 'worker';
-  talos: TalosMode;
+  talos: NodeMode;
   version?: string;
-  /** `talosctl service` rows (configured nodes that answered). */
-  services?: ServiceRow[];
   /** etcd service state and health (control planes). */
   etcd?: { state?: string; health?: string };
   /** kube-apiserver answers on https://IP:6443 (control planes). */

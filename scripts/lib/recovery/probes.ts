@@ -4,10 +4,10 @@ import * as flux from '../flux/flux.ts';
 import * as helm from '../helm/helm.ts';
 import * as k from '../kubernetes/kubectl.ts';
 import * as kd from '../kubernetes/day2.ts';
-import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { etcdView, nodeModes } from '../day2/cluster.ts';
 import type { Day2Context } from '../day2/steps.ts';
+import type { NodeRead } from '../talos/modes.ts';
 import type { ClusterFacts, NodeFacts } from './diagnose.ts';
 
 // The recovery probes: every read the diagnosis needs, all read-only, each kept with its output for the report.
@@ -45,29 +45,29 @@ export async function gatherFacts(ctx: Day2Context): Promise<Gathered> {
     return res;
   };
 
-  // Talos: mode of every node, then services and versions of the configured ones.
-  const modes = await nodeModes(ctx, c.nodes, true);
+  // Talos: mode of every node, then services and versions of the configured ones. Every read is recorded.
+  const read: NodeRead = (argv, title) => run(title, argv);
+  const modes = await nodeModes(ctx, c.nodes, true, read);
   const cps = c.nodes.filter((n) => n.role === 'controlplane');
   const facts: NodeFacts[] = await Promise.all(
     c.nodes.map(async (n: NodeConfig): Promise<NodeFacts> => {
       const mode = modes.get(n.name) ?? 'down';
       const base: NodeFacts = { name: n.name, ip: n.ip, role: n.role, talos: mode };
-      if (mode === 'maintenance') await run(`${n.name}: maintenance mode`, t.maintenanceProbeArgv(n.ip));
       if (mode !== 'configured') return base;
-      const [version, services] = await Promise.all([run(`${n.name}: Talos version`, td.versionArgv(n.ip)), run(`${n.name}: services`, td.servicesArgv(n.ip))]);
+      // The services table is for the report's reader; the diagnosis reads etcd's own service below.
+      const [version] = await Promise.all([run(`${n.name}: Talos version`, td.versionArgv(n.ip)), run(`${n.name}: services`, td.servicesArgv(n.ip))]);
       const v = version.ok ? td.parseServerVersion(version.stdout) : undefined;
-      return { ...base, ...(v ? { version: v } : {}), ...(services.ok ? { services: td.parseServiceTable(services.stdout) } : {}) };
+      return { ...base, ...(v ? { version: v } : {}) };
     }),
   );
 
   // etcd: each control plane's service, the member list, the status table.
-  const etcd = await etcdView(ctx, cps, modes, true);
+  const etcd = await etcdView(ctx, cps, modes, true, read);
   for (const n of facts) {
     const s = etcd.services.get(n.name);
     if (s) n.etcd = s;
   }
   if (etcd.from) {
-    await run(`etcd members (from ${etcd.from.name})`, t.etcdMembersArgv(etcd.from.ip));
     await run(`etcd status (from ${etcd.from.name})`, td.etcdStatusArgv(etcd.from.ip));
   }
 
