@@ -7,8 +7,7 @@ import type { ClusterConfig } from '../../scripts/lib/config/load.ts';
 import { clusterPaths, REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { emptyState, snapshot, transact, writeJsonAtomic, latencyFor } from './tools/lib/core.mjs';
 import { DEFAULT_TIMINGS, REALISTIC_TIMINGS as REALISTIC, summarize, hexId, advance } from './tools/lib/world.mjs';
-import { newSecretsBundle, baseMachineConfig, talosconfigFor, configRecord, merge } from './tools/lib/talos.mjs';
-import { issue } from './tools/lib/pki.mjs';
+import { newSecretsBundle, baseMachineConfig, talosconfigFor, kubeconfigFor, configRecord, merge } from './tools/lib/talos.mjs';
 import { desiredResources, outputsFor, schematicFor } from './tools/lib/tfmodel.mjs';
 
 /** The schematic id the fake Terraform reports for a var file's values (same customization ⇒ same id). */
@@ -487,17 +486,5 @@ function presetRunning(st: any, labConfig: any, opts: LabOptions, stateDir: stri
   tc.contexts[name].endpoints = cps.map((n) => n.ip);
   tc.contexts[name].nodes = cps.slice(0, 1).map((n) => n.ip);
   writeFileSync(p.talosconfig, stringify(tc, { indent: 4 }), { mode: 0o600 });
-  const cert = issue(secrets.certs.k8s, 'admin', 'system:masters');
-  const user = `admin@${name}`;
-  writeFileSync(
-    p.kubeconfig,
-    stringify({
-      apiVersion: 'v1', kind: 'Config',
-      clusters: [{ name, cluster: { server: endpoint, 'certificate-authority-data': secrets.certs.k8s.crt } }],
-      users: [{ name: user, user: { 'client-certificate-data': cert.crt, 'client-key-data': cert.key } }],
-      contexts: [{ name: user, context: { cluster: name, namespace: 'default', user } }],
-      'current-context': user,
-    }),
-    { mode: 0o600 },
-  );
+  writeFileSync(p.kubeconfig, stringify(kubeconfigFor(name, endpoint, secrets.certs.k8s)), { mode: 0o600 });
 }

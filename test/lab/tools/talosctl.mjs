@@ -9,10 +9,10 @@ import {
 import {
   reachability, etcdService, hasQuorum, apiServerOn, k8sNodes, timingsOf, healthyMembers, ciliumRelease, hexId,
 } from './lib/world.mjs';
-import { fingerprint, issuedBy, issue } from './lib/pki.mjs';
+import { fingerprint, issuedBy } from './lib/pki.mjs';
 import { parseConfigYaml } from './lib/miniyaml.mjs';
 import {
-  newSecretsBundle, toYaml, readYamlDocs, merge, loadPatches, baseMachineConfig, talosconfigFor, configRecord, imageTag,
+  newSecretsBundle, toYaml, readYamlDocs, merge, loadPatches, baseMachineConfig, talosconfigFor, kubeconfigFor, configRecord, imageTag,
 } from './lib/talos.mjs';
 
 const CLIENT_VERSION = process.env.LAB_TALOSCTL_VERSION ?? 'v1.11.6';
@@ -762,17 +762,8 @@ async function kubeconfig(flags, positionals, lab) {
   const { st, now } = snapshot();
   const n = connect(st, lab, now, client, target, 'error copying: ');
   if (n.config.type !== 'controlplane' || !n.config.k8sCaKey) fail(`error copying: ${rpc('Unknown', 'kubeconfig is available only on control plane nodes')}`);
-  const cluster = n.config.clusterName;
-  const user = `admin@${cluster}`;
-  const cert = issue({ crt: n.config.k8sCaCrt, key: n.config.k8sCaKey }, 'admin', 'system:masters');
-  const kc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: cluster, cluster: { server: n.config.endpoint, 'certificate-authority-data': n.config.k8sCaCrt } }],
-    users: [{ name: user, user: { 'client-certificate-data': cert.crt, 'client-key-data': cert.key } }],
-    contexts: [{ context: { cluster, namespace: 'default', user }, name: user }],
-    'current-context': user,
-  };
+  const kc = kubeconfigFor(n.config.clusterName, n.config.endpoint, { crt: n.config.k8sCaCrt, key: n.config.k8sCaKey });
+  const user = kc['current-context'];
   const { stringify, parse } = await yaml();
   const text = stringify(kc, { indent: 2 });
   let dest = positionals[0];

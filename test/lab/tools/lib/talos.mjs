@@ -148,6 +148,20 @@ export function talosconfigFor(name, secrets) {
   return { context: name, contexts: { [name]: { endpoints: [], ca: secrets.certs.os.crt, crt: client.crt, key: client.key } } };
 }
 
+/** The admin kubeconfig `talosctl kubeconfig` hands out: a client cert for admin (system:masters) signed by the k8s CA. */
+export function kubeconfigFor(cluster, server, ca) {
+  const user = `admin@${cluster}`;
+  const cert = issue(ca, 'admin', 'system:masters');
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: cluster, cluster: { server, 'certificate-authority-data': ca.crt } }],
+    users: [{ name: user, user: { 'client-certificate-data': cert.crt, 'client-key-data': cert.key } }],
+    contexts: [{ context: { cluster, namespace: 'default', user }, name: user }],
+    'current-context': user,
+  };
+}
+
 /** What a node keeps of an applied config (the lab's view of it). */
 export function configRecord(cfg, extraDocs = []) {
   const m = cfg?.machine ?? {};
