@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { JsonOutputError, parseJsonList } from '../../scripts/lib/core/json.ts';
 import { retry } from '../../scripts/lib/core/retry.ts';
 import {
   approvalCommands,
@@ -31,7 +32,7 @@ import {
   rrset,
 } from '../../scripts/lib/powerdns/records.ts';
 import { csiSettings, inspectSealedSecret, parseRoles, parseTokenAdd, parseTokens, proxmoxApiUrl, settingsHash, SETTINGS_LABEL } from '../../scripts/lib/proxmox/pveum.ts';
-import { diskOfHandle, isCsiVolume, planOrphans, referencedVolumes } from '../../scripts/lib/proxmox/volumes.ts';
+import { diskOfHandle, isCsiVolume, parsePvHandles, parseResources, parseVolumes, planOrphans, referencedVolumes } from '../../scripts/lib/proxmox/volumes.ts';
 import { remoteCommand, sshLine } from '../../scripts/lib/ssh/client.ts';
 import { checkHostKey, entryMatches, hostKeyAlgorithms, hostLookupName, keyTypeOf, parseKnownHosts } from '../../scripts/lib/ssh/known-hosts.ts';
 
@@ -216,6 +217,18 @@ test('volumes: CSI names, attached disks from VM configs, PV handles, and the or
   });
   assert.equal(plan.orphans.map((v) => v.volid), ['s:vm-9999-pvc-a']);
   assert.equal(plan.kept.map((k) => k.reason), ['attached to an existing VM', 'belongs to existing VM 5', 'a PersistentVolume of this cluster']);
+});
+
+test('JSON listings: empty or null is no entries; unparsable or not a list is an error naming the command', () => {
+  assert.equal(parseJsonList('', 'pvesm list'), []);
+  assert.equal(parseJsonList(' null\n', 'headscale nodes list -o json'), []);
+  assert.equal(parseJsonList('[{"a":1}]', 'x'), [{ a: 1 }]);
+  assert.throws(() => parseJsonList('{"a":1}', 'pvesm list'), (e: Error) => e instanceof JsonOutputError && e.message === 'pvesm list did not print a JSON list');
+  assert.throws(() => parseVolumes('pvesm: storage does not exist'), /^cannot parse the JSON of pvesm list: pvesm: storage does not exist$/);
+  assert.throws(() => parseResources('{}'), /^pvesh get \/cluster\/resources did not print a JSON list$/);
+  assert.throws(() => parsePvHandles('error: no kubeconfig'), /^cannot parse the JSON of kubectl get pv -o json: error: no kubeconfig$/);
+  assert.throws(() => parseRoles('nope'), (e: Error) => e.name === 'PveParseError' && /^cannot parse the JSON of pveum role list: nope$/.test(e.message));
+  assert.throws(() => parseNodes('{"id":1}'), (e: Error) => e.name === 'HeadscaleParseError' && e.message === 'headscale nodes list -o json did not print a JSON list');
 });
 
 // --- PowerDNS --------------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { ClusterConfig } from '../config/load.ts';
+import { parseJsonList } from '../core/json.ts';
 
 // Headscale CLI argv builders, output parsers and the approval plan: pure functions (tool-facts.md §1).
 //
@@ -77,16 +78,6 @@ export class HeadscaleParseError extends Error {
   override name = 'HeadscaleParseError';
 }
 
-function parseJson(stdout: string, what: string): unknown {
-  const text = stdout.trim();
-  if (text === '' || text === 'null') return [];
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HeadscaleParseError(`cannot parse the JSON of ${what}: ${text.slice(0, 200)}`);
-  }
-}
-
 type Raw = Record<string, unknown>;
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
@@ -105,16 +96,11 @@ function toNode(raw: Raw): HeadscaleNode {
 }
 
 export function parseNodes(stdout: string): HeadscaleNode[] {
-  const data = parseJson(stdout, 'headscale nodes list');
-  if (!Array.isArray(data)) throw new HeadscaleParseError('headscale nodes list -o json did not print a list');
-  return data.map((n) => toNode(n as Raw));
+  return parseJsonList(stdout, 'headscale nodes list -o json', HeadscaleParseError).map(toNode);
 }
 
 export function parseRoutes(stdout: string): HeadscaleRoute[] {
-  const data = parseJson(stdout, 'headscale routes list');
-  if (!Array.isArray(data)) throw new HeadscaleParseError('headscale routes list -o json did not print a list');
-  return data.map((r) => {
-    const raw = r as Raw;
+  return parseJsonList(stdout, 'headscale routes list -o json', HeadscaleParseError).map((raw) => {
     // 0.22 calls it "machine", 0.23–0.25 "node".
     const node = (raw.node ?? raw.machine ?? {}) as Raw;
     return { id: Number(raw.id), node: toNode(node), prefix: normalizePrefix(String(raw.prefix ?? '')), advertised: raw.advertised === true, enabled: raw.enabled === true };

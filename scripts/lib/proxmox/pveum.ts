@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ClusterConfig } from '../config/load.ts';
+import { parseJsonList } from '../core/json.ts';
 
 // pveum argv builders, output parsers and the Proxmox CSI plugin's config: pure functions (tool-facts.md §2).
 // Every listing uses `--output-format json`; every value goes into argv as its own argument (quoted for the remote
@@ -47,18 +48,7 @@ export class PveParseError extends Error {
   override name = 'PveParseError';
 }
 
-function jsonList(stdout: string, what: string): Record<string, unknown>[] {
-  const text = stdout.trim();
-  if (!text) return [];
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    throw new PveParseError(`cannot parse the JSON of ${what}: ${text.slice(0, 200)}`);
-  }
-  if (!Array.isArray(data)) throw new PveParseError(`${what} did not print a JSON list`);
-  return data as Record<string, unknown>[];
-}
+const jsonList = (stdout: string, what: string) => parseJsonList(stdout, what, PveParseError);
 
 export interface PveRole {
   roleid: string;

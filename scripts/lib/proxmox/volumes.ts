@@ -1,4 +1,5 @@
 import type { OpResult, OpsContext } from '../core/context.ts';
+import { parseJsonList, parseJsonObject } from '../core/json.ts';
 import { Runner, type RunResult } from '../core/runner.ts';
 import { withRemote, type RemoteHost, type RemoteOptions } from '../ssh/remote.ts';
 import { proxmoxTarget } from './csi-token.ts';
@@ -38,16 +39,8 @@ export interface VmResource {
   name: string;
 }
 
-function list(stdout: string, what: string): Record<string, unknown>[] {
-  const text = stdout.trim();
-  if (!text) return [];
-  const data = JSON.parse(text) as unknown;
-  if (!Array.isArray(data)) throw new Error(`${what} did not print a JSON list`);
-  return data as Record<string, unknown>[];
-}
-
 export function parseVolumes(stdout: string): Volume[] {
-  return list(stdout, 'pvesm list').map((v) => ({
+  return parseJsonList(stdout, 'pvesm list').map((v) => ({
     volid: String(v.volid),
     vmid: v.vmid === undefined || v.vmid === null || v.vmid === '' ? undefined : Number(v.vmid),
     size: Number(v.size ?? 0),
@@ -56,7 +49,7 @@ export function parseVolumes(stdout: string): Volume[] {
 }
 
 export function parseResources(stdout: string): VmResource[] {
-  return list(stdout, 'pvesh get /cluster/resources')
+  return parseJsonList(stdout, 'pvesh get /cluster/resources')
     .filter((r) => r.type === 'qemu' || r.type === 'lxc')
     .map((r) => ({ vmid: Number(r.vmid), node: String(r.node), type: String(r.type), name: String(r.name ?? '') }));
 }
@@ -87,7 +80,7 @@ export function diskOfHandle(handle: string): string | undefined {
 }
 
 export function parsePvHandles(stdout: string): string[] {
-  const data = JSON.parse(stdout) as { items?: { spec?: { csi?: { driver?: string; volumeHandle?: string } } }[] };
+  const data = parseJsonObject(stdout, 'kubectl get pv -o json') as { items?: { spec?: { csi?: { driver?: string; volumeHandle?: string } } }[] };
   return (data.items ?? [])
     .filter((pv) => pv.spec?.csi?.driver === 'csi.proxmox.sinextra.dev' && pv.spec.csi.volumeHandle)
     .map((pv) => diskOfHandle(pv.spec!.csi!.volumeHandle!))
@@ -142,7 +135,7 @@ async function inspect(ctx: OpsContext, host: RemoteHost): Promise<OrphanPlan | 
   const attached = new Set<string>();
   for (const vm of vms) {
     const cfg = await host.read(vmConfigArgv(vm.node, vm.type, vm.vmid));
-    if (cfg) for (const v of referencedVolumes(JSON.parse(cfg.stdout) as Record<string, unknown>)) attached.add(v);
+    if (cfg) for (const v of referencedVolumes(parseJsonObject(cfg.stdout, `pvesh get /nodes/${vm.node}/${vm.type}/${vm.vmid}/config`))) attached.add(v);
   }
   // While this cluster's VMs exist, its detached PersistentVolumes look orphaned too: keep them, or refuse.
   const ours = vms.filter((vm) => ctx.config.nodes.some((n) => n.vmId === vm.vmid));
