@@ -7,7 +7,7 @@ import {
   main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, hex, readStdin,
 } from './lib/core.mjs';
 import {
-  reachability, etcdService, hasQuorum, apiServerOn, k8sNodes, timingsOf, healthyMembers, ciliumRelease, hexId,
+  reachability, etcdService, hasQuorum, apiServerOn, k8sNodes, timingsOf, healthyMembers, ciliumRelease, hexId, dropClusterIfNoData,
 } from './lib/world.mjs';
 import { fingerprint, issuedBy } from './lib/pki.mjs';
 import { parseConfigYaml } from './lib/miniyaml.mjs';
@@ -546,13 +546,7 @@ async function etcd(cmd, flags, positionals, lab, io) {
       const file = positionals[0];
       if (!file) fail('accepts 1 arg(s), received 0');
       if (!hasQuorum(st, lab, now)) fail(`error reading file: ${rpc('Unavailable', 'etcdserver: no leader')}`);
-      const payload = Buffer.from(JSON.stringify({
-        lab: 'etcd-snapshot', cluster: st.etcd.cluster.id, revision: st.k8s.rv, takenAt: now,
-        k8s: { objects: st.k8s.objects, nodes: st.k8s.nodes, rv: st.k8s.rv }, helm: st.helm.releases, flux: st.flux,
-      }));
-      const padded = Buffer.alloc(Math.ceil((payload.length + 4) / 512) * 512);
-      padded.writeUInt32BE(payload.length, 0);
-      payload.copy(padded, 4);
+      const padded = etcdDbImage('etcd-snapshot', st, now);
       const sum = createHash('sha256').update(padded).digest();
       const data = Buffer.concat([padded, sum]);
       fs.writeFileSync(`${file}.part`, data, { mode: 0o600 });
@@ -789,21 +783,6 @@ async function kubeconfig(flags, positionals, lab) {
   return {};
 }
 
-/** When the last copy of etcd's data is gone, so is everything the cluster stored in it. */
-function dropClusterIfNoData(st) {
-  const cl = st.etcd.cluster;
-  if (!cl) return;
-  const holders = Object.values(st.nodes).filter((n) => n.etcd);
-  if (holders.length === 0) {
-    st.etcd.lost = (st.etcd.lost ?? 0) + 1;
-    st.etcd.cluster = null;
-    st.k8s.objects = {};
-    st.k8s.nodes = {};
-    st.helm.releases = {};
-    st.flux = null;
-  }
-}
-
 async function reset(flags, lab, io) {
   const client = await clientOf(flags);
   const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
@@ -982,6 +961,21 @@ async function readFile(flags, args, lab) {
 }
 
 /**
+ * The lab's etcd database: what the cluster stores (k8s objects and nodes, Helm releases, Flux) as JSON, its length in
+ * the first 4 bytes, zero-padded to 512-byte pages. `kind` tells a snapshot ('etcd-snapshot') from a raw copy ('etcd-db').
+ */
+function etcdDbImage(kind, st, now) {
+  const payload = Buffer.from(JSON.stringify({
+    lab: kind, cluster: st.etcd.cluster?.id, revision: st.k8s.rv, takenAt: now,
+    k8s: { objects: st.k8s.objects, nodes: st.k8s.nodes, rv: st.k8s.rv }, helm: st.helm.releases, flux: st.flux,
+  }));
+  const db = Buffer.alloc(Math.ceil((payload.length + 4) / 512) * 512);
+  db.writeUInt32BE(payload.length, 0);
+  payload.copy(db, 4);
+  return db;
+}
+
+/**
  * `cp /var/lib/etcd/member/snap/db DEST`: the documented fallback when `etcd snapshot` fails (no quorum): a raw copy of
  * the member's database, without the trailing checksum (restore it with --recover-skip-hash-check).
  */
@@ -993,13 +987,7 @@ async function copyOut(flags, args, lab) {
   const { st, now } = snapshot();
   const n = connect(st, lab, now, client, target, 'error copying: ');
   if (!n.etcd) fail(`error copying: ${rpc('Unknown', 'lstat /var/lib/etcd/member/snap/db: no such file or directory')}`);
-  const payload = Buffer.from(JSON.stringify({
-    lab: 'etcd-db', cluster: st.etcd.cluster?.id, revision: st.k8s.rv, takenAt: now,
-    k8s: { objects: st.k8s.objects, nodes: st.k8s.nodes, rv: st.k8s.rv }, helm: st.helm.releases, flux: st.flux,
-  }));
-  const db = Buffer.alloc(Math.ceil((payload.length + 4) / 512) * 512);
-  db.writeUInt32BE(payload.length, 0);
-  payload.copy(db, 4);
+  const db = etcdDbImage('etcd-db', st, now);
   let dest = destArg ?? '.';
   if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) dest = path.join(dest, 'db');
   fs.writeFileSync(dest, db, { mode: 0o600 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { main, fail, transact, snapshot, readStdin } from './lib/core.mjs';
-import { timingsOf } from './lib/world.mjs';
+import { timingsOf, dropClusterIfNoData } from './lib/world.mjs';
 import { desiredResources, outputsFor } from './lib/tfmodel.mjs';
 
 const REAL_TERRAFORM = process.env.LAB_REAL_TERRAFORM ?? '/usr/local/bin/terraform';
@@ -95,13 +95,7 @@ function applyVms(st, lab, now, added, destroyed) {
     const n = st.nodes[r.node.ip] ?? (st.nodes[r.node.ip] = { name: r.node.name, ip: r.node.ip, role: r.node.role, applyCount: 0 });
     Object.assign(n, { present: true, mode: 'maintenance', config: null, etcd: null, upAt: now + t.vmBoot, downReason: 'booting', talosVersion: r.attrs.tv ?? lab.talosVersion });
   }
-  if (!Object.values(st.nodes).some((n) => n.etcd) && st.etcd.cluster) {
-    st.etcd.cluster = null;
-    st.k8s.objects = {};
-    st.k8s.nodes = {};
-    st.helm.releases = {};
-    st.flux = null;
-  }
+  dropClusterIfNoData(st);
 }
 
 function layerState(st, layer) {

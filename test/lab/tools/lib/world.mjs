@@ -217,6 +217,16 @@ export function firstReadyAt(st, lab) {
   return first;
 }
 
+/** When the last copy of etcd's data is gone (no node holds a member), so is everything the cluster stored in it. */
+export function dropClusterIfNoData(st) {
+  if (!st.etcd.cluster || Object.values(st.nodes).some((n) => n.etcd)) return;
+  st.etcd.cluster = null;
+  st.k8s.objects = {};
+  st.k8s.nodes = {};
+  st.helm.releases = {};
+  st.flux = null;
+}
+
 export function hexId(seed) {
   let h = 2166136261;
   for (const c of String(seed)) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
