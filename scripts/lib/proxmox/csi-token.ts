@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
+import { readIfExists } from '../bootstrap/files.ts';
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -15,6 +16,8 @@ import {
   aclModifyArgv,
   csiConfigYaml,
   csiSettings,
+  csiTokenId,
+  hasCsiAcl,
   inspectSealedSecret,
   parseAcl,
   parseRoles,
@@ -71,10 +74,6 @@ export class CsiTokenError extends Error {
 
 const show = (file: string) => relative(REPO_ROOT, file).startsWith('..') ? file : relative(REPO_ROOT, file);
 
-function readOptional(file: string): string | undefined {
-  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-}
-
 /** The local tools sealing needs, checked before anything changes on Proxmox (a token made but not sealed is lost). */
 async function checkSealingPrerequisites(ctx: OpsContext, certFile: string): Promise<void> {
   if (ctx.runner.dryRun) return;
@@ -109,7 +108,7 @@ async function ensureAccess(ctx: OpsContext, host: RemoteHost, changes: string[]
     changes.push(`user ${csi.user} created`);
   }
   const acl = await host.read(aclListArgv());
-  const hasAcl = acl ? parseAcl(acl.stdout).some((a) => a.path === '/' && a.type === 'user' && a.ugid === csi.user && a.roleid === csi.role && a.propagate) : false;
+  const hasAcl = acl ? hasCsiAcl(parseAcl(acl.stdout), csi, true) : false;
   if (!hasAcl) {
     await host.change(aclModifyArgv('/', csi.user, csi.role));
     changes.push(`ACL / ${csi.user} → ${csi.role}`);
@@ -144,24 +143,30 @@ async function createAndSeal(ctx: OpsContext, host: RemoteHost, sealedFile: stri
   }
 }
 
+/** Prints the changes (when reads were live or it ran) and the result: "would: …" under --dry-run, else `none`. */
+function report(ctx: OpsContext, host: RemoteHost, changes: string[], none: string): OpResult {
+  const planned = ctx.runner.dryRun;
+  if (host.live || !planned) ctx.log.print(changes.length ? changes.map((c) => `  ${planned ? 'would: ' : ''}${c}`).join('\n') : '  no changes');
+  return { changed: changes.length > 0 && !planned, summary: changes.length ? `${planned ? 'would: ' : ''}${changes.join('; ')}` : none };
+}
+
 export async function ensureCsiToken(ctx: OpsContext, opts: CsiTokenOptions = {}): Promise<OpResult> {
   const csi = ctx.config.proxmoxCsi;
   if (!csi) return { changed: false, summary: 'no proxmoxCsi section: nothing to do' };
   const cluster = ctx.config.cluster.name;
   const sealedFile = opts.sealedFile ?? sealedSecretPath(cluster, CSI_SECRET.name);
   const certFile = opts.certFile ?? sealingCertPath(cluster);
-  const tokenId = `${csi.user}!${csi.tokenName}`;
+  const tokenId = csiTokenId(csi);
   ctx.runner.heading(`Proxmox CSI token ${tokenId} on ${ctx.config.proxmox.host} → ${show(sealedFile)}:`);
   // Sealing must be possible before anything changes (a token made but not sealed is lost); a run that finds
   // everything in place needs neither the certificate nor kubeseal.
-  const sealedNow = inspectSealedSecret(readOptional(sealedFile), csiSettings(ctx.config));
-  if (opts.rotate || sealedNow.state !== 'ok') await checkSealingPrerequisites(ctx, certFile);
+  const sealed = inspectSealedSecret(readIfExists(sealedFile), csiSettings(ctx.config));
+  if (opts.rotate || sealed.state !== 'ok') await checkSealingPrerequisites(ctx, certFile);
   return withRemote(ctx, proxmoxTarget(ctx), opts, async (host) => {
     const changes: string[] = [];
     const { userExisted } = await ensureAccess(ctx, host, changes);
     const tokens = userExisted ? await host.read(tokenListArgv(csi.user)) : undefined;
     const token = tokens ? parseTokens(tokens.stdout).find((t) => t.tokenid === csi.tokenName) : undefined;
-    const sealed = sealedNow;
     if (!token && !opts.rotate && sealed.state === 'ok') await checkSealingPrerequisites(ctx, certFile);
     if (token && !opts.rotate) {
       const problem =
@@ -187,19 +192,14 @@ export async function ensureCsiToken(ctx: OpsContext, opts: CsiTokenOptions = {}
       await createAndSeal(ctx, host, sealedFile, certFile);
       changes.push(`token ${tokenId} ${token ? 'replaced' : 'created'} and sealed into ${show(sealedFile)}`);
     }
-    const planned = ctx.runner.dryRun;
-    if (host.live || !planned) ctx.log.print(changes.length ? changes.map((c) => `  ${planned ? 'would: ' : ''}${c}`).join('\n') : '  no changes');
-    return {
-      changed: changes.length > 0 && !planned,
-      summary: changes.length ? `${planned ? 'would: ' : ''}${changes.join('; ')}` : `no changes (token ${tokenId} and its sealed Secret exist)`,
-    };
+    return report(ctx, host, changes, `no changes (token ${tokenId} and its sealed Secret exist)`);
   });
 }
 
 export async function deleteCsiToken(ctx: OpsContext, opts: RemoteOptions = {}): Promise<OpResult> {
   const csi = ctx.config.proxmoxCsi;
   if (!csi) return { changed: false, summary: 'no proxmoxCsi section: nothing to do' };
-  const tokenId = `${csi.user}!${csi.tokenName}`;
+  const tokenId = csiTokenId(csi);
   ctx.runner.heading(`Remove Proxmox CSI token ${tokenId}, its ACL and user on ${ctx.config.proxmox.host}:`);
   return withRemote(ctx, proxmoxTarget(ctx), opts, async (host) => {
     const changes: string[] = [];
@@ -213,7 +213,7 @@ export async function deleteCsiToken(ctx: OpsContext, opts: RemoteOptions = {}):
       }
     }
     const acl = await host.read(aclListArgv());
-    if (!acl || parseAcl(acl.stdout).some((a) => a.path === '/' && a.type === 'user' && a.ugid === csi.user && a.roleid === csi.role)) {
+    if (!acl || hasCsiAcl(parseAcl(acl.stdout), csi)) {
       await host.change(aclDeleteArgv('/', csi.user, csi.role));
       changes.push(`ACL / ${csi.user} → ${csi.role} removed`);
     }
@@ -221,13 +221,8 @@ export async function deleteCsiToken(ctx: OpsContext, opts: RemoteOptions = {}):
       await host.change(userDeleteArgv(csi.user));
       changes.push(`user ${csi.user} removed`);
     }
-    const planned = ctx.runner.dryRun;
     const sealed = sealedSecretPath(ctx.config.cluster.name, CSI_SECRET.name);
     if (changes.length && existsSync(sealed)) changes.push(`note: ${show(sealed)} now holds a revoked token (create replaces it)`);
-    if (host.live || !planned) ctx.log.print(changes.length ? changes.map((c) => `  ${planned ? 'would: ' : ''}${c}`).join('\n') : '  no changes');
-    return {
-      changed: changes.length > 0 && !planned,
-      summary: changes.length ? `${planned ? 'would: ' : ''}${changes.join('; ')}` : 'no changes (no CSI token, ACL or user)',
-    };
+    return report(ctx, host, changes, 'no changes (no CSI token, ACL or user)');
   });
 }

@@ -86,6 +86,11 @@ export function parseAcl(stdout: string): PveAcl[] {
   }));
 }
 
+/** The CSI user's role on "/"; `propagating`: only an entry that propagates (the one create makes) counts. */
+export function hasCsiAcl(acls: PveAcl[], csi: { user: string; role: string }, propagating = false): boolean {
+  return acls.some((a) => a.path === '/' && a.type === 'user' && a.ugid === csi.user && a.roleid === csi.role && (a.propagate || !propagating));
+}
+
 export interface PveToken {
   tokenid: string;
   privsep: boolean;
@@ -129,10 +134,15 @@ export interface CsiSettings {
   region: string;
 }
 
+/** The API token id, "user@realm!name". */
+export function csiTokenId(csi: { user: string; tokenName: string }): string {
+  return `${csi.user}!${csi.tokenName}`;
+}
+
 export function csiSettings(config: ClusterConfig): CsiSettings {
   const csi = config.proxmoxCsi;
   if (!csi) throw new Error('the config has no proxmoxCsi section');
-  return { url: proxmoxApiUrl(config), insecure: config.proxmox.insecure, tokenId: `${csi.user}!${csi.tokenName}`, region: csi.region };
+  return { url: proxmoxApiUrl(config), insecure: config.proxmox.insecure, tokenId: csiTokenId(csi), region: csi.region };
 }
 
 /** 16 hex chars of sha256 over the settings: fits a label value, changes when any setting changes. */

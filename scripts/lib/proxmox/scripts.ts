@@ -1,6 +1,7 @@
 import type { ScriptContext, ScriptSpec } from '../core/cli.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { deleteCsiToken, ensureCsiToken } from './csi-token.ts';
+import { csiTokenId } from './pveum.ts';
 import { cleanupOrphanedVolumes } from './volumes.ts';
 
 // Specs of scripts/proxmox-csi-token.ts (task storage:csi-token) and scripts/proxmox-cleanup-volumes.ts
@@ -41,7 +42,7 @@ export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
       ctx.log.info('no proxmoxCsi section in the config: nothing to do');
       return 0;
     }
-    const tokenId = `${csi.user}!${csi.tokenName}`;
+    const tokenId = csiTokenId(csi);
     if (action === 'delete') {
       await confirmDestructive(ctx, `delete the Proxmox token ${tokenId}, its ACL and the user on ${ctx.config.proxmox.host}`, 'task storage:csi-token -- delete');
       ctx.log.info((await deleteCsiToken(ctx, { inspect: true })).summary);
