@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { ClusterConfig } from '../../scripts/lib/config/load.ts';
 import { clusterPaths, REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { emptyState, snapshot, transact, writeJsonAtomic, latencyFor } from './tools/lib/core.mjs';
+import { emptyState, snapshot, transact, writeJsonAtomic, latencyFor, prefixMatch } from './tools/lib/core.mjs';
 import { DEFAULT_TIMINGS, REALISTIC_TIMINGS as REALISTIC, summarize, hexId, advance } from './tools/lib/world.mjs';
 import { newSecretsBundle, baseMachineConfig, talosconfigFor, kubeconfigFor, configRecord, merge } from './tools/lib/talos.mjs';
 import { desiredResources, outputsFor, schematicFor } from './tools/lib/tfmodel.mjs';
@@ -326,7 +326,7 @@ export function createLab(opts: LabOptions): Lab {
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as LabCall)
-        .filter((c) => (!filter.tool || c.tool === filter.tool) && (!filter.cmd || c.cmd === filter.cmd || c.cmd.startsWith(`${filter.cmd} `)) && (filter.failed === undefined || (c.exitCode !== 0) === filter.failed))
+        .filter((c) => (!filter.tool || c.tool === filter.tool) && (!filter.cmd || prefixMatch(filter.cmd, c.cmd)) && (filter.failed === undefined || (c.exitCode !== 0) === filter.failed))
         .sort((a, b) => a.start - b.start);
     },
     maxConcurrency(cmd) {

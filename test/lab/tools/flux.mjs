@@ -1,9 +1,9 @@
 // Fake flux CLI (v2.x): bootstrap github, check [--pre], get kustomizations|sources git, reconcile, suspend/resume,
 // uninstall, version. Kustomizations come from the lab's repository stand-in and turn Ready in dependsOn order.
 // All progress goes to stderr with flux's glyphs (► ✚ ◎ ✔ ✗). See test/lab/README.md.
-import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit } from './lib/core.mjs';
+import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit, tabbed } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';
-import { kustomizationStatus, hexId } from './lib/world.mjs';
+import { kustomizationStatus, hexId, fluxUp } from './lib/world.mjs';
 import { discoverKustomizations, fluxSystemKustomization, explicitKustomizations } from './lib/fluxrepo.mjs';
 import { FLUX_CONTROLLERS, FLUX_CRDS } from './lib/objects.mjs';
 
@@ -131,7 +131,7 @@ async function bootstrapGithub(flags, lab, io) {
   e('► applying sync manifests');
   e('✔ reconciled sync configuration');
   e('◎ waiting for GitRepository "flux-system/flux-system" to be reconciled');
-  await waitFor(lab, flags, 'GitRepository/flux-system/flux-system', (st, now) => st.flux?.controllersReadyAt != null && st.flux.controllersReadyAt <= now);
+  await waitFor(lab, flags, 'GitRepository/flux-system/flux-system', (st, now) => fluxUp(st, now));
   e('✔ GitRepository reconciled successfully');
   e('◎ waiting for Kustomization "flux-system/flux-system" to be reconciled');
   await waitFor(lab, flags, 'Kustomization/flux-system/flux-system', ksReady(lab, 'flux-system', 'flux-system'));
@@ -167,19 +167,13 @@ async function check(flags, lab, io) {
   e(`✔ distribution: flux-${st.flux.version ?? FLUX_VERSION}`);
   e('✔ bootstrapped: true');
   e('► checking controllers');
-  const up = st.flux.controllersReadyAt != null && st.flux.controllersReadyAt <= now;
+  const up = fluxUp(st, now);
   for (const c of FLUX_CONTROLLERS) e(up ? `✔ ${c}: deployment ready` : `✗ ${c}: deployment not ready`);
   if (!up) throw new ToolExit(1, '✗ check failed\n');
   for (const c of FLUX_CONTROLLERS) e(`► ghcr.io/fluxcd/${c}:${st.flux.version ?? FLUX_VERSION}`);
   e('► checking crds');
   for (const c of FLUX_CRDS) e(`✔ ${c}/v1`);
   e('✔ all checks passed');
-}
-
-function pad(rows) {
-  const widths = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, String(c).length)));
-  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('\t').trimEnd()).join('\n') + '\n';
 }
 
 async function get(flags, args, lab, io) {
@@ -191,9 +185,9 @@ async function get(flags, args, lab, io) {
   if (what === 'sources' || what === 'source') {
     if (args[1] !== 'git') fail(`lab: flux get sources ${args[1]} is not simulated`, 64);
     if (!st.flux) fail(`✗ no GitRepository objects found in "${ns}" namespace`);
-    const up = st.flux.controllersReadyAt != null && st.flux.controllersReadyAt <= now;
+    const up = fluxUp(st, now);
     const rows = [[...(all ? ['NAMESPACE'] : []), 'NAME', 'REVISION', 'SUSPENDED', 'READY', 'MESSAGE'], [...(all ? ['flux-system'] : []), 'flux-system', up ? `${st.flux.branch}@sha1:${st.flux.revision.slice(0, 8)}` : '', 'False', up ? 'True' : 'Unknown', up ? `stored artifact for revision '${st.flux.branch}@sha1:${st.flux.revision.slice(0, 8)}'` : 'waiting to be reconciled']];
-    io.out(pad(flags['no-header'] ? rows.slice(1) : rows));
+    io.out(tabbed(flags['no-header'] ? rows.slice(1) : rows));
     return;
   }
   if (!['kustomizations', 'kustomization', 'ks'].includes(what)) fail(`lab: flux get ${what} is not simulated (kustomizations, sources git)`, 64);
@@ -213,7 +207,7 @@ async function get(flags, args, lab, io) {
     return;
   }
   const header = [...(all ? ['NAMESPACE'] : []), 'NAME', 'REVISION', 'SUSPENDED', 'READY', 'MESSAGE'];
-  io.out(pad(flags['no-header'] ? filtered.map((r) => r.cells) : [header, ...filtered.map((r) => r.cells)]));
+  io.out(tabbed(flags['no-header'] ? filtered.map((r) => r.cells) : [header, ...filtered.map((r) => r.cells)]));
 }
 
 async function reconcile(flags, args, lab, io) {
@@ -230,7 +224,7 @@ async function reconcile(flags, args, lab, io) {
     transact((st, _l, now) => refresh(st.flux, found, now));
     e('✔ GitRepository annotated');
     e('◎ waiting for GitRepository reconciliation');
-    await waitFor(lab, flags, `GitRepository/${ns}/${name}`, (st, now) => st.flux?.controllersReadyAt != null && st.flux.controllersReadyAt <= now);
+    await waitFor(lab, flags, `GitRepository/${ns}/${name}`, (st, now) => fluxUp(st, now));
     const { st } = snapshot();
     e(`✔ fetched revision ${st.flux.branch}@sha1:${st.flux.revision}`);
     return;

@@ -2,7 +2,7 @@
 // template. Releases live in the simulated cluster; installing kube-system/cilium brings the CNI (nodes turn Ready
 // cniReady ms later). See test/lab/README.md.
 import fs from 'node:fs';
-import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, table, yaml } from './lib/core.mjs';
+import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, table, tabbed, yaml } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';
 import { namespaces, store, RESOURCES } from './lib/objects.mjs';
 import { k8sNodes } from './lib/world.mjs';
@@ -63,13 +63,6 @@ async function readValues(files, sets) {
     }
   }
   return values;
-}
-
-/** helm's uitable look: cells padded to the column width, separated by a tab. */
-function tabbed(rows) {
-  const widths = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, String(c).length)));
-  return `${rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('\t').trimEnd()).join('\n')}\n`;
 }
 
 function deepMerge(a, b) {

@@ -140,7 +140,8 @@ async function clientOf(flags) {
   if (flags.context && !ctx) fail(`context "${flags.context}" not found in talosconfig`);
   const endpoints = flags.endpoints?.length ? flags.endpoints : ctx?.endpoints ?? [];
   const nodes = flags.nodes?.length ? flags.nodes : ctx?.nodes ?? [];
-  return { file, ca: ctx?.ca, crt: ctx?.crt, endpoints, nodes };
+  // The nodes a command acts on: --nodes, else the first endpoint.
+  return { file, ca: ctx?.ca, crt: ctx?.crt, endpoints, nodes, targets: nodes.length ? nodes : endpoints.slice(0, 1) };
 }
 
 /**
@@ -317,7 +318,7 @@ async function applyConfig(flags, lab, io) {
   const client = await clientOf(flags);
   const record = await readMachineConfig(flags.file, flags['config-patch']);
   const mode = flags.mode ?? 'auto';
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   if (!targets.length) fail('error constructing client: failed to determine endpoints');
   const prefix = 'error applying new configuration: ';
   return transact((st, _lab, now) => {
@@ -365,7 +366,7 @@ async function get(flags, positionals, lab) {
   const type = typeRaw.toLowerCase();
   const out = flags.output ?? 'table';
   const client = await clientOf(flags);
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   if (!targets.length) fail('error constructing client: failed to determine endpoints');
   const { st, now } = snapshot();
   const results = [];
@@ -460,7 +461,7 @@ function ago(now, t) {
 async function service(flags, positionals, lab) {
   const id = positionals[0];
   const client = await clientOf(flags);
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   if (!targets.length) fail('error constructing client: failed to determine endpoints');
   const { st, now } = snapshot();
   const blocks = [];
@@ -785,7 +786,7 @@ async function kubeconfig(flags, positionals, lab) {
 
 async function reset(flags, lab, io) {
   const client = await clientOf(flags);
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   const labels = flags['system-labels-to-wipe'] ?? [];
   const graceful = flags.graceful ?? true;
   const reboot = flags.reboot ?? false;
@@ -835,7 +836,7 @@ async function reset(flags, lab, io) {
 
 async function upgrade(flags, lab, io) {
   const client = await clientOf(flags);
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   const image = flags.image ?? `ghcr.io/siderolabs/installer:${CLIENT_VERSION}`;
   const wait = flags.wait ?? true;
   const rows = [['NODE', 'ACK', 'STARTED']];
@@ -922,7 +923,7 @@ async function upgradeK8s(flags, lab, io) {
 
 async function rebootCmd(flags, lab, io) {
   const client = await clientOf(flags);
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   transact((st, _l, now) => {
     const t = timingsOf(lab);
     const nodes = targets.map((ip) => connect(st, lab, now, client, ip, 'error executing reboot: '));
@@ -938,7 +939,7 @@ async function rebootCmd(flags, lab, io) {
 
 async function shutdownCmd(flags, lab) {
   const client = await clientOf(flags);
-  const targets = client.nodes.length ? client.nodes : client.endpoints.slice(0, 1);
+  const { targets } = client;
   transact((st, _l, now) => {
     for (const ip of targets) {
       const n = connect(st, lab, now, client, ip, 'error executing shutdown: ');

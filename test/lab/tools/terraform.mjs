@@ -109,6 +109,12 @@ function ws(L) {
   return L.workspaces[name];
 }
 
+/** The selected workspace of a layer without creating anything (output, show, state list); undefined if none. */
+function readWs(st, layer) {
+  const L = st.terraform.layers[layer];
+  return L ? L.workspaces[process.env.TF_WORKSPACE || L.current] : undefined;
+}
+
 const NOT_INITIALIZED = box(
   'Inconsistent dependency lock file',
   'The following dependency selections recorded in the lock file are inconsistent\nwith the current configuration:\n  - provider registry.terraform.io/bpg/proxmox: required by this configuration but no version is selected\n\nTo make the initial dependency selections that will initialize the dependency\nlock file, run:\n  terraform init',
@@ -255,8 +261,7 @@ main('terraform', async (argv, io) => {
         }
         case 'output': {
           const { st } = snapshot();
-          const L = st.terraform.layers[layer];
-          const W = L ? L.workspaces[process.env.TF_WORKSPACE || L.current] : undefined;
+          const W = readWs(st, layer);
           const outputs = W?.outputs ?? {};
           const name = positionals[1];
           if (name) {
@@ -275,8 +280,7 @@ main('terraform', async (argv, io) => {
         }
         case 'show': {
           const { st } = snapshot();
-          const L = st.terraform.layers[layer];
-          const W = L ? L.workspaces[process.env.TF_WORKSPACE || L.current] : undefined;
+          const W = readWs(st, layer);
           if (!flags.json) {
             io.out(W?.resources?.length ? `${W.resources.map((r) => `# ${r.address}:`).join('\n')}\n` : 'The state file is empty. No resources are represented.\n');
             return 0;
@@ -290,8 +294,7 @@ main('terraform', async (argv, io) => {
         case 'state': {
           if (positionals[1] !== 'list') fail(`lab: terraform state ${positionals[1]} is not simulated`, 64);
           const { st } = snapshot();
-          const L = st.terraform.layers[layer];
-          const W = L ? L.workspaces[process.env.TF_WORKSPACE || L.current] : undefined;
+          const W = readWs(st, layer);
           io.out((W?.resources ?? []).map((r) => `${r.address}\n`).join(''));
           return 0;
         }

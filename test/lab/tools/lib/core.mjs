@@ -373,6 +373,13 @@ export function hex(n, seed) {
   return s.slice(0, n);
 }
 
+/** helm's and flux's uitable look: cells padded to the column width, separated by a tab. */
+export function tabbed(rows) {
+  const widths = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, String(c).length)));
+  return `${rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('\t').trimEnd()).join('\n')}\n`;
+}
+
 /** A column table like Go's tabwriter with padding 3 (talosctl, kubectl use this look). */
 export function table(rows, pad = 3) {
   const widths = [];

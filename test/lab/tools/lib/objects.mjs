@@ -1,7 +1,7 @@
 // The simulated cluster's API objects: stored ones (kubectl apply/create) plus objects derived from the world
 // (Nodes, Pods, Flux Kustomizations/GitRepository, Cilium/Flux workloads, helm release Secrets).
 import { randomUUID } from 'node:crypto';
-import { k8sNodes, kustomizationStatus, ciliumRelease, reachability, apiServerOn, hexId } from './world.mjs';
+import { k8sNodes, kustomizationStatus, ciliumRelease, reachability, apiServerOn, hexId, fluxUp } from './world.mjs';
 
 export const RESOURCES = [
   { kind: 'Node', plural: 'nodes', short: ['no'], namespaced: false, group: '', version: 'v1' },
@@ -191,7 +191,7 @@ export function listObjects(st, lab, now, r) {
   const readyNodes = kns.filter((k) => k.ready);
   const cilium = ciliumRelease(st);
   const fx = st.flux;
-  const fluxUp = fx && fx.controllersReadyAt != null && fx.controllersReadyAt <= now;
+  const up = fluxUp(st, now);
   switch (r.kind) {
     case 'Node':
       out.push(...kns.map((k) => nodeObject(st, lab, k)));
@@ -213,12 +213,12 @@ export function listObjects(st, lab, now, r) {
         for (const i of [0, 1]) out.push(pod('kube-system', `coredns-${hexId(`dns${i}`).slice(0, 10)}-${hexId(`c${i}`).slice(0, 5)}`, readyNodes[0]?.name ?? '', readyNodes.length ? 'Running' : 'Pending', readyNodes.length > 0, { 'k8s-app': 'kube-dns' }, readyNodes.length ? undefined : 'Unschedulable'));
       }
       if (cilium) out.push(pod('kube-system', `cilium-operator-${hexId('op').slice(0, 10)}-${hexId('op2').slice(0, 5)}`, readyNodes[0]?.name ?? kns[0]?.name ?? '', 'Running', true, { 'io.cilium/app': 'operator' }));
-      if (fx) for (const c of FLUX_CONTROLLERS) out.push(pod('flux-system', `${c}-${hexId(c).slice(0, 10)}-${hexId(`${c}x`).slice(0, 5)}`, readyNodes[0]?.name ?? '', fluxUp ? 'Running' : 'Pending', !!fluxUp, { app: c }, fluxUp ? undefined : 'Unschedulable'));
+      if (fx) for (const c of FLUX_CONTROLLERS) out.push(pod('flux-system', `${c}-${hexId(c).slice(0, 10)}-${hexId(`${c}x`).slice(0, 5)}`, readyNodes[0]?.name ?? '', up ? 'Running' : 'Pending', up, { app: c }, up ? undefined : 'Unschedulable'));
       break;
     case 'Deployment':
       if (kns.length) out.push(deployment('kube-system', 'coredns', readyNodes.length > 0, 2));
       if (cilium) out.push(deployment('kube-system', 'cilium-operator', readyNodes.length > 0 || kns.length > 0, Math.min(2, kns.length || 1)));
-      if (fx) for (const c of FLUX_CONTROLLERS) out.push(deployment('flux-system', c, !!fluxUp));
+      if (fx) for (const c of FLUX_CONTROLLERS) out.push(deployment('flux-system', c, up));
       if (sealedSecretsInstalled(st, now)) out.push(deployment('kube-system', 'sealed-secrets-controller', readyNodes.length > 0));
       break;
     case 'DaemonSet':
@@ -274,7 +274,7 @@ export function listObjects(st, lab, now, r) {
           kind: 'GitRepository',
           metadata: { name: 'flux-system', namespace: 'flux-system', creationTimestamp: iso(fx.bootstrappedAt), generation: 1 },
           spec: { interval: '1m0s', ref: { branch: fx.branch }, secretRef: { name: 'flux-system' }, url: fx.url },
-          status: fluxUp
+          status: up
             ? { artifact: { revision: `${fx.branch}@sha1:${fx.revision}` }, conditions: [{ type: 'Ready', status: 'True', reason: 'Succeeded', message: `stored artifact for revision '${fx.branch}@sha1:${fx.revision}'`, lastTransitionTime: iso(fx.controllersReadyAt) }] }
             : {},
         });

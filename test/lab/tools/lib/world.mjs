@@ -310,6 +310,12 @@ export function k8sNodes(st, lab, now) {
   });
 }
 
+/** Are Flux's controllers installed and ready at now? */
+export function fluxUp(st, now) {
+  const fx = st.flux;
+  return !!fx && fx.controllersReadyAt != null && fx.controllersReadyAt <= now;
+}
+
 /** Flux Kustomization status at now: { ready: 'True'|'False'|'Unknown', reason, message }. */
 export function kustomizationStatus(st, lab, k, now) {
   const fx = st.flux;
@@ -321,7 +327,7 @@ export function kustomizationStatus(st, lab, k, now) {
   if (k.readyAt != null && k.readyAt <= now && !notReady) {
     return { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${fx.branch}@sha1:${fx.revision}`, at: k.readyAt };
   }
-  if (fx.controllersReadyAt == null || fx.controllersReadyAt > now) return undefined; // never reconciled yet
+  if (!fluxUp(st, now)) return undefined; // never reconciled yet
   if (notReady) {
     return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
   }
@@ -376,7 +382,7 @@ export function summarize(st, lab, now) {
       ? {
           bootstrapped: true,
           bootstrapCount: fx.bootstrapCount,
-          controllersReady: fx.controllersReadyAt != null && fx.controllersReadyAt <= now,
+          controllersReady: fluxUp(st, now),
           kustomizations: fx.kustomizations.map((k) => ({
             name: k.name,
             namespace: k.namespace,
