@@ -3,7 +3,6 @@ import type { SshTarget } from '../ssh/client.ts';
 import { withRemote, type RemoteHost, type RemoteOptions } from '../ssh/remote.ts';
 import {
   approvalCommands,
-  autoApproverPolicy,
   deleteNodeArgv,
   describeSelector,
   nodesListArgv,
@@ -33,7 +32,7 @@ import {
 //            ≤0.25: headscale routes list -o json; headscale routes enable --route ROUTE_ID    (per route)
 //   removeHeadscaleNodes(ctx, { inspect? })    destroy: delete the cluster's nodes (same selection)
 //       ssh: headscale nodes list -o json; headscale nodes delete --identifier ID --force   (per node)
-//   headscalePolicySnippet(ctx)                the same approvals as an autoApprovers policy (no SSH)
+//   autoApproverPolicy(config) (cli.ts)        the same approvals as an autoApprovers policy (no SSH)
 
 export function headscaleTarget(ctx: Pick<OpsContext, 'config'>): SshTarget {
   const h = ctx.config.headscale;
@@ -139,11 +138,3 @@ export async function removeHeadscaleNodes(ctx: OpsContext, opts: RemoteOptions 
     return { changed: !ctx.runner.dryRun, summary: `${ctx.runner.dryRun ? 'would delete' : 'deleted'} ${selected.length} Headscale node(s): ${names}` };
   });
 }
-
-/** The autoApprovers policy equivalent of the approvals; reads the server version when a host session is given. */
-export function headscalePolicySnippet(ctx: Pick<OpsContext, 'config'>, generation: Generation = 'nodes'): string {
-  return autoApproverPolicy(ctx.config, generation);
-}
-
-/** Alias under the name the bootstrap also looks for. */
-export const approveRoutes = approveHeadscaleRoutes;

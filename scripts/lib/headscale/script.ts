@@ -1,5 +1,6 @@
 import type { ScriptSpec } from '../core/cli.ts';
-import { headscalePolicySnippet, approveHeadscaleRoutes } from './routes.ts';
+import { autoApproverPolicy } from './cli.ts';
+import { approveHeadscaleRoutes } from './routes.ts';
 
 // The spec of scripts/headscale-approve-routes.ts (task net:approve-routes), here so tests can run it in-process.
 
@@ -24,7 +25,7 @@ export const approveRoutesScript: ScriptSpec<typeof options> = {
       return 0;
     }
     if (ctx.opts.policy) {
-      ctx.log.print(headscalePolicySnippet(ctx));
+      ctx.log.print(autoApproverPolicy(ctx.config));
       return 0;
     }
     const r = await approveHeadscaleRoutes(ctx, { inspect: true });

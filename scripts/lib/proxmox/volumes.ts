@@ -186,8 +186,9 @@ export async function cleanupOrphanedVolumes(ctx: OpsContext, opts: CleanupOptio
     }
     if (!(await opts.confirm(plan.orphans))) return { changed: false, summary: 'not confirmed: nothing freed' };
     // Look again: a volume attached or claimed since the listing is no longer orphaned.
-    const again = await inspect(ctx, host);
-    const still = new Set(again?.orphans.map((v) => v.volid) ?? []);
+    // A real run with a session: inspect lists (it returns undefined only in plan mode).
+    const again = (await inspect(ctx, host))!;
+    const still = new Set(again.orphans.map((v) => v.volid));
     const freed: string[] = [];
     for (const v of plan.orphans) {
       if (!still.has(v.volid)) {

@@ -39,14 +39,6 @@ export interface SshTarget {
   user: string;
 }
 
-export interface SshSettings {
-  identityFile?: string | undefined;
-  knownHostsFile: string;
-  connectTimeoutMs: number;
-  /** Connection attempts for transient failures (refused, reset, timeout); default 4. */
-  connectAttempts?: number | undefined;
-}
-
 export interface ConnectOptions {
   /** Pause before the second attempt; doubles each time (default 500 ms: waits 0.5 s, 1 s, 2 s). */
   backoffMs?: number;
@@ -144,8 +136,6 @@ export interface ExecOptions {
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 
 export class SshSession {
-  /** Every remote command run on this session, in order (the exact strings sent). */
-  readonly history: string[] = [];
   private timedOut = false;
 
   constructor(
@@ -160,7 +150,6 @@ export class SshSession {
     const command = remoteCommand(argv);
     const kind = opts.kind ?? 'action';
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    this.history.push(command);
     if (kind === 'action') this.log.info(`ssh ${describeTarget(this.target)}: ${command}`);
     else this.log.debug(`ssh ${describeTarget(this.target)}: ${command}`);
     const started = Date.now();
@@ -218,7 +207,7 @@ interface Credentials {
   describe: string;
 }
 
-function credentials(settings: SshSettings, target: SshTarget, env: NodeJS.ProcessEnv): Credentials {
+function credentials(settings: ClusterConfig['ssh'], target: SshTarget, env: NodeJS.ProcessEnv): Credentials {
   if (settings.identityFile) {
     const file = expandHome(settings.identityFile);
     if (!existsSync(file)) {
@@ -258,7 +247,7 @@ function knownHostsHint(target: SshTarget, file: string): string {
 
 /** Opens an SSH connection whose host key is listed in known_hosts; retries transient failures a bounded number of times. */
 export async function connectSsh(deps: SshDeps, target: SshTarget, opts: ConnectOptions = {}): Promise<SshSession> {
-  const settings = deps.config.ssh as SshSettings;
+  const settings = deps.config.ssh;
   const env = opts.env ?? process.env;
   const knownHostsFile = expandHome(settings.knownHostsFile);
   if (!existsSync(knownHostsFile)) {

@@ -1,4 +1,5 @@
 import type { OpResult, OpsContext } from '../core/context.ts';
+import { planNote } from '../core/steps.ts';
 import { describeTarget, sshLine, type ConnectOptions, type ExecOptions, type RemoteResult, type SshSession, type SshTarget, withSsh } from './client.ts';
 
 // How domain operations talk to a remote host, with the three modes every operation supports:
@@ -16,7 +17,6 @@ import { describeTarget, sshLine, type ConnectOptions, type ExecOptions, type Re
 export interface RemoteOptions {
   /** Under --dry-run, still read the real state over SSH (read-only) so the plan lists the exact changes. */
   inspect?: boolean;
-  connect?: ConnectOptions;
   /** Overrides every remote command's own timeout (e.g. a shorter bound in tests, a longer one on a slow host). */
   commandTimeoutMs?: number;
 }
@@ -57,13 +57,13 @@ export class RemoteHost {
 
   /** A line in the plan (--dry-run only); returns true under --dry-run. */
   note(text: string): boolean {
-    return this.ctx.runner.planOnly(`# ${text}`);
+    return planNote(this.ctx, text);
   }
 }
 
 export async function withRemote<T>(ctx: OpsContext, target: SshTarget, opts: RemoteOptions, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
   if (ctx.runner.dryRun && !opts.inspect) return fn(new RemoteHost(ctx, target, undefined));
-  return withSsh(ctx, target, (session) => fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs)), opts.connect);
+  return withSsh(ctx, target, (session) => fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs)));
 }
 
 export interface NamedSshTarget extends SshTarget {
