@@ -69,6 +69,25 @@ export function canonicalContent(type: string, content: string): string {
 
 const sortUnique = (xs: string[]) => [...new Set(xs)].sort();
 
+/** Whether `contents` (in the form a server shows them) are exactly the rrset's records, in any order, duplicates aside. */
+function sameRecords(type: string, contents: string[], want: readonly string[]): boolean {
+  const got = sortUnique(contents.map((c) => canonicalContent(type, c)));
+  return got.length === want.length && got.every((c, i) => c === want[i]);
+}
+
+/** A zone-file line as pdnsutil list-zone and dig print it: "name ttl IN type content". */
+export interface ZoneLine {
+  name: string;
+  ttl: number;
+  type: string;
+  content: string;
+}
+
+function parseZoneLine(line: string): ZoneLine | undefined {
+  const m = /^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.*)$/.exec(line.trim());
+  return m ? { name: fqdn(m[1]!), ttl: Number(m[2]), type: m[3]!, content: m[4]!.trim() } : undefined;
+}
+
 export function rrset(name: string, type: string, ttl: number, contents: string[]): RRset {
   return { name: fqdn(name), type: type.toUpperCase(), ttl, records: sortUnique(contents.map((c) => canonicalContent(type.toUpperCase(), c))) };
 }
@@ -126,8 +145,7 @@ export function diffRRsets(desired: RRset[], current: CurrentRRset[]): RRsetDiff
     const have = current.find((c) => fqdn(c.name) === want.name && c.type.toUpperCase() === want.type);
     if (!have) changes.push({ kind: 'create', desired: want });
     else {
-      const records = sortUnique(have.records.map((c) => canonicalContent(want.type, c)));
-      const same = have.ttl === want.ttl && !have.disabled && records.length === want.records.length && records.every((c, i) => c === want.records[i]);
+      const same = have.ttl === want.ttl && !have.disabled && sameRecords(want.type, have.records, want.records);
       if (same) unchanged.push(want);
       else changes.push({ kind: 'replace', desired: want, current: have });
     }
@@ -195,13 +213,12 @@ export function replaceRRsetArgv(prefix: string[], zone: string, r: RRset): stri
 export function parseListZone(stdout: string): CurrentRRset[] {
   const sets = new Map<string, CurrentRRset>();
   for (const line of stdout.split('\n')) {
-    if (!line.trim() || line.startsWith('$')) continue;
-    const m = /^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.*)$/.exec(line.trim());
-    if (!m) continue;
-    const [, name, ttl, type, content] = m;
-    const key = `${fqdn(name!)} ${type}`;
-    const set = sets.get(key) ?? { name: fqdn(name!), type: type!, ttl: Number(ttl), records: [] };
-    set.records.push(content!.trim());
+    if (line.startsWith('$')) continue;
+    const r = parseZoneLine(line);
+    if (!r) continue;
+    const key = `${r.name} ${r.type}`;
+    const set = sets.get(key) ?? { name: r.name, type: r.type, ttl: r.ttl, records: [] };
+    set.records.push(r.content);
     sets.set(key, set);
   }
   return [...sets.values()];
@@ -214,17 +231,11 @@ export function digArgv(server: string, port: number, name: string, type: string
 }
 
 /** dig's "+noall +answer" lines: "name ttl IN type content". */
-export function parseDig(stdout: string): { name: string; ttl: number; type: string; content: string }[] {
-  const out: { name: string; ttl: number; type: string; content: string }[] = [];
-  for (const line of stdout.split('\n')) {
-    const m = /^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.*)$/.exec(line.trim());
-    if (m) out.push({ name: fqdn(m[1]!), ttl: Number(m[2]), type: m[3]!, content: m[4]!.trim() });
-  }
-  return out;
+export function parseDig(stdout: string): ZoneLine[] {
+  return stdout.split('\n').flatMap((line) => parseZoneLine(line) ?? []);
 }
 
 /** Whether the answer holds exactly the rrset's records (by name and type). */
 export function digMatches(answer: ReturnType<typeof parseDig>, want: RRset): boolean {
-  const got = sortUnique(answer.filter((a) => a.name === want.name && a.type === want.type).map((a) => canonicalContent(want.type, a.content)));
-  return got.length === want.records.length && got.every((c, i) => c === want.records[i]);
+  return sameRecords(want.type, answer.filter((a) => a.name === want.name && a.type === want.type).map((a) => a.content), want.records);
 }
