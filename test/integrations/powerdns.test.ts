@@ -155,6 +155,15 @@ test('the script: --dry-run prints the diff and the exact PATCH and pdnsutil com
   assert.equal(writes(), []);
 });
 
+test('the script: a --verify-timeout that is not a positive number is a usage error (exit 2) naming the flag', async () => {
+  const file = h.configFile(parts(), 'pdns-usage.yaml');
+  for (const bad of ['0', '-5', 'soon']) {
+    const r = await runScriptCaptured(powerDnsSyncScript, ['--config', file, `--verify-timeout=${bad}`], { HOME_OPS_STATE_DIR: h.stateDir });
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`--verify-timeout ${bad}: must be a positive number of seconds`));
+  }
+});
+
 test('PowerDNS answering 5xx: retried within bounds; beyond them a clear error', async () => {
   proxy.failNext(2);
   const t = makeContext(config(parts()), { secrets: secrets() });

@@ -1,4 +1,4 @@
-import type { ScriptSpec } from '../core/cli.ts';
+import { UsageError, type ScriptSpec } from '../core/cli.ts';
 import { syncPowerDns } from './sync.ts';
 
 // The spec of scripts/powerdns-sync.ts (task dns:sync), here so tests can run it in-process.
@@ -6,6 +6,13 @@ import { syncPowerDns } from './sync.ts';
 const options = {
   'verify-timeout': { type: 'string', value: 'SECONDS', default: '90', help: 'how long DNS may take to answer as configured (caches)' },
 } as const;
+
+/** Parses --verify-timeout; a usage error (exit 2) names the flag. */
+export function parseVerifyTimeout(value: string | undefined): number {
+  const seconds = Number(value ?? '90');
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--verify-timeout ${value}: must be a positive number of seconds`);
+  return seconds;
+}
 
 export const powerDnsSyncScript: ScriptSpec<typeof options> = {
   name: 'powerdns-sync',
@@ -21,11 +28,7 @@ export const powerDnsSyncScript: ScriptSpec<typeof options> = {
       ctx.log.info('no powerdns section in the config: nothing to do');
       return 0;
     }
-    const seconds = Number(ctx.opts['verify-timeout'] ?? '90');
-    if (!Number.isFinite(seconds) || seconds <= 0) {
-      ctx.log.error('--verify-timeout must be a positive number of seconds');
-      return 2;
-    }
+    const seconds = parseVerifyTimeout(ctx.opts['verify-timeout']);
     const r = await syncPowerDns(ctx, { inspect: true, verifyTimeoutMs: seconds * 1000 });
     ctx.log.info(r.summary);
     return 0;
