@@ -6,16 +6,14 @@ import { parseAllDocuments, stringify } from 'yaml';
 import type { ClusterConfig } from '../../scripts/lib/config/load.ts';
 import { clusterPaths, REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { emptyState, snapshot, transact, writeJsonAtomic, latencyFor, prefixMatch } from './tools/lib/core.mjs';
-import { DEFAULT_TIMINGS, REALISTIC_TIMINGS as REALISTIC, summarize, hexId, advance } from './tools/lib/world.mjs';
+import { DEFAULT_TIMINGS, REALISTIC_TIMINGS as REALISTIC, summarize, hexId, advance, timingsOf } from './tools/lib/world.mjs';
 import { newSecretsBundle, baseMachineConfig, talosconfigFor, kubeconfigFor, configRecord, merge } from './tools/lib/talos.mjs';
 import { desiredResources, outputsFor, schematicFor } from './tools/lib/tfmodel.mjs';
 
 /** The schematic id the fake Terraform reports for a var file's values (same customization ⇒ same id). */
 export { schematicFor };
 import { createHash } from 'node:crypto';
-import {
-  discoverKustomizations, fluxSystemKustomization, explicitKustomizations, dependencyDepth, type LabKustomization,
-} from './tools/lib/fluxrepo.mjs';
+import { kustomizationsFor, dependencyDepth, type LabKustomization } from './tools/lib/fluxrepo.mjs';
 
 // The simulated lab: stateful fake talosctl/terraform/helm/flux/kubectl/kubeseal first on PATH. See README.md here.
 
@@ -231,11 +229,7 @@ export function labFromConfig(config: ClusterConfig, opts: Partial<LabOptions> =
   });
 }
 
-function kustomizationsFor(opts: LabOptions, repoDir: string, fluxPath: string): LabKustomization[] {
-  const root = fluxSystemKustomization(fluxPath);
-  if (opts.kustomizations) return [root, ...explicitKustomizations(opts.kustomizations)];
-  return [root, ...discoverKustomizations(repoDir, fluxPath, (t: string) => parseAllDocuments(t) as any[])];
-}
+const parseAll = (t: string) => parseAllDocuments(t) as any[];
 
 export function createLab(opts: LabOptions): Lab {
   const dir = mkdtempSync(join(tmpdir(), 'lab-'));
@@ -279,7 +273,7 @@ export function createLab(opts: LabOptions): Lab {
   if (opts.initial === 'maintenance') {
     for (const n of Object.values<any>(st.nodes)) Object.assign(n, { present: true, upAt: now, downReason: null });
   }
-  if (opts.initial === 'running') presetRunning(st, labConfig, opts, stateDir, kustomizationsFor(opts, repoDir, fluxPath), now);
+  if (opts.initial === 'running') presetRunning(st, labConfig, opts, stateDir, kustomizationsFor(opts.kustomizations, repoDir, fluxPath, parseAll), now);
   for (const f of opts.faults ?? []) st.faults.push({ ...f, id: `f${++st.seq}` });
   writeJsonAtomic(join(dir, 'state.json'), st);
 
@@ -349,11 +343,10 @@ export function createLab(opts: LabOptions): Lab {
     },
     criticalPath(o = {}) {
       const { lab: l } = snapshot(dir);
-      const t = { ...DEFAULT_TIMINGS, ...l.timings } as unknown as LabTimings;
+      const t = timingsOf(l) as unknown as LabTimings;
       const lat = (c: string) => latencyFor(l.latencyMs, c);
       const path = o.pathCommands ?? DEFAULT_PATH_COMMANDS;
-      const ks = l.kustomizations ? [fluxSystemKustomization(l.fluxPath), ...explicitKustomizations(l.kustomizations)] : kustomizationsFor({ ...opts }, l.repoDir, l.fluxPath);
-      const depth = dependencyDepth(ks);
+      const depth = dependencyDepth(kustomizationsFor(l.kustomizations, l.repoDir, l.fluxPath, parseAll));
       const afterEtcd = Math.max(t.etcdJoin, t.apiServer + Math.max(t.kubeletRegister, lat('helm upgrade')) + t.cniReady);
       const steps = [
         { name: 'command latencies on the path', ms: path.reduce((sum, c) => sum + lat(c), 0) - lat('helm upgrade') },

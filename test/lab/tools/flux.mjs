@@ -4,7 +4,7 @@
 import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit, tabbed } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';
 import { kustomizationStatus, hexId, fluxUp } from './lib/world.mjs';
-import { discoverKustomizations, fluxSystemKustomization, explicitKustomizations } from './lib/fluxrepo.mjs';
+import { kustomizationsFor } from './lib/fluxrepo.mjs';
 import { FLUX_CONTROLLERS, FLUX_CRDS } from './lib/objects.mjs';
 
 const FLUX_VERSION = process.env.LAB_FLUX_VERSION ?? 'v2.7.3';
@@ -35,9 +35,8 @@ async function access(flags) {
 }
 
 async function discover(lab, fluxPath) {
-  if (lab.kustomizations) return [fluxSystemKustomization(fluxPath), ...explicitKustomizations(lab.kustomizations)];
-  const { parseAllDocuments } = await yaml();
-  return [fluxSystemKustomization(fluxPath), ...discoverKustomizations(lab.repoDir, fluxPath, parseAllDocuments)];
+  const parseAll = lab.kustomizations ? undefined : (await yaml()).parseAllDocuments;
+  return kustomizationsFor(lab.kustomizations, lab.repoDir, fluxPath, parseAll);
 }
 
 /** Merges a rescan of the repository into the known Kustomizations, keeping the status of ones that stay. */

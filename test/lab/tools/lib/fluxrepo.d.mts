@@ -11,4 +11,10 @@ export interface LabKustomization {
 export function discoverKustomizations(repoDir: string, fluxPath: string, parseAll: (text: string) => any[]): LabKustomization[];
 export function fluxSystemKustomization(fluxPath: string): LabKustomization;
 export function explicitKustomizations(list: { name: string; namespace?: string; dependsOn?: string[]; labels?: Record<string, string> }[]): LabKustomization[];
+export function kustomizationsFor(
+  explicit: { name: string; namespace?: string; dependsOn?: string[]; labels?: Record<string, string> }[] | null | undefined,
+  repoDir: string,
+  fluxPath: string,
+  parseAll?: (text: string) => any[],
+): LabKustomization[];
 export function dependencyDepth(ks: LabKustomization[]): number;

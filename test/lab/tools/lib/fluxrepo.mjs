@@ -78,6 +78,16 @@ export function explicitKustomizations(list) {
 }
 
 /**
+ * Every Kustomization `flux bootstrap` makes appear: flux-system, then the lab config's explicit list or, without
+ * one, those discovered under repoDir/fluxPath (parseAll is needed only then).
+ */
+export function kustomizationsFor(explicit, repoDir, fluxPath, parseAll) {
+  const root = fluxSystemKustomization(fluxPath);
+  if (explicit) return [root, ...explicitKustomizations(explicit)];
+  return [root, ...discoverKustomizations(repoDir, fluxPath, parseAll)];
+}
+
+/**
  * Longest dependsOn chain, in Kustomizations that become Ready one after another. As in world.mjs depsOf, every
  * Kustomization waits for flux-system (listed in dependsOn or not), and flux-system counts once.
  */
