@@ -1,4 +1,7 @@
 import type { NodeConfig } from '../config/schema.ts';
+import { controlPlanes } from '../bootstrap/nodes.ts';
+import { refuse } from '../core/confirm.ts';
+import { checkQuorum, isHealthyEtcdMember } from './selection.ts';
 import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode, type NodeRead } from '../talos/modes.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
@@ -59,12 +62,7 @@ export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], mo
     }
   }
   const names = members?.map((m) => m.hostname);
-  const healthy = configured
-    .filter((n) => {
-      const s = services.get(n.name);
-      return s?.state === 'Running' && s.health !== 'Fail' && (names === undefined || names.includes(n.name));
-    })
-    .map((n) => n.name);
+  const healthy = configured.filter((n) => isHealthyEtcdMember(n.name, services.get(n.name), names)).map((n) => n.name);
   return { ...(members ? { members } : {}), ...(from ? { from } : {}), services, healthy };
 }
 
@@ -74,4 +72,21 @@ export function memberNames(view: EtcdView, controlPlanes: NodeConfig[]): string
   // A control plane missing from the list still counts: it was a member and is expected back.
   for (const n of controlPlanes) names.add(n.name);
   return [...names];
+}
+
+/** The control plane to take an etcd snapshot from: the first with healthy etcd, else the first configured one (the snapshot then fails loudly). Pure. */
+export function snapshotSource(controlPlanes: NodeConfig[], modes: Map<string, NodeMode>, view: EtcdView): NodeConfig | undefined {
+  return controlPlanes.find((n) => view.healthy.includes(n.name)) ?? controlPlanes.find((n) => modes.get(n.name) === 'configured');
+}
+
+/**
+ * Right before taking `n` down: probes etcd again and refuses (exit 4) with `stop(detail)` unless it keeps quorum
+ * without `n`. A mid-run stop: the message says what was done so far, never "nothing was changed".
+ */
+export async function assertQuorumWithout(ctx: Day2Context, n: NodeConfig, wholeCluster: boolean, stop: (detail: string) => string): Promise<void> {
+  const cps = controlPlanes(ctx.config);
+  const modes = await nodeModes(ctx, cps, true);
+  const view = await etcdView(ctx, cps, modes, true);
+  const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster });
+  if (!q.ok) throw refuse(ctx.log, stop(q.detail));
 }

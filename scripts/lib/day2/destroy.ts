@@ -7,10 +7,10 @@ import { TERRAFORM_LAYERS, generatedPaths, type TerraformLayer } from '../config
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { CommandError, Runner } from '../core/runner.ts';
-import { existsSync } from 'node:fs';
-import { StateStore } from '../core/state.ts';
 import * as tf from '../terraform/terraform.ts';
-import { etcdView, nodeModes } from './cluster.ts';
+import { etcdView, nodeModes, snapshotSource } from './cluster.ts';
+import { invalidateBootstrapState } from './reset.ts';
+import { controlPlanes } from '../bootstrap/nodes.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { removeFluxDeployKeys } from '../github/github.ts';
 import { removeHeadscaleNodes } from '../headscale/routes.ts';
@@ -167,10 +167,10 @@ export async function destroyCluster(ctx: Day2Context, o: DestroyOptions): Promi
   let snapshot: SnapshotEntry | undefined;
   if (o.skipSnapshot) ctx.log.warn('--skip-snapshot: destroying without a final etcd snapshot');
   else {
-    const cps = c.nodes.filter((n) => n.role === 'controlplane');
+    const cps = controlPlanes(c);
     const modes = await nodeModes(ctx, cps, true);
     const view = await etcdView(ctx, cps, modes, true);
-    const source = cps.find((n) => view.healthy.includes(n.name)) ?? cps.find((n) => modes.get(n.name) === 'configured');
+    const source = snapshotSource(cps, modes, view);
     if (source) snapshot = await takeSnapshot(ctx, source, 'before destroy');
     else ctx.log.info('no control plane answers: no etcd to snapshot');
   }
@@ -197,10 +197,7 @@ export async function destroyCluster(ctx: Day2Context, o: DestroyOptions): Promi
     done.push(s.id);
   }
   // The bootstrap starts from scratch next time (its state file must not claim the VMs exist).
-  if (existsSync(ctx.paths.bootstrapState)) {
-    const store = new StateStore(ctx.paths.bootstrapState, c.cluster.name);
-    for (const phase of PHASES) if (store.phase(phase).status !== 'pending') store.update(phase, { status: 'pending', summary: `destroyed at ${new Date().toISOString()}` });
-  }
+  invalidateBootstrapState(ctx, `destroyed at ${new Date().toISOString()}`, PHASES[0]);
   ctx.log.print(
     [
       '',

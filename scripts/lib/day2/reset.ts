@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { ClusterConfig } from '../config/load.ts';
 import type { NodeConfig } from '../config/schema.ts';
-import { PHASES } from '../bootstrap/phases.ts';
-import { formatArgv } from '../core/runner.ts';
+import { PHASES, type PhaseName } from '../bootstrap/phases.ts';
+import { controlPlanes } from '../bootstrap/nodes.ts';
 import { StateStore } from '../core/state.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
-import { etcdView, memberNames, nodeMode, nodeModes, type EtcdView, type NodeMode } from './cluster.ts';
+import { assertQuorumWithout, etcdView, memberNames, nodeMode, nodeModes, snapshotSource, type NodeMode } from './cluster.ts';
 import { confirmByName, refuse } from '../core/confirm.ts';
 import { suspendAll } from './flux.ts';
 import { checkQuorum, isWholeCluster, resetOrder, selectNodes, type QuorumVerdict } from './selection.ts';
@@ -122,10 +122,10 @@ export function printPlan(ctx: Day2Context, plan: ResetPlan, o: SafeResetOptions
 }
 
 /** The bootstrap must redo everything after the Terraform layers: its state file must not say "done" any more. */
-export function invalidateBootstrapState(ctx: Day2Context, why: string): string[] {
+export function invalidateBootstrapState(ctx: Day2Context, why: string, fromPhase: PhaseName = 'talos'): string[] {
   if (!existsSync(ctx.paths.bootstrapState)) return [];
   const store = new StateStore(ctx.paths.bootstrapState, ctx.config.cluster.name);
-  const from = PHASES.indexOf('talos');
+  const from = PHASES.indexOf(fromPhase);
   const marked: string[] = [];
   for (const phase of PHASES.slice(from)) {
     if (store.phase(phase).status === 'pending') continue;
@@ -133,12 +133,6 @@ export function invalidateBootstrapState(ctx: Day2Context, why: string): string[
     marked.push(phase);
   }
   return marked;
-}
-
-function pickSnapshotSource(ctx: Day2Context, modes: Map<string, NodeMode>, etcd: EtcdView): NodeConfig | undefined {
-  const cps = ctx.config.nodes.filter((n) => n.role === 'controlplane' && modes.get(n.name) === 'configured');
-  // The first control plane whose etcd is healthy; else the first configured one (the snapshot then fails loudly).
-  return cps.find((n) => etcd.healthy.includes(n.name)) ?? cps[0];
 }
 
 async function waitMaintenance(ctx: Day2Context, n: NodeConfig): Promise<void> {
@@ -196,7 +190,7 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
     fullWipe: o.fullWipe,
     ungraceful: o.ungraceful,
   });
-  const source = pickSnapshotSource(ctx, modes, etcd);
+  const source = snapshotSource(controlPlanes(c), modes, etcd);
   printPlan(ctx, plan, o, source);
   if (plan.refusal) throw refuse(ctx.log, `${plan.refusal}\n  nothing was changed`);
 
@@ -255,12 +249,7 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
         continue;
       }
       if (!plan.whole && n.role === 'controlplane') {
-        const modesNow = await nodeModes(ctx, cps, true);
-        const view = await etcdView(ctx, cps, modesNow, true);
-        const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster: false });
-        if (!q.ok) {
-          throw refuse(ctx.log, `stopping before ${n.name}: ${q.detail}\n  reset so far: ${done.join(', ') || 'none'}; the snapshot is ${snapshot?.file ?? 'not taken'}`);
-        }
+        await assertQuorumWithout(ctx, n, false, (detail) => `stopping before ${n.name}: ${detail}\n  reset so far: ${done.join(', ') || 'none'}; the snapshot is ${snapshot?.file ?? 'not taken'}`);
       }
     }
     ctx.log.info(`resetting ${n.name} (${n.ip}, ${n.role}, ${step.graceful ? 'graceful' : 'ungraceful'})`);
@@ -293,9 +282,4 @@ function printSummary(ctx: Day2Context, plan: ResetPlan, done: string[], skipped
       '',
     ].join('\n'),
   );
-}
-
-/** The exact reset command of a node, for docs and tests. */
-export function resetCommand(n: NodeConfig, graceful: boolean, fullWipe = false): string {
-  return formatArgv(td.resetArgv({ ip: n.ip, wipe: fullWipe ? 'all' : 'state-ephemeral', graceful }));
 }

@@ -88,3 +88,8 @@ export function checkQuorum(q: QuorumInput): QuorumVerdict {
         : 'No control plane can be taken down now; restore etcd first (task cluster:emergency-recovery -- etcd:restore) or reset the whole cluster.'),
   };
 }
+
+/** The etcd rule: a control plane counts as healthy when its etcd runs, does not report Fail, and is a member (any, while the member list is unknown). Pure. */
+export function isHealthyEtcdMember(name: string, service: { state?: string; health?: string } | undefined, memberNames: string[] | undefined): boolean {
+  return service?.state === 'Running' && service.health !== 'Fail' && (memberNames === undefined || memberNames.includes(name));
+}

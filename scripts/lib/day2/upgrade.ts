@@ -10,18 +10,15 @@ import * as kd from '../kubernetes/day2.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import * as tf from '../terraform/terraform.ts';
-import { etcdView, memberNames, nodeModes, type NodeMode } from './cluster.ts';
+import { assertQuorumWithout, nodeModes, type NodeMode } from './cluster.ts';
+import { controlPlanes, workers } from '../bootstrap/nodes.ts';
 import { refuse } from '../core/confirm.ts';
-import { checkQuorum, selectNodes, upgradeOrder } from './selection.ts';
+import { selectNodes, upgradeOrder } from './selection.ts';
 import { act, deadline, goDuration, lastLine, poll, probe, waitUntil, type Day2Context } from './steps.ts';
 
 // talos:upgrade-node, talos:upgrade-k8s and talos:apply-node. Shared rules: the target (image, versions) comes from
 // the config and Terraform's outputs, never from a running node; `talosctl health` gates before the first node and
 // after every node; control planes go one at a time and only while etcd keeps quorum without them.
-
-function controlPlanes(ctx: Day2Context): NodeConfig[] {
-  return ctx.config.nodes.filter((n) => n.role === 'controlplane');
-}
 
 /** Runs a long command while logging a heartbeat, so a 20-minute step is never silent. */
 async function withHeartbeat<T>(ctx: Day2Context, what: string, work: Promise<T>, everyMs = 30_000): Promise<T> {
@@ -39,7 +36,7 @@ async function withHeartbeat<T>(ctx: Day2Context, what: string, work: Promise<T>
  * Throws a CommandError naming the failing check.
  */
 export async function healthGate(ctx: Day2Context, label: string, except?: NodeConfig): Promise<void> {
-  const cps = controlPlanes(ctx);
+  const cps = controlPlanes(ctx.config);
   const via = cps.find((n) => n.name !== except?.name) ?? cps[0]!;
   const timeout = deadline(ctx, 'health');
   ctx.log.info(`health gate (${label}) via ${via.name}`);
@@ -51,7 +48,7 @@ export async function healthGate(ctx: Day2Context, label: string, except?: NodeC
       t.healthArgv({
         node: via.ip,
         controlPlanes: cps.map((n) => n.ip),
-        workers: ctx.config.nodes.filter((n) => n.role === 'worker').map((n) => n.ip),
+        workers: workers(ctx.config).map((n) => n.ip),
         waitTimeout: goDuration(timeout),
       }),
       { timeoutMs: timeout + 60_000 },
@@ -128,11 +125,7 @@ export async function upgradeNodes(ctx: Day2Context, o: UpgradeNodesOptions): Pr
   const upgraded: string[] = [];
   for (const { node: n } of todo) {
     if (n.role === 'controlplane' && !ctx.runner.dryRun) {
-      const cps = controlPlanes(ctx);
-      const m = await nodeModes(ctx, cps, true);
-      const view = await etcdView(ctx, cps, m, true);
-      const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster: cps.length === 1 });
-      if (!q.ok) throw refuse(ctx.log, `stopping before ${n.name}: ${q.detail}; upgraded so far: ${upgraded.join(', ') || 'none'}`);
+      await assertQuorumWithout(ctx, n, controlPlanes(c).length === 1, (detail) => `stopping before ${n.name}: ${detail}; upgraded so far: ${upgraded.join(', ') || 'none'}`);
     }
     const bootBefore = ctx.runner.dryRun ? undefined : await readBootId(ctx, n);
     const versionBefore = ctx.runner.dryRun ? undefined : await readVersion(ctx, n);
@@ -163,7 +156,7 @@ export async function upgradeNodes(ctx: Day2Context, o: UpgradeNodesOptions): Pr
 
 export async function upgradeKubernetes(ctx: Day2Context, o: { preview: boolean }): Promise<{ changed: boolean; summary: string }> {
   const c = ctx.config;
-  const first = controlPlanes(ctx)[0]!;
+  const first = controlPlanes(ctx.config)[0]!;
   const want = `v${c.versions.kubernetes}`;
   const nodes = await probe(ctx, k.nodesArgv());
   const versions = nodes.ok ? kd.kubeletVersions(nodes.stdout) : {};
@@ -265,11 +258,7 @@ export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promis
   const applied: string[] = [];
   for (const n of targets) {
     if (n.role === 'controlplane' && modes.get(n.name) === 'configured' && !ctx.runner.dryRun && o.mode !== 'no-reboot' && o.mode !== 'staged') {
-      const cps = controlPlanes(ctx);
-      const m = await nodeModes(ctx, cps, true);
-      const view = await etcdView(ctx, cps, m, true);
-      const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster: cps.length === 1 });
-      if (!q.ok) throw refuse(ctx.log, `stopping before ${n.name} (it may reboot): ${q.detail}`);
+      await assertQuorumWithout(ctx, n, controlPlanes(c).length === 1, (detail) => `stopping before ${n.name} (it may reboot): ${detail}`);
     }
     await act(ctx, argvOf(n, false), { cwd: REPO_ROOT, hint: `\`${formatArgv(argvOf(n, true))}\` shows what ${n.name} objects to` });
     await waitUntil(ctx, {

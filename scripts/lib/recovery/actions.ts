@@ -11,7 +11,7 @@ import * as helm from '../helm/helm.ts';
 import * as k from '../kubernetes/kubectl.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
-import { etcdView, memberNames, nodeModes } from '../day2/cluster.ts';
+import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
 import { confirmByName, refuse } from '../core/confirm.ts';
 import { checkQuorum, SelectionError, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
@@ -117,7 +117,7 @@ export async function snapshotAction(ctx: Day2Context, node: string | undefined)
   if (wanted && wanted.role !== 'controlplane') throw new SelectionError(`${wanted.name} is a worker: etcd runs on control planes only`);
   const modes = await nodeModes(ctx, cps);
   const view = await etcdView(ctx, cps, modes);
-  const source = wanted ?? cps.find((n) => view.healthy.includes(n.name)) ?? cps.find((n) => modes.get(n.name) === 'configured');
+  const source = wanted ?? snapshotSource(cps, modes, view);
   if (!source) throw new Error('no configured control plane answers: there is no etcd to snapshot');
   return takeSnapshot(ctx, source, 'manual');
 }

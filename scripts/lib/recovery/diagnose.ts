@@ -2,7 +2,7 @@ import type { KustomizationState } from '../flux/flux.ts';
 import { rootCauses } from '../flux/day2.ts';
 import type { EtcdMember } from '../talos/day2.ts';
 import type { DaemonSetStatus, PodProblem } from '../kubernetes/day2.ts';
-import { quorumSize } from '../day2/selection.ts';
+import { isHealthyEtcdMember, quorumSize } from '../day2/selection.ts';
 import type { NodeMode } from '../talos/modes.ts';
 
 // The recovery diagnosis: probe results in, findings out (likely fault first, each with evidence and the next
@@ -116,8 +116,7 @@ export function diagnose(f: ClusterFacts): Finding[] {
     const memberNames = members.map((m) => m.hostname);
     const total = Math.max(cps.length, members.length);
     // Without a member list (the call failed), the service states alone decide.
-    const isMember = (n: NodeFacts) => f.etcdMembers === undefined || memberNames.includes(n.name);
-    const healthy = configuredCps.filter((n) => n.etcd?.state === 'Running' && n.etcd?.health !== 'Fail' && isMember(n));
+    const healthy = configuredCps.filter((n) => isHealthyEtcdMember(n.name, n.etcd, f.etcdMembers === undefined ? undefined : memberNames));
     const lost = configuredCps.filter((n) => !healthy.includes(n));
     const need = quorumSize(total);
     if (healthy.length < need) {
