@@ -48,8 +48,6 @@ export const DEADLINES = {
   terraformOther: 10 * MINUTE,
   helm: 10 * MINUTE,
   fluxBootstrap: 12 * MINUTE,
-  command: 5 * MINUTE,
-  integration: 10 * MINUTE,
 } as const;
 
 export function deadline(p: PhaseContext, name: keyof typeof DEADLINES): number {

@@ -1,4 +1,4 @@
-import { defineScript } from '../core/cli.ts';
+import { defineScript, UsageError } from '../core/cli.ts';
 import type { ApplyMode } from '../talos/day2.ts';
 import { DESTROY_STEP_IDS, destroyCluster } from './destroy.ts';
 import { safeReset } from './reset.ts';
@@ -155,10 +155,7 @@ export const applyNodeScript = defineScript({
   ].join('\n'),
   async run(ctx) {
     const mode = ctx.opts.mode as ApplyMode;
-    if (!MODES.includes(mode)) {
-      ctx.log.error(`--mode ${ctx.opts.mode}: must be one of ${MODES.join(', ')}`);
-      return 2;
-    }
+    if (!MODES.includes(mode)) throw new UsageError(`--mode ${ctx.opts.mode}: must be one of ${MODES.join(', ')}`);
     const waitScale = parseWaitScale(ctx.opts['wait-scale']);
     const res = await applyNodes({ ...ctx, waitScale }, { nodes: ctx.opts.node ?? [], mode, preview: ctx.opts.preview });
     if (!ctx.runner.dryRun && !ctx.opts.preview) ctx.log.info(`applied: ${res.applied.join(', ') || 'none'}`);

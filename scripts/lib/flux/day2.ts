@@ -5,7 +5,6 @@ import { FLUX_NAMESPACE, type KustomizationState } from './flux.ts';
 //
 //   suspendArgv(kind, names, ns)       flux suspend kustomization|helmrelease NAME… --namespace NS
 //   resumeArgv(kind, names, ns)        flux resume kustomization|helmrelease NAME… --namespace NS --wait=false
-//   reconcileArgv(name, ns)            flux reconcile kustomization NAME --namespace NS --with-source
 //   helmReleasesArgv()                 kubectl get helmreleases.helm.toolkit.fluxcd.io -A -o json
 //   parseSuspendable(kind, stdout)     `kubectl get … -A -o json` → [{ kind, namespace, name, suspended }]
 //   groupByNamespace(items)            one flux call per kind and namespace
@@ -30,10 +29,6 @@ export function suspendArgv(kind: FluxKind, names: string[], namespace: string):
 /** --wait=false: resuming must not block on a Kustomization that is broken for other reasons; we poll afterwards. */
 export function resumeArgv(kind: FluxKind, names: string[], namespace: string): string[] {
   return ['flux', 'resume', kind, ...names, '--namespace', namespace, '--wait=false'];
-}
-
-export function reconcileArgv(name: string, namespace = FLUX_NAMESPACE): string[] {
-  return ['flux', 'reconcile', 'kustomization', name, '--namespace', namespace, '--with-source'];
 }
 
 export function helmReleasesArgv(): string[] {

@@ -1,4 +1,4 @@
-import { defineScript } from '../core/cli.ts';
+import { defineScript, UsageError } from '../core/cli.ts';
 import { parseWaitScale, WAIT_SCALE_OPTION } from '../core/steps.ts';
 import { ACTIONS, EXIT_FAULT_FOUND, parseAction, runRecovery } from './run.ts';
 
@@ -31,10 +31,7 @@ export const emergencyRecoveryScript = defineScript({
   ].join('\n'),
   async run(ctx) {
     const action = parseAction(ctx.positionals);
-    if (!action) {
-      ctx.log.error(`unknown action "${ctx.positionals.join(' ')}"; actions: ${Object.keys(ACTIONS).join(', ')}`);
-      return 2;
-    }
+    if (!action) throw new UsageError(`unknown action "${ctx.positionals.join(' ')}"; actions: ${Object.keys(ACTIONS).join(', ')}`);
     const waitScale = parseWaitScale(ctx.opts['wait-scale']);
     return await runRecovery({ ...ctx, waitScale }, action, {
       ...(ctx.opts.node ? { node: ctx.opts.node } : {}),

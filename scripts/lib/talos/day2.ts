@@ -1,3 +1,5 @@
+import { at } from './talosctl.ts';
+
 // talosctl argv builders and output parsers for day-2 operations (reset, etcd snapshot/restore, upgrades, apply,
 // diagnosis): small pure functions, no I/O. The bootstrap's builders live in talosctl.ts and are reused as they are;
 // this file only adds the commands the bootstrap does not run. Same conventions: a full argv starting with 'talosctl',
@@ -23,10 +25,6 @@
 //   parseServiceTable(stdout)      `service`      → [{ node, service, state, health }]
 //   parseServerVersion(stdout)     `version`      → the server's Tag ("v1.11.6")
 //   parseSnapshotSaved(stdout)     `etcd snapshot` → { file, bytes } from `etcd snapshot saved to "F" (N bytes)`
-
-function at(ip: string): string[] {
-  return ['talosctl', '--endpoints', ip, '--nodes', ip];
-}
 
 /**
  * What a reset wipes. 'state-ephemeral': machine config and data, the OS and META (static IP, key 10) stay, the node

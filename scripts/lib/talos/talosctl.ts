@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { apiServerUrl } from '../kubernetes/kubectl.ts';
 
 // talosctl argv builders and output parsers: small pure functions, no I/O. The bootstrap, reset, etcd and upgrade
 // scripts share them.
@@ -49,9 +50,8 @@ export function talosMinor(version: string): string {
   return `v${m[1]}.${m[2]}`;
 }
 
-export function clusterEndpoint(vip: string): string {
-  return `https://${vip}:6443`;
-}
+/** The cluster endpoint in the machine configs: the API server on the VIP. */
+export const clusterEndpoint = apiServerUrl;
 
 export function genSecretsArgv(out: string, talosVersion: string): string[] {
   return ['talosctl', 'gen', 'secrets', '-o', out, '--talos-version', talosMinor(talosVersion)];
@@ -103,7 +103,8 @@ export function maintenanceProbeArgv(ip: string): string[] {
   return ['talosctl', 'get', 'disks', '--insecure', '--nodes', ip];
 }
 
-function at(ip: string): string[] {
+/** talosctl aimed at one node through its own apid: `talosctl --endpoints IP --nodes IP`. */
+export function at(ip: string): string[] {
   return ['talosctl', '--endpoints', ip, '--nodes', ip];
 }
 
