@@ -12,7 +12,6 @@ import { desiredResources, outputsFor, schematicFor } from './tools/lib/tfmodel.
 
 /** The schematic id the fake Terraform reports for a var file's values (same customization ⇒ same id). */
 export { schematicFor };
-import { createHash } from 'node:crypto';
 import { kustomizationsFor, dependencyDepth, type LabKustomization } from './tools/lib/fluxrepo.mjs';
 
 // The simulated lab: stateful fake talosctl/terraform/helm/flux/kubectl/kubeseal first on PATH. See README.md here.
@@ -409,7 +408,7 @@ function presetRunning(st: any, labConfig: any, opts: LabOptions, stateDir: stri
   const t0 = now - 1000;
   const name = labConfig.clusterName as string;
   // Terraform layers as an apply with the rendered var files (terraform/generated/<cluster>/) would leave them.
-  const layers: Record<string, { vars: any; hash: string }> = {};
+  const layers: Record<string, any> = {};
   for (const layer of ['00-persistent-auth', '01-infrastructure']) {
     const file = join(labConfig.repoDir, 'terraform', 'generated', name, `${layer}.tfvars.json`);
     let text = existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -417,13 +416,13 @@ function presetRunning(st: any, labConfig: any, opts: LabOptions, stateDir: stri
     const nodesOf = (v: any) => Object.values<any>(v?.nodes ?? {}).map((n) => n.ip).sort().join(',');
     if (text && JSON.parse(text).nodes && nodesOf(JSON.parse(text)) !== opts.nodes.map((n) => n.ip).sort().join(',')) text = '';
     text ||= JSON.stringify({ talos_version: labConfig.talosVersion });
-    layers[layer] = { vars: JSON.parse(text), hash: createHash('sha256').update(text).digest('hex').slice(0, 16) };
+    layers[layer] = JSON.parse(text);
   }
-  for (const [layer, { vars, hash }] of Object.entries(layers)) {
+  for (const [layer, vars] of Object.entries(layers)) {
     const resources = desiredResources(layer, vars, labConfig);
     st.terraform.layers[layer] = {
       initialized: true, current: name,
-      workspaces: { default: { serial: 0, resources: [], outputs: {} }, [name]: { serial: 1, applied: true, varsHash: hash, resources, outputs: outputsFor(layer, vars, labConfig, resources) } },
+      workspaces: { default: { serial: 0, resources: [], outputs: {} }, [name]: { serial: 1, applied: true, resources, outputs: outputsFor(layer, vars, labConfig, resources) } },
     };
   }
   const installImage = String(st.terraform.layers['01-infrastructure'].workspaces[name].outputs.installer_image.value);

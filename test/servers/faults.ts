@@ -7,11 +7,14 @@ import { createServer, connect, type Socket } from 'node:net';
 
 export interface Proxy {
   port: number;
-  /** Connections or requests seen so far. */
-  seen(): number;
-  /** HTTP only: "METHOD /path" of every request, in order. */
-  requests: string[];
   close(): Promise<void>;
+}
+
+export interface HttpProxy extends Proxy {
+  /** "METHOD /path" of every request, in order. */
+  requests: string[];
+  /** The next n requests get the 5xx. */
+  failNext(n: number): void;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }, opts: { dropFirst: number }): Promise<Proxy> {
@@ -40,8 +43,6 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
   const port = (server.address() as { port: number }).port;
   return {
     port,
-    seen: () => count,
-    requests: [],
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -50,7 +51,7 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
   };
 }
 
-export async function startHttpProxy(target: { host: string; port: number }, opts: { failFirst: number; status?: number }): Promise<Proxy & { failNext(n: number): void }> {
+export async function startHttpProxy(target: { host: string; port: number }, opts: { failFirst: number; status?: number }): Promise<HttpProxy> {
   let count = 0;
   let failUntil = opts.failFirst;
   const requests: string[] = [];
@@ -77,7 +78,6 @@ export async function startHttpProxy(target: { host: string; port: number }, opt
   const port = (server.address() as { port: number }).port;
   return {
     port,
-    seen: () => count,
     requests,
     failNext: (n: number) => {
       failUntil = count + n;

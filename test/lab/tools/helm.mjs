@@ -243,10 +243,6 @@ main('helm', async (argv, io) => {
                 io.out(table([['REVISION', 'UPDATED', 'STATUS', 'CHART', 'APP VERSION', 'DESCRIPTION'], ...rel.history.map((h, i) => [String(h.revision), new Date(h.at).toUTCString(), i === rel.history.length - 1 ? rel.status : 'superseded', `${rel.chart}-${h.version}`, h.version, i ? 'Upgrade complete' : 'Install complete'])]));
                 return;
               }
-              // uninstall
-              if (!rel) fail(`Error: uninstall: Release not loaded: ${name}: release: not found`);
-              delete st.helm.releases[`${ns}/${name}`];
-              io.out(`release "${name}" uninstalled\n`);
             })();
           };
           if (mutate) {

@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import {
-  main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, hex, readStdin,
+  main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, readStdin,
 } from './lib/core.mjs';
 import {
-  reachability, etcdService, hasQuorum, apiServerOn, k8sNodes, timingsOf, healthyMembers, ciliumRelease, hexId, dropClusterIfNoData,
+  reachability, etcdService, hasQuorum, apiServerOn, k8sNodes, timingsOf, healthyMembers, hexId, dropClusterIfNoData,
 } from './lib/world.mjs';
 import { fingerprint, issuedBy } from './lib/pki.mjs';
 import { parseConfigYaml } from './lib/miniyaml.mjs';

@@ -247,10 +247,9 @@ main('terraform', async (argv, io) => {
             const remaining = W.resources.filter((r) => !d.destroy.some((x) => x.address === r.address) && !d.change.some((x) => x.address === r.address));
             W.resources = [...remaining, ...d.change, ...d.add];
             W.serial += 1;
-            W.varsHash = hash;
             W.outputs = W.resources.length ? outputsFor(layer, vars, lab, W.resources) : {};
             W.applied = W.resources.length > 0;
-            if (/infrastructure/.test(layer)) applyVms(st, lab, now, d.add, [...d.destroy, ...(destroying ? [] : [])]);
+            if (/infrastructure/.test(layer)) applyVms(st, lab, now, d.add, d.destroy);
             if (sub === 'destroy' || destroying) {
               io.out(`${lines.join('\n')}\n\nDestroy complete! Resources: ${d.destroy.length} destroyed.\n`);
             } else {

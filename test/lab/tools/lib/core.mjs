@@ -170,10 +170,6 @@ export function takeCommandFault(st, cmd, nodes) {
   return undefined;
 }
 
-export function activeFault(st, kind, pred = () => true) {
-  return st.faults.find((f) => f.kind === kind && pred(f));
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Argument parsing (cobra/pflag-like: --flag=v, --flag v, -f v, bool flags with optional =true/false)
 
@@ -355,23 +351,6 @@ export async function main(tool, handler) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small shared helpers
-
-export function nextId(st, prefix = '') {
-  st.seq = (st.seq ?? 0) + 1;
-  return `${prefix}${st.seq}`;
-}
-
-export function hex(n, seed) {
-  // Deterministic-enough pseudo-random hex for ids shown in outputs.
-  let h = 2166136261 ^ (seed ?? Math.floor(Math.random() * 1e9));
-  let s = '';
-  while (s.length < n) {
-    h = Math.imul(h ^ (h >>> 15), 2246822507) >>> 0;
-    h = Math.imul(h ^ (h >>> 13), 3266489909) >>> 0;
-    s += (h >>> 0).toString(16).padStart(8, '0');
-  }
-  return s.slice(0, n);
-}
 
 /** helm's and flux's uitable look: cells padded to the column width, separated by a tab. */
 export function tabbed(rows) {

@@ -61,10 +61,6 @@ export const key = (r, ns, name) => `${r.plural}.${r.group}/${r.namespaced ? ns 
 
 const iso = (t) => new Date(t ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-export function fluxInstalled(st) {
-  return !!st.flux;
-}
-
 /** Stores (create/update) an object; returns 'created' | 'configured' | 'unchanged'. */
 export function store(st, r, obj, ns, now) {
   const name = obj.metadata?.name;

@@ -298,9 +298,7 @@ export function k8sNodes(st, lab, now) {
       message = 'Kubelet stopped posting node status.';
     } else if (readyAt === undefined || now < readyAt) {
       reason = 'KubeletNotReady';
-      message = readyAt === undefined
-        ? 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'
-        : 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
+      message = 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized';
     } else {
       ready = true;
       reason = 'KubeletReady';
@@ -331,7 +329,6 @@ export function kustomizationStatus(st, lab, k, now) {
   if (notReady) {
     return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
   }
-  if (k.suspended) return { ready: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' };
   return { ready: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' };
 }
 
