@@ -8,8 +8,8 @@ import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
-import { RemoteLab, REMOTE_BIN } from '../lab/remote/remote-lab.ts';
-import { startSshd, type SshdServer } from '../servers/sshd.ts';
+import { startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
+import type { SshdServer } from '../servers/sshd.ts';
 import { startFakeGithub, type FakeGithub } from './fake-github.ts';
 
 // End-to-end harness: a throw-away copy of this repository (its own git history and a bare "GitHub" remote), the
@@ -27,13 +27,6 @@ export function sh(cwd: string, cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).toString();
 }
 
-export interface Sshd {
-  port: number;
-  user: string;
-  knownHosts: string;
-  identity: string;
-}
-
 export interface Repo {
   root: string;
   origin: string;
@@ -47,7 +40,7 @@ export interface Repo {
  * Copies the product into a temp repo, writes the test config (fixture with the Proxmox host on the loopback sshd and
  * the optional sections removed), renders it (task configure), commits and pushes to a bare origin.
  */
-export function makeRepo(base: string, fixture: string, sshd: Sshd, edit: (c: Record<string, unknown>) => void = () => {}): Repo {
+export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: (c: Record<string, unknown>) => void = () => {}): Repo {
   const root = join(base, 'repo');
   const origin = join(base, 'origin.git');
   mkdirSync(root, { recursive: true });
@@ -60,7 +53,7 @@ export function makeRepo(base: string, fixture: string, sshd: Sshd, edit: (c: Re
   delete raw.powerdns;
   delete raw.proxmoxCsi;
   raw.proxmox = { ...(raw.proxmox as object), host: '127.0.0.1', sshPort: sshd.port, sshUser: sshd.user };
-  raw.ssh = { knownHostsFile: sshd.knownHosts, identityFile: sshd.identity };
+  raw.ssh = { knownHostsFile: sshd.knownHostsFile, identityFile: sshd.identityFile };
   raw.github = { owner: OWNER, repository: REPO, branch: 'main' };
   edit(raw);
   const configFile = join(root, 'cluster.yaml');
@@ -147,16 +140,15 @@ export interface World {
 
 export async function makeWorld(fixture: string, edit?: (c: Record<string, unknown>) => void): Promise<World> {
   const base = mkdtempSync(join(tmpdir(), 'bootstrap-e2e-'));
-  const remote = new RemoteLab();
-  const sshd = await startSshd({ pathPrefix: [REMOTE_BIN], env: remote.env });
+  const host = await startRemoteHost();
+  const { sshd, remote } = host;
   let repo: Repo;
   let github: FakeGithub;
   try {
-    repo = makeRepo(base, fixture, { port: sshd.port, user: sshd.user, knownHosts: sshd.knownHostsFile, identity: sshd.identityFile }, edit);
+    repo = makeRepo(base, fixture, sshd, edit);
     github = await startFakeGithub({ owner: OWNER, repo: REPO, bare: repo.origin, token: GITHUB_TOKEN });
   } catch (err) {
-    await sshd.stop();
-    remote.cleanup();
+    await host.stop();
     rmSync(base, { recursive: true, force: true });
     throw err;
   }
@@ -167,8 +159,7 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
     github,
     repo,
     cleanup: async () => {
-      await sshd.stop();
-      remote.cleanup();
+      await host.stop();
       await github.close();
       rmSync(base, { recursive: true, force: true });
     },

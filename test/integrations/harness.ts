@@ -10,8 +10,8 @@ import { redact } from '../../scripts/lib/core/redact.ts';
 import { Runner } from '../../scripts/lib/core/runner.ts';
 import { parseConfigText, type ClusterConfig } from '../../scripts/lib/config/load.ts';
 import { withEnv } from '../lab/lab.ts';
-import { RemoteLab, REMOTE_BIN } from '../lab/remote/remote-lab.ts';
-import { startSshd, type SshdServer } from '../servers/sshd.ts';
+import { startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
+import type { SshdServer } from '../servers/sshd.ts';
 
 // Shared setup of the integration tests: a real sshd whose sessions run the lab's remote fakes, a config pointing
 // every SSH host at it, and an OpsContext whose output is captured.
@@ -95,14 +95,8 @@ export interface Harness {
 }
 
 export async function startHarness(): Promise<Harness> {
-  const lab = new RemoteLab();
-  let sshd: SshdServer;
-  try {
-    sshd = await startSshd({ pathPrefix: [REMOTE_BIN], env: lab.env });
-  } catch (err) {
-    lab.cleanup();
-    throw err;
-  }
+  const host = await startRemoteHost();
+  const { sshd, remote: lab } = host;
   const dir = mkdtempSync(join(tmpdir(), 'itest-'));
   const stateDir = join(dir, 'state');
   return {
@@ -117,8 +111,7 @@ export async function startHarness(): Promise<Harness> {
       return file;
     },
     async stop() {
-      await sshd.stop();
-      lab.cleanup();
+      await host.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

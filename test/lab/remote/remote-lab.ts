@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startSshd, type SshdServer } from '../../servers/sshd.ts';
 
 // Test-side handle on the remote fakes' state (LAB_REMOTE_DIR): seed headscale/Proxmox worlds, inject faults and
 // latency, read the call log. The sshd of the test gets `SetEnv LAB_REMOTE_DIR=<dir>` and the bin dir on its PATH.
@@ -135,4 +136,31 @@ export class RemoteLab {
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The stand-in for a remote host (Proxmox, Headscale): a loopback sshd whose sessions run the remote fakes on `remote`. */
+export interface RemoteHost {
+  sshd: SshdServer;
+  remote: RemoteLab;
+  /** Stops the sshd and removes the remote fakes' state. */
+  stop(): Promise<void>;
+}
+
+export async function startRemoteHost(): Promise<RemoteHost> {
+  const remote = new RemoteLab();
+  let sshd: SshdServer;
+  try {
+    sshd = await startSshd({ pathPrefix: [REMOTE_BIN], env: remote.env });
+  } catch (err) {
+    remote.cleanup();
+    throw err;
+  }
+  return {
+    sshd,
+    remote,
+    stop: async () => {
+      await sshd.stop();
+      remote.cleanup();
+    },
+  };
 }
