@@ -2,11 +2,11 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CommandError } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
-import * as k from '../kubernetes/kubectl.ts';
-import * as t from '../talos/talosctl.ts';
+import { waitNodesReady } from '../kubernetes/ready.ts';
+import { talosHealth } from '../talos/health.ts';
 import { writeAtomic } from './files.ts';
-import { controlPlanes, firstControlPlane, workers } from './nodes.ts';
-import { act, deadline, goDuration, planNote, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
+import { firstControlPlane } from './nodes.ts';
+import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the full
 // `talosctl health` — the first moment it can pass (see talos.ts).
@@ -44,27 +44,15 @@ export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   }
 
   const names = c.nodes.map((n) => n.name);
-  if (p.runner.dryRun) p.runner.planOnly(`? kubectl get nodes -o json`);
-  await waitUntil(p, {
+  await waitNodesReady(p, {
     what: `every node to be Ready (${names.length})`,
     timeoutMs: deadline(p, 'nodesReady'),
-    check: async () => {
-      const res = await p.runner.probe(k.nodesArgv(), { timeoutMs: 30_000 });
-      if (!res.ok) return { done: false, detail: res.stderr.trim().split('\n').pop() ?? 'kubectl failed' };
-      const nodes = k.parseNodes(res.stdout).filter((n) => names.includes(n.name));
-      return { done: nodes.length === names.length && nodes.every((n) => n.ready), detail: k.readinessSummary(nodes, names) };
-    },
+    names,
     diagnose: async () => (await p.runner.probe(['kubectl', '-n', 'kube-system', 'get', 'pods', '-o', 'wide'])).stdout,
     hint: 'Cilium agents must run on every node: `kubectl -n kube-system get pods -l k8s-app=cilium` and `kubectl -n kube-system logs ds/cilium`',
   });
 
-  const first = firstControlPlane(c);
-  const healthTimeout = deadline(p, 'health');
-  const health = await probe(
-    p,
-    t.healthArgv({ node: first.ip, controlPlanes: controlPlanes(c).map((n) => n.ip), workers: workers(c).map((n) => n.ip), waitTimeout: goDuration(healthTimeout) }),
-    { timeoutMs: healthTimeout + 60_000 },
-  );
+  const health = await talosHealth(p, firstControlPlane(c), deadline(p, 'health'));
   if (!health.dryRun && !health.ok) {
     throw new CommandError(health, 'talosctl health names the failing check above; `talosctl -n IP dmesg` and `kubectl get pods -A` help find why');
   }

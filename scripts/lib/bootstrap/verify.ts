@@ -1,27 +1,14 @@
 import { CommandError } from '../core/runner.ts';
 import * as flux from '../flux/flux.ts';
-import * as k from '../kubernetes/kubectl.ts';
+import { waitNodesReady } from '../kubernetes/ready.ts';
 import { waitKustomizations } from './gitops.ts';
-import { deadline, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
+import { deadline, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 8: read-only. Nodes Ready, Flux controllers healthy, every Kustomization Ready (including the ones that
 // waited for the integrations phase). The summary table is printed by the runner after it.
 
 export async function verify(p: PhaseContext): Promise<PhaseOutcome> {
-  const names = p.config.nodes.map((n) => n.name);
-  if (p.runner.dryRun) p.runner.planOnly('? kubectl get nodes -o json');
-  let summary = '';
-  await waitUntil(p, {
-    what: 'every node to be Ready',
-    timeoutMs: deadline(p, 'nodesReady'),
-    check: async () => {
-      const res = await p.runner.probe(k.nodesArgv(), { timeoutMs: 30_000 });
-      if (!res.ok) return { done: false, detail: 'kubectl get nodes failed' };
-      const nodes = k.parseNodes(res.stdout).filter((n) => names.includes(n.name));
-      summary = k.readinessSummary(nodes, names);
-      return { done: nodes.length === names.length && nodes.every((n) => n.ready), detail: summary };
-    },
-  });
+  const summary = await waitNodesReady(p, { what: 'every node to be Ready', timeoutMs: deadline(p, 'nodesReady'), names: p.config.nodes.map((n) => n.name) });
   const check = await probe(p, flux.checkArgv(), { timeoutMs: 2 * 60_000 });
   if (!check.dryRun && !check.ok) throw new CommandError(check, '`flux check` names the unhealthy controller; `kubectl -n flux-system get pods` shows it');
   const ks = await waitKustomizations(p, { includeDeferred: true, what: 'every Flux Kustomization to be Ready' });

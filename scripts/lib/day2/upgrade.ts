@@ -11,10 +11,11 @@ import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import * as tf from '../terraform/terraform.ts';
 import { assertQuorumWithout, nodeModes, type NodeMode } from './cluster.ts';
-import { controlPlanes, workers } from '../bootstrap/nodes.ts';
+import { controlPlanes } from '../bootstrap/nodes.ts';
+import { talosHealth } from '../talos/health.ts';
 import { refuse } from '../core/confirm.ts';
 import { selectNodes, upgradeOrder } from './selection.ts';
-import { act, deadline, goDuration, lastLine, poll, probe, waitUntil, type Day2Context } from './steps.ts';
+import { act, deadline, lastLine, poll, probe, waitUntil, type Day2Context } from './steps.ts';
 
 // talos:upgrade-node, talos:upgrade-k8s and talos:apply-node. Shared rules: the target (image, versions) comes from
 // the config and Terraform's outputs, never from a running node; `talosctl health` gates before the first node and
@@ -43,16 +44,7 @@ export async function healthGate(ctx: Day2Context, label: string, except?: NodeC
   const res = await withHeartbeat(
     ctx,
     `talosctl health (${label})`,
-    probe(
-      ctx,
-      t.healthArgv({
-        node: via.ip,
-        controlPlanes: cps.map((n) => n.ip),
-        workers: workers(ctx.config).map((n) => n.ip),
-        waitTimeout: goDuration(timeout),
-      }),
-      { timeoutMs: timeout + 60_000 },
-    ),
+    talosHealth(ctx, via, timeout),
   );
   if (res.dryRun) return;
   if (!res.ok) {

@@ -9,6 +9,7 @@ import { registerSecret } from '../core/redact.ts';
 import { CommandError, formatArgv } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
 import * as k from '../kubernetes/kubectl.ts';
+import { waitNodesReady } from '../kubernetes/ready.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
@@ -93,15 +94,11 @@ export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
     hint: 'helm needs the API: if the VIP is down run `task cluster:emergency-recovery -- kubeconfig` first',
   });
   const names = c.nodes.map((n) => n.name);
-  await waitUntil(ctx, {
+  await waitNodesReady(ctx, {
     what: `every node to be Ready (${names.length})`,
     timeoutMs: deadline(ctx, 'nodesReady'),
-    check: async () => {
-      const res = await poll(ctx, k.nodesArgv());
-      if (!res.ok) return { done: false, detail: lastLine(res) };
-      const nodes = k.parseNodes(res.stdout).filter((n) => names.includes(n.name));
-      return { done: nodes.length === names.length && nodes.every((n) => n.ready), detail: k.readinessSummary(nodes, names) };
-    },
+    names,
+    planProbe: false,
     diagnose: async () => (await poll(ctx, ['kubectl', '-n', helm.CILIUM_NAMESPACE, 'get', 'pods', '-l', 'k8s-app=cilium', '-o', 'wide'])).stdout,
     hint: '`kubectl -n kube-system logs ds/cilium` shows why the agents do not start',
   });
