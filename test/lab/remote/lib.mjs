@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 // The same process plumbing as the local fakes: one definition of exits, sync sleep and atomic JSON files.
-import { ToolExit, fail, readJson, sleepSync, writeJsonAtomic as writeJson } from '../tools/lib/core.mjs';
+import { ToolExit, fail, lock, readJson, sleepSync, writeJsonAtomic as writeJson } from '../tools/lib/core.mjs';
 
 export { ToolExit, fail, sleepSync };
 
@@ -19,30 +19,25 @@ export function remoteDir() {
   return dir;
 }
 
-/** Runs fn under the directory's lock (mkdir is atomic); a lock older than 10 s is from a dead process and broken. */
+/** Runs fn under the directory's lock: the local fakes' mkdir lock (core.mjs lock; a dead holder's lock is broken). */
 export function withLock(dir, fn) {
-  const l = path.join(dir, 'lock.d');
-  const started = Date.now();
-  for (;;) {
-    try {
-      fs.mkdirSync(l);
-      break;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      try {
-        if (Date.now() - fs.statSync(l).mtimeMs > 10_000) fs.rmdirSync(l);
-      } catch {
-        /* raced */
-      }
-      if (Date.now() - started > 15_000) throw new Error('lab: lock timeout');
-      sleepSync(5);
-    }
-  }
+  const release = lock(dir);
   try {
     return fn();
   } finally {
-    fs.rmdirSync(l);
+    release();
   }
+}
+
+/** A Proxmox host with only root@pam and the two default storages (proxmox.json before any test seeds it). */
+export function emptyProxmox() {
+  return {
+    roles: {},
+    users: { 'root@pam': { enable: 1, expire: 0, tokens: {} } },
+    acl: [],
+    storages: { local: { volumes: [] }, 'local-lvm': { volumes: [] } },
+    vms: {},
+  };
 }
 
 export function loadState(dir, name, fallback) {
@@ -57,8 +52,10 @@ export function saveState(dir, name, state) {
  * skip, hangMs }]); `cmd` matches as a prefix of "tool arg arg…". Returns the fault (already counted) or undefined.
  */
 function takeFault(dir, line) {
+  const file = path.join(dir, 'faults.json');
+  // Most calls match no fault: read without the lock, and count under it only when one may fire.
+  if (!readJson(file, []).some((f) => line.startsWith(f.cmd))) return undefined;
   return withLock(dir, () => {
-    const file = path.join(dir, 'faults.json');
     const faults = readJson(file, []);
     for (const f of faults) {
       if (!line.startsWith(f.cmd)) continue;

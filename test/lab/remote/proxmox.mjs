@@ -8,7 +8,7 @@
 //   pvesh get /cluster/resources [--type vm] --output-format json
 //   pvesh get /nodes/NODE/qemu/VMID/config --output-format json
 import { randomUUID } from 'node:crypto';
-import { ToolExit, main, parseArgs, withLock, loadState, saveState } from './lib.mjs';
+import { ToolExit, main, parseArgs, withLock, loadState, saveState, emptyProxmox } from './lib.mjs';
 
 const FILE = 'proxmox';
 const PRIVILEGES = new Set(
@@ -22,16 +22,6 @@ const PRIVILEGES = new Set(
   ).split(' '),
 );
 const BUILTIN_ROLES = ['Administrator', 'NoAccess', 'PVEAdmin', 'PVEAuditor', 'PVEVMAdmin', 'PVEVMUser'];
-
-export function emptyProxmox() {
-  return {
-    roles: {},
-    users: { 'root@pam': { enable: 1, expire: 0, tokens: {} } },
-    acl: [],
-    storages: { local: { volumes: [] }, 'local-lvm': { volumes: [] } },
-    vms: {},
-  };
-}
 
 /** Perl's canonical JSON: keys sorted at every level, one line. */
 function canonical(v) {

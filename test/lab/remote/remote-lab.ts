@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSshd, type SshdServer } from '../../servers/sshd.ts';
+import { emptyProxmox as emptyProxmoxState } from './lib.mjs';
 
 // Test-side handle on the remote fakes' state (LAB_REMOTE_DIR): seed headscale/Proxmox worlds, inject faults and
 // latency, read the call log. The sshd of the test gets `SetEnv LAB_REMOTE_DIR=<dir>` and the bin dir on its PATH.
@@ -73,9 +74,8 @@ export interface RemoteCall {
   error?: string;
 }
 
-export function emptyProxmox(): ProxmoxState {
-  return { roles: {}, users: { 'root@pam': { enable: 1, expire: 0, tokens: {} } }, acl: [], storages: { local: { volumes: [] }, 'local-lvm': { volumes: [] } }, vms: {} };
-}
+/** A Proxmox host with only root@pam and the two default storages (the fakes' own default, remote/lib.mjs). */
+export const emptyProxmox = emptyProxmoxState as () => ProxmoxState;
 
 const READS = [
   /^headscale version/,

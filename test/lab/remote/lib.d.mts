@@ -1,0 +1,2 @@
+// Types for the parts of lib.mjs that remote-lab.ts uses.
+export function emptyProxmox(): any;
