@@ -1,5 +1,6 @@
 import type { ClusterConfig } from '../config/load.ts';
 import type { NodeConfig } from '../config/schema.ts';
+import { plural } from '../core/steps.ts';
 
 // Node roles as the bootstrap needs them: pure.
 
@@ -21,5 +22,5 @@ export function firstControlPlane(c: ClusterConfig): NodeConfig {
 export function describeNodes(c: ClusterConfig): string {
   const cps = controlPlanes(c).length;
   const ws = workers(c).length;
-  return `${c.nodes.length} node${c.nodes.length === 1 ? '' : 's'} (${cps} control plane${cps === 1 ? '' : 's'}, ${ws} worker${ws === 1 ? '' : 's'})`;
+  return `${plural(c.nodes.length, 'node')} (${plural(cps, 'control plane')}, ${plural(ws, 'worker')})`;
 }

@@ -156,7 +156,7 @@ async function waitMaintenance(ctx: Day2Context, n: NodeConfig): Promise<void> {
 
 /** After an ungraceful reset of one control plane in a partial reset: remove its dead member so it can rejoin later. */
 async function removeStaleMember(ctx: Day2Context, n: NodeConfig): Promise<void> {
-  const cps = ctx.config.nodes.filter((x) => x.role === 'controlplane' && x.name !== n.name);
+  const cps = controlPlanes(ctx.config).filter((x) => x.name !== n.name);
   const modes = await nodeModes(ctx, cps, true);
   const view = await etcdView(ctx, cps, modes, true);
   const stale = view.members?.find((m) => m.hostname === n.name);
@@ -177,7 +177,7 @@ export interface SafeResetResult {
 export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<SafeResetResult> {
   const c = ctx.config;
   const targets = selectNodes(c, o.nodes);
-  const cps = c.nodes.filter((n) => n.role === 'controlplane');
+  const cps = controlPlanes(c);
   ctx.runner.heading('\n== probe nodes and etcd');
   const modes = await nodeModes(ctx, c.nodes);
   const etcd = await etcdView(ctx, cps, modes);

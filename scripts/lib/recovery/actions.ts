@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { ciliumValuesFile } from '../bootstrap/cni.ts';
 import { readIfExists, writeAtomic } from '../bootstrap/files.ts';
+import { controlPlanes } from '../bootstrap/nodes.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import type { OpResult } from '../core/context.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -19,10 +20,6 @@ import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapsho
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
 
 // The recovery sub-actions: each does one repair, with the same probes-first, bounded-wait habits as the rest.
-
-function controlPlanes(ctx: Day2Context): NodeConfig[] {
-  return ctx.config.nodes.filter((n) => n.role === 'controlplane');
-}
 
 function oneNode(ctx: Day2Context, name: string | undefined, what: string): NodeConfig | undefined {
   if (!name) return undefined;
@@ -54,7 +51,7 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
   }
   const wanted = oneNode(ctx, o.node, 'kubeconfig --node');
   if (wanted && wanted.role !== 'controlplane') throw new SelectionError(`${wanted.name} is a worker: the API runs on control planes only`);
-  const candidates = wanted ? [wanted] : controlPlanes(ctx);
+  const candidates = wanted ? [wanted] : controlPlanes(ctx.config);
   // The first control plane whose API answers; its apid hands out the admin kubeconfig.
   let chosen: NodeConfig | undefined;
   for (const n of candidates) {
@@ -109,7 +106,7 @@ export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
 // etcd:snapshot
 
 export async function snapshotAction(ctx: Day2Context, node: string | undefined): Promise<SnapshotEntry> {
-  const cps = controlPlanes(ctx);
+  const cps = controlPlanes(ctx.config);
   const wanted = oneNode(ctx, node, 'etcd:snapshot --node');
   if (wanted && wanted.role !== 'controlplane') throw new SelectionError(`${wanted.name} is a worker: etcd runs on control planes only`);
   const modes = await nodeModes(ctx, cps);
@@ -177,7 +174,7 @@ async function waitMembers(ctx: Day2Context, via: NodeConfig, want: string[]): P
 
 export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promise<OpResult> {
   const c = ctx.config;
-  const cps = controlPlanes(ctx);
+  const cps = controlPlanes(ctx.config);
   const first = cps[0]!;
   const snap = chooseSnapshot(ctx, o.snapshot);
   if (snap.meta && snap.meta.cluster !== c.cluster.name) {
@@ -269,7 +266,7 @@ export interface RejoinOptions {
 
 export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<OpResult> {
   const c = ctx.config;
-  const cps = controlPlanes(ctx);
+  const cps = controlPlanes(ctx.config);
   if (!o.node) throw new SelectionError('etcd:rejoin needs --node NAME (the control plane whose etcd member was lost)');
   const n = oneNode(ctx, o.node, 'etcd:rejoin --node')!;
   if (n.role !== 'controlplane') throw new SelectionError(`${n.name} is a worker: it has no etcd member`);

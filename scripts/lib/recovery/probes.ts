@@ -1,3 +1,4 @@
+import { controlPlanes } from '../bootstrap/nodes.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import { formatArgv, type RunResult } from '../core/runner.ts';
 import * as flux from '../flux/flux.ts';
@@ -48,7 +49,7 @@ export async function gatherFacts(ctx: Day2Context): Promise<Gathered> {
   // Talos: mode of every node, then services and versions of the configured ones. Every read is recorded.
   const read: NodeRead = (argv, title) => run(title, argv);
   const modes = await nodeModes(ctx, c.nodes, true, read);
-  const cps = c.nodes.filter((n) => n.role === 'controlplane');
+  const cps = controlPlanes(c);
   const facts: NodeFacts[] = await Promise.all(
     c.nodes.map(async (n: NodeConfig): Promise<NodeFacts> => {
       const mode = modes.get(n.name) ?? 'down';
