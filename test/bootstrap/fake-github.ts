@@ -7,9 +7,6 @@ import type { AddressInfo } from 'node:net';
 
 export interface FakeGithub {
   url: string;
-  requests: string[];
-  /** Repository permissions reported for the token (admin is needed to add deploy keys). */
-  permissions: { admin: boolean; push: boolean; pull: boolean };
   close(): Promise<void>;
 }
 
@@ -22,10 +19,9 @@ function git(bare: string, ...args: string[]): string | undefined {
 }
 
 export async function startFakeGithub(opts: { owner: string; repo: string; bare: string; token: string }): Promise<FakeGithub> {
-  const state: FakeGithub = { url: '', requests: [], permissions: { admin: true, push: true, pull: true }, close: async () => {} };
+  const state: FakeGithub = { url: '', close: async () => {} };
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    state.requests.push(`${req.method} ${url.pathname}`);
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -36,7 +32,7 @@ export async function startFakeGithub(opts: { owner: string; repo: string; bare:
     const base = `/repos/${opts.owner}/${opts.repo}`;
     const p = url.pathname;
     if (p === base) {
-      return send(200, { name: opts.repo, full_name: `${opts.owner}/${opts.repo}`, private: true, default_branch: 'main', permissions: state.permissions, owner: { login: opts.owner } });
+      return send(200, { name: opts.repo, full_name: `${opts.owner}/${opts.repo}`, private: true, default_branch: 'main', permissions: { admin: true, push: true, pull: true }, owner: { login: opts.owner } });
     }
     let m = /^\/repos\/[^/]+\/[^/]+\/branches\/(.+)$/.exec(p);
     if (p.startsWith(base) && m) {
@@ -53,11 +49,6 @@ export async function startFakeGithub(opts: { owner: string; repo: string; bare:
       const behind = Number(git(opts.bare, 'rev-list', '--count', `${h}..${b}`) ?? 0);
       const status = ahead === 0 && behind === 0 ? 'identical' : behind === 0 ? 'ahead' : ahead === 0 ? 'behind' : 'diverged';
       return send(200, { status, ahead_by: ahead, behind_by: behind, base_commit: { sha: b }, merge_base_commit: { sha: b } });
-    }
-    m = /^\/repos\/[^/]+\/[^/]+\/commits\/(.+)$/.exec(p);
-    if (p.startsWith(base) && m) {
-      const sha = git(opts.bare, 'rev-parse', '--verify', `${decodeURIComponent(m[1]!)}^{commit}`);
-      return sha ? send(200, { sha }) : send(422, { message: `No commit found for SHA: ${m[1]}` });
     }
     if (p === `${base}/keys`) return send(200, []);
     return send(404, { message: 'Not Found' });

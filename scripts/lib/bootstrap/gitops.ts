@@ -1,7 +1,7 @@
 import * as flux from '../flux/flux.ts';
 import * as k from '../kubernetes/kubectl.ts';
 import { formatArgv } from '../core/runner.ts';
-import { act, deadline, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
+import { act, deadline, lastLine, poll, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 6: `flux bootstrap github` (skipped when Flux already syncs this repo, branch and path), then the
 // Kustomizations Ready in dependency order, each one's state printed as it changes.
@@ -22,8 +22,8 @@ export async function waitKustomizations(p: PhaseContext, o: WaitKustomizationsO
     timeoutMs: deadline(p, 'kustomizations'),
     maxIntervalMs: 5000,
     check: async () => {
-      const res = await p.runner.probe(flux.kustomizationsArgv(), { timeoutMs: 30_000 });
-      if (!res.ok) return { done: false, detail: res.stderr.trim().split('\n').pop() ?? 'kubectl failed' };
+      const res = await poll(p, flux.kustomizationsArgv(), { timeoutMs: 30_000 });
+      if (!res.ok) return { done: false, detail: lastLine(res) };
       const all = flux.dependencyOrder(flux.parseKustomizations(res.stdout));
       last = all;
       for (const ks of all) {

@@ -5,7 +5,7 @@ import type { PhaseName } from './phases.ts';
 
 // What a phase gets and its deadlines. The step primitives (probe, act, waitUntil, …) are the shared ones of
 // core/steps.ts, re-exported here for the phases.
-export { act, goDuration, parallel, planNote, plural, pollPause, probe, waitUntil } from '../core/steps.ts';
+export { act, goDuration, lastLine, parallel, planNote, plural, poll, pollPause, probe, waitUntil } from '../core/steps.ts';
 
 export interface BootstrapOptions {
   /** Multiplies every deadline (slow hardware: 2). */

@@ -16,7 +16,7 @@ import { BootstrapError } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
 import { readInfrastructureOutputs } from '../terraform/layers.ts';
 import { controlPlanes, firstControlPlane } from './nodes.ts';
-import { act, deadline, parallel, planNote, plural, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
+import { act, deadline, lastLine, parallel, planNote, plural, poll, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 3: Talos. Secrets generated once and kept outside git; machine configs from the rendered patches; configs
 // applied (in parallel) only to nodes still in maintenance mode; etcd bootstrapped on the first control plane only
@@ -182,7 +182,7 @@ async function applyConfigs(p: PhaseContext, files: ReturnType<typeof t.talosFil
     timeoutMs: deadline(p, 'nodesConfigured'),
     check: async () => {
       const pending = c.nodes.filter((n) => !configured.has(n.name));
-      const res = await parallel(p, pending, async (n) => ({ n, ok: (await p.runner.probe(t.machineStatusArgv(n.ip), { timeoutMs: 30_000 })).ok }));
+      const res = await parallel(p, pending, async (n) => ({ n, ok: (await poll(p, t.machineStatusArgv(n.ip), { timeoutMs: 30_000 })).ok }));
       for (const r of res) if (r.ok) configured.add(r.n.name);
       const left = c.nodes.filter((n) => !configured.has(n.name)).map((n) => n.name);
       return { done: left.length === 0, detail: `${configured.size}/${c.nodes.length} configured${left.length ? ` (installing: ${left.join(', ')})` : ''}` };
@@ -212,7 +212,7 @@ async function ensureEtcdBootstrapped(p: PhaseContext): Promise<boolean> {
     what: `etcd on ${first.name} to wait for bootstrap`,
     timeoutMs: deadline(p, 'etcdService'),
     check: async () => {
-      const res = await p.runner.probe(t.serviceArgv(first.ip, 'etcd'), { timeoutMs: 30_000 });
+      const res = await poll(p, t.serviceArgv(first.ip, 'etcd'), { timeoutMs: 30_000 });
       const state = res.ok ? t.parseServiceInfo(res.stdout).state : undefined;
       return { done: state === 'Preparing' || state === 'Running', detail: state ? `etcd ${state}` : 'etcd service not there yet' };
     },
@@ -249,7 +249,7 @@ async function waitEtcdMembers(p: PhaseContext): Promise<void> {
     what: `etcd to have all ${plural(want.length, 'control plane')} as members`,
     timeoutMs: deadline(p, 'etcdMembers'),
     check: async () => {
-      const res = await p.runner.probe(t.etcdMembersArgv(first.ip), { timeoutMs: 30_000 });
+      const res = await poll(p, t.etcdMembersArgv(first.ip), { timeoutMs: 30_000 });
       const members = res.ok ? t.parseEtcdMembers(res.stdout) : [];
       return { done: members.length >= want.length, detail: `${members.length}/${want.length} members${members.length ? `: ${members.join(', ')}` : ''}` };
     },
@@ -279,15 +279,15 @@ async function ensureKubeconfig(p: PhaseContext): Promise<boolean> {
     what: `the Kubernetes API on ${first.name} (${first.ip})`,
     timeoutMs: deadline(p, 'apiServer'),
     check: async () => {
-      const r = await p.runner.probe(k.readyzArgv(), { timeoutMs: 15_000 });
-      return { done: r.ok, detail: r.ok ? 'ready' : (r.stderr.trim().split('\n').pop() ?? 'not answering') };
+      const r = await poll(p, k.readyzArgv(), { timeoutMs: 15_000 });
+      return { done: r.ok, detail: r.ok ? 'ready' : lastLine(r) };
     },
   });
   await waitUntil(p, {
     what: `the API VIP ${c.network.vip}`,
     timeoutMs: deadline(p, 'vip'),
     check: async () => {
-      const r = await p.runner.probe(k.readyzArgv(vipUrl), { timeoutMs: 15_000 });
+      const r = await poll(p, k.readyzArgv(vipUrl), { timeoutMs: 15_000 });
       return { done: r.ok, detail: r.ok ? 'ready' : 'not answering yet' };
     },
     hint: `the VIP needs the control planes on one L2 segment with ${c.network.vip} free; \`talosctl -n ${first.ip} -e ${first.ip} get addresses\` shows who holds it`,
