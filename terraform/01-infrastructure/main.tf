@@ -29,18 +29,6 @@ locals {
     interface   = var.network.interface
     mtu         = var.network.mtu
   }
-
-  sizes = {
-    for name, n in var.nodes : name => {
-      ip         = n.ip
-      vm_id      = n.vm_id
-      cpu        = n.cpu
-      memory_mib = n.memory_mib
-      disk_gib   = n.disk_gib
-    }
-  }
-  control_planes = { for name, n in local.sizes : name => n if var.nodes[name].role == "controlplane" }
-  workers        = { for name, n in local.sizes : name => n if var.nodes[name].role == "worker" }
 }
 
 # Created by layer 00-persistent-auth; reading it here fails early when that layer was not applied.
@@ -61,27 +49,23 @@ resource "talos_image_factory_schematic" "installer" {
   })
 }
 
-module "controlplane" {
-  source = "../modules/controlplane"
+# One VM per node. Creation order does not matter (Talos waits in maintenance mode for the bootstrap's config);
+# boot order does: control planes start first, as etcd quorum and the API VIP live there.
+module "node" {
+  source   = "../modules/talos-vm"
+  for_each = var.nodes
 
-  cluster_name = var.cluster_name
-  nodes        = local.control_planes
-  pool_id      = data.proxmox_virtual_environment_pool.cluster.pool_id
-  network      = local.node_network
-  talos        = local.talos
-  proxmox      = local.proxmox
-}
-
-module "worker" {
-  source = "../modules/worker"
-
-  cluster_name = var.cluster_name
-  nodes        = local.workers
-  pool_id      = data.proxmox_virtual_environment_pool.cluster.pool_id
-  network      = local.node_network
-  talos        = local.talos
-  proxmox      = local.proxmox
-
-  # Workers join a control plane: create them once the control planes exist.
-  depends_on = [module.controlplane]
+  name          = each.key
+  role          = each.value.role
+  ip            = each.value.ip
+  vm_id         = each.value.vm_id
+  cpu           = each.value.cpu
+  memory_mib    = each.value.memory_mib
+  disk_gib      = each.value.disk_gib
+  startup_order = each.value.role == "controlplane" ? 1 : 2
+  tags          = [var.cluster_name]
+  pool_id       = data.proxmox_virtual_environment_pool.cluster.pool_id
+  network       = local.node_network
+  talos         = local.talos
+  proxmox       = local.proxmox
 }

@@ -12,15 +12,15 @@ output "installer_image" {
 
 output "node_ips" {
   description = "Node name => static IP."
-  value       = merge({ for name, n in module.controlplane.nodes : name => n.ip }, { for name, n in module.worker.nodes : name => n.ip })
+  value       = { for name, n in module.node : name => n.ip }
 }
 
 output "vm_ids" {
   description = "Node name => Proxmox VM id."
-  value       = merge({ for name, n in module.controlplane.nodes : name => n.vm_id }, { for name, n in module.worker.nodes : name => n.vm_id })
+  value       = { for name, n in module.node : name => n.vm_id }
 }
 
 output "node_schematic_ids" {
   description = "Node name => schematic of its boot image (with its network configuration in META key 10)."
-  value       = merge({ for name, n in module.controlplane.nodes : name => n.schematic_id }, { for name, n in module.worker.nodes : name => n.schematic_id })
+  value       = { for name, n in module.node : name => n.schematic_id }
 }
