@@ -5,10 +5,10 @@ import * as assert from 'uvu/assert';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { EXIT_REFUSED, RefusedError, checkConfirmation, confirmByName, isInteractive } from '../../scripts/lib/core/confirm.ts';
+import { RefusalError, checkConfirmation, confirmByName, isInteractive } from '../../scripts/lib/core/confirm.ts';
 import { DESTROY_STEP_IDS, planDestroy, summarizeDestroyPlan } from '../../scripts/lib/day2/destroy.ts';
 import { planReset } from '../../scripts/lib/day2/reset.ts';
-import { SelectionError, checkQuorum, quorumSize, resetOrder, selectNodes, upgradeOrder } from '../../scripts/lib/day2/selection.ts';
+import { checkQuorum, quorumSize, resetOrder, selectNodes, upgradeOrder } from '../../scripts/lib/day2/selection.ts';
 import { snapshotFileName } from '../../scripts/lib/day2/snapshot.ts';
 import type { NodeMode } from '../../scripts/lib/day2/cluster.ts';
 
@@ -43,8 +43,8 @@ test('confirmation: non-interactive without --confirm refuses with exit 4 and ne
     await confirmByName({ cluster: 'infra', action: 'reset', provided: undefined, scriptHint: 'x --confirm infra', log: quiet(), interactive: false, ask: async () => ((asked = true), 'infra') });
     assert.unreachable();
   } catch (err) {
-    assert.instance(err, RefusedError);
-    assert.is((err as RefusedError).exitCode, EXIT_REFUSED);
+    assert.instance(err, RefusalError);
+    assert.match((err as Error).message, /nothing was changed$/);
     assert.match((err as Error).message, /--confirm infra/);
   }
   assert.not.ok(asked);
@@ -59,7 +59,7 @@ test('confirmation: a wrong --confirm refuses; the right one passes without a pr
 
 test('confirmation: interactive prompt accepts the typed name and refuses anything else', async () => {
   await confirmByName({ cluster: 'infra', action: 'reset', provided: undefined, scriptHint: '', log: quiet(), interactive: true, ask: async () => 'infra' });
-  await rejects(() => confirmByName({ cluster: 'infra', action: 'reset', provided: undefined, scriptHint: '', log: quiet(), interactive: true, ask: async () => 'y' }), RefusedError);
+  await rejects(() => confirmByName({ cluster: 'infra', action: 'reset', provided: undefined, scriptHint: '', log: quiet(), interactive: true, ask: async () => 'y' }), RefusalError);
 });
 
 test('interactive only with a terminal on both ends and outside CI', () => {
@@ -78,7 +78,7 @@ test('--nodes takes names and IPs, comma-separated or repeated; unknown entries 
   assert.equal(names(selectNodes(example, undefined)), names(example.nodes));
   assert.equal(names(selectNodes(example, ['infra-worker-2,10.0.10.11'])), ['infra-cp-1', 'infra-worker-2']);
   assert.equal(names(selectNodes(example, ['infra-cp-3', ' 10.0.10.21 '])), ['infra-cp-3', 'infra-worker-1']);
-  assert.throws(() => selectNodes(example, ['infra-cp-4']), (e: Error) => e instanceof SelectionError && /infra-cp-4/.test(e.message) && /infra-cp-1 \(10\.0\.10\.11\)/.test(e.message));
+  assert.throws(() => selectNodes(example, ['infra-cp-4']), (e: Error) => e instanceof RefusalError && /infra-cp-4/.test(e.message) && /infra-cp-1 \(10\.0\.10\.11\)/.test(e.message));
 });
 
 test('reset order: workers first, then control planes one at a time with the first control plane last', () => {

@@ -22,7 +22,7 @@ test('no confirmation, a wrong name, an unknown node or a quorum-breaking set: e
 
     const wrong = await run(lab, safeResetScript, ['--confirm', 'apps']);
     assert.is(wrong.code, EXIT_REFUSED);
-    assert.match(wrong.stderr, /aborted, nothing changed: "apps" is not the cluster name "infra"/);
+    assert.match(wrong.stderr, /aborted: "apps" is not the cluster name "infra"\n  nothing was changed/);
 
     const unknown = await run(lab, safeResetScript, ['--confirm', CLUSTER, '--nodes', 'infra-cp-9']);
     assert.is(unknown.code, EXIT_REFUSED);

@@ -245,7 +245,7 @@ test('the script: create twice (second: no changes), rotate needs confirmation b
     assert.match(refused.stderr, new RegExp(`replace the Proxmox token .*: needs confirmation, and there is no terminal to ask[\\s\\S]*next: task storage:csi-token -- rotate --confirm ${name}`));
     const wrong = await runScriptCaptured(csiTokenScript, ['--config', file, 'rotate', '--confirm', 'infra'], env);
     assert.is(wrong.code, EXIT_REFUSED);
-    assert.match(wrong.stderr, new RegExp(`aborted, nothing changed: "infra" is not the cluster name "${name}"`));
+    assert.match(wrong.stderr, new RegExp(`aborted: "infra" is not the cluster name "${name}"\n  nothing was changed`));
     assert.equal(h.lab.mutatingCalls(), []);
     const rotated = await runScriptCaptured(csiTokenScript, ['--config', file, 'rotate', '--confirm', name], env);
     assert.is(rotated.code, 0, rotated.stderr);

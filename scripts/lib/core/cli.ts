@@ -157,16 +157,23 @@ export class UsageError extends Error {
 /** Exit code of a refused or unconfirmed request; nothing was changed. */
 export const EXIT_REFUSED = 4;
 
-/** A request refused before anything changed (exit 4): an unknown node, a set that would break quorum, … */
+/**
+ * A request refused (exit 4): an unknown node, a set that would break quorum, a cluster name not confirmed. Refused
+ * before anything ran, the message ends "nothing was changed"; a mid-run stop (`beforeAnyChange: false`) says itself
+ * what was done so far.
+ */
 export class RefusalError extends Error {
   override name = 'RefusalError';
+  constructor(message: string, o: { beforeAnyChange?: boolean } = {}) {
+    super(o.beforeAnyChange === false ? message : `${message}\n  nothing was changed`);
+  }
 }
 
 /** Turns any error into one clear message on stderr (and the log file) and an exit code. */
 export function reportError(log: Logger, err: unknown): number {
   if (err instanceof FatalError) return err.exitCode; // already logged
   if (err instanceof UsageError || err instanceof RefusalError) {
-    log.error(err instanceof RefusalError ? `${err.message}\n  nothing was changed` : err.message);
+    log.error(err.message);
     return err instanceof UsageError ? 2 : EXIT_REFUSED;
   }
   if (err instanceof ConfigError || err instanceof CommandError || err instanceof WaitTimeoutError) {

@@ -1,19 +1,12 @@
 import { createInterface } from 'node:readline/promises';
-import { EXIT_REFUSED } from './cli.ts';
-import { FatalError, type Logger } from './log.ts';
+import { EXIT_REFUSED, RefusalError } from './cli.ts';
+import type { Logger } from './log.ts';
 
 // The typed confirmation every destructive command asks for (day-2, recovery, Proxmox token and volumes): the cluster's
 // name, typed by a human at a terminal, or `--confirm <name>` from a script. Anything else aborts (exit 4) before a
 // single state-changing command runs.
 
-export { EXIT_REFUSED };
-
-export class RefusedError extends FatalError {
-  constructor(message: string) {
-    super(message, EXIT_REFUSED);
-    this.name = 'RefusedError';
-  }
-}
+export { EXIT_REFUSED, RefusalError };
 
 /** CI or no terminal on stdin/stdout: nobody can type, so only `--confirm <name>` counts. */
 export function isInteractive(env: NodeJS.ProcessEnv = process.env, stdin: { isTTY?: boolean } = process.stdin, stdout: { isTTY?: boolean } = process.stdout): boolean {
@@ -57,7 +50,7 @@ async function askTerminal(question: string): Promise<string> {
 }
 
 /**
- * Resolves when the cluster name was confirmed; throws RefusedError (exit 4) otherwise. `--confirm` wins over the
+ * Resolves when the cluster name was confirmed; throws RefusalError (exit 4) otherwise. `--confirm` wins over the
  * prompt, so a script never hangs on a terminal it does not have.
  */
 export async function confirmByName(o: ConfirmOptions): Promise<void> {
@@ -65,18 +58,12 @@ export async function confirmByName(o: ConfirmOptions): Promise<void> {
   let typed = o.provided;
   if (typed === undefined) {
     if (!interactive) {
-      throw refuse(o.log, `${o.action}: needs confirmation, and there is no terminal to ask (CI or piped input).\n  next: ${o.scriptHint}`);
+      throw new RefusalError(`${o.action}: needs confirmation, and there is no terminal to ask (CI or piped input).\n  next: ${o.scriptHint}`);
     }
     o.log.print(`\n  ${o.action}.\n  Type the cluster name (${o.cluster}) to continue, anything else aborts.\n`);
     typed = await (o.ask ?? askTerminal)(`  cluster name: `);
   }
   const check = checkConfirmation(o.cluster, typed);
-  if (!check.ok) throw refuse(o.log, `aborted, nothing changed: ${check.message}`);
+  if (!check.ok) throw new RefusalError(`aborted: ${check.message}`);
   o.log.info('confirmed by cluster name', { cluster: o.cluster });
-}
-
-/** Logs the refusal and returns the error to throw (exit 4). */
-export function refuse(log: Logger, message: string): RefusedError {
-  log.error(message);
-  return new RefusedError(message);
 }

@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/schema.ts';
 import { controlPlanes } from '../bootstrap/nodes.ts';
-import { refuse } from '../core/confirm.ts';
+import { RefusalError } from '../core/cli.ts';
 import { checkQuorum, isHealthyEtcdMember } from './selection.ts';
 import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode, type NodeRead } from '../talos/modes.ts';
 import * as t from '../talos/talosctl.ts';
@@ -88,5 +88,5 @@ export async function assertQuorumWithout(ctx: Day2Context, n: NodeConfig, whole
   const modes = await nodeModes(ctx, cps, true);
   const view = await etcdView(ctx, cps, modes, true);
   const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster });
-  if (!q.ok) throw refuse(ctx.log, stop(q.detail));
+  if (!q.ok) throw new RefusalError(stop(q.detail), { beforeAnyChange: false });
 }

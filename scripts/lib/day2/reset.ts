@@ -7,7 +7,7 @@ import { StateStore } from '../core/state.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { assertQuorumWithout, etcdView, memberNames, nodeMode, nodeModes, snapshotSource, type NodeMode } from './cluster.ts';
-import { confirmByName, refuse } from '../core/confirm.ts';
+import { confirmByName, RefusalError } from '../core/confirm.ts';
 import { suspendAll } from './flux.ts';
 import { checkQuorum, isWholeCluster, resetOrder, selectNodes, type QuorumVerdict } from './selection.ts';
 import { takeSnapshot, type SnapshotEntry } from './snapshot.ts';
@@ -192,7 +192,7 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
   });
   const source = snapshotSource(controlPlanes(c), modes, etcd);
   printPlan(ctx, plan, o, source);
-  if (plan.refusal) throw refuse(ctx.log, `${plan.refusal}\n  nothing was changed`);
+  if (plan.refusal) throw new RefusalError(plan.refusal);
 
   const toReset = plan.steps.filter((s) => s.action === 'reset');
   if (toReset.length === 0) {

@@ -4,11 +4,6 @@ import type { NodeConfig } from '../config/schema.ts';
 
 // Which nodes a day-2 command acts on, in which order, and whether etcd keeps its quorum: pure, unit-tested.
 
-/** A node selection or request that cannot be carried out; exit 4, nothing changed. */
-export class SelectionError extends RefusalError {
-  override name = 'SelectionError';
-}
-
 /**
  * `--nodes a,b --nodes 10.0.10.21` → the config's nodes, in config order. Names or IPs; unknown entries are an error
  * that lists what exists (a typo must never shrink or widen the set silently). No value → every node.
@@ -19,7 +14,7 @@ export function selectNodes(config: ClusterConfig, specs: string[] | undefined):
   const unknown = wanted.filter((w) => !config.nodes.some((n) => n.name === w || n.ip === w));
   if (unknown.length) {
     const known = config.nodes.map((n) => `${n.name} (${n.ip})`).join(', ');
-    throw new SelectionError(`unknown node${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}; the config has ${known}`);
+    throw new RefusalError(`unknown node${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}; the config has ${known}`);
   }
   return config.nodes.filter((n) => wanted.includes(n.name) || wanted.includes(n.ip));
 }

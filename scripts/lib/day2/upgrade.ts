@@ -13,7 +13,7 @@ import * as tf from '../terraform/terraform.ts';
 import { assertQuorumWithout, nodeModes, type NodeMode } from './cluster.ts';
 import { controlPlanes } from '../bootstrap/nodes.ts';
 import { talosHealth } from '../talos/health.ts';
-import { refuse } from '../core/confirm.ts';
+import { RefusalError } from '../core/cli.ts';
 import { selectNodes, upgradeOrder } from './selection.ts';
 import { act, deadline, lastLine, poll, probe, waitUntil, type Day2Context } from './steps.ts';
 
@@ -94,7 +94,7 @@ export async function upgradeNodes(ctx: Day2Context, o: UpgradeNodesOptions): Pr
   const modes = await nodeModes(ctx, c.nodes);
   const bad = targets.filter((n) => modes.get(n.name) !== 'configured');
   if (bad.length) {
-    throw refuse(ctx.log, `${bad.map((n) => `${n.name} is ${modes.get(n.name)}`).join(', ')}: an upgrade needs configured, answering nodes (maintenance mode: task bootstrap). Nothing was changed`);
+    throw new RefusalError(`${bad.map((n) => `${n.name} is ${modes.get(n.name)}`).join(', ')}: an upgrade needs configured, answering nodes (maintenance mode: task bootstrap)`);
   }
   const plan: { node: NodeConfig; from: string | undefined; action: 'upgrade' | 'skip' }[] = [];
   for (const n of targets) {
@@ -216,17 +216,17 @@ export function staleMachineConfig(ctx: Day2Context, role: 'controlplane' | 'wor
 
 export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promise<{ applied: string[] }> {
   const c = ctx.config;
-  if (o.nodes.length === 0) throw refuse(ctx.log, 'talos:apply-node needs --node NAME (repeatable)');
+  if (o.nodes.length === 0) throw new RefusalError('talos:apply-node needs --node NAME (repeatable)');
   const targets = upgradeOrder(c, selectNodes(c, o.nodes));
   const files = t.talosFiles(ctx.paths);
   const gen = generatedPaths(c.cluster.name);
   for (const role of new Set(targets.map((n) => n.role))) {
     const stale = ctx.runner.dryRun ? undefined : staleMachineConfig(ctx, role);
-    if (stale) throw refuse(ctx.log, `${stale}. Nothing was applied`);
+    if (stale) throw new RefusalError(stale);
   }
   const modes: Map<string, NodeMode> = await nodeModes(ctx, targets);
   const down = targets.filter((n) => modes.get(n.name) === 'down');
-  if (down.length) throw refuse(ctx.log, `${down.map((n) => n.name).join(', ')} do not answer the Talos API. Nothing was applied`);
+  if (down.length) throw new RefusalError(`${down.map((n) => n.name).join(', ')} do not answer the Talos API`);
   const argvOf = (n: NodeConfig, preview: boolean) => {
     const file = n.role === 'controlplane' ? files.controlPlane : files.worker;
     return modes.get(n.name) === 'maintenance'
