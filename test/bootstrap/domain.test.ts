@@ -8,6 +8,7 @@ import * as flux from '../../scripts/lib/flux/flux.ts';
 import * as helm from '../../scripts/lib/helm/helm.ts';
 import * as k from '../../scripts/lib/kubernetes/kubectl.ts';
 import * as t from '../../scripts/lib/talos/talosctl.ts';
+import { parseEtcdMemberTable } from '../../scripts/lib/talos/day2.ts';
 import * as tf from '../../scripts/lib/terraform/terraform.ts';
 import { readInfrastructureOutputs } from '../../scripts/lib/terraform/layers.ts';
 import type { Runner, RunOptions } from '../../scripts/lib/core/runner.ts';
@@ -59,9 +60,10 @@ test('talosctl service/etcd members/resource stream parsers', () => {
     '10.0.10.11   a49c021e76e707db   infra-cp-1   https://10.0.10.11:2380   https://10.0.10.11:2379   false',
     '10.0.10.11   b59c021e76e707db   infra-cp-2   https://10.0.10.12:2380   https://10.0.10.12:2379   false',
   ].join('\n');
-  assert.equal(t.parseEtcdMembers(members), ['infra-cp-1', 'infra-cp-2']);
-  assert.equal(t.parseEtcdMembers('ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER\nabc  cp1  https://x:2380  https://x:2379  false\n'), ['cp1']);
-  assert.equal(t.parseEtcdMembers(''), []);
+  const hostnames = (out: string) => parseEtcdMemberTable(out).map((m) => m.hostname);
+  assert.equal(hostnames(members), ['infra-cp-1', 'infra-cp-2']);
+  assert.equal(hostnames('ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER\nabc  cp1  https://x:2380  https://x:2379  false\n'), ['cp1']);
+  assert.equal(hostnames(''), []);
   const stream = '{\n    "node": "10.0.0.1",\n    "spec": {"stage": "running", "x": "a}{b"}\n}\n{\n    "node": "10.0.0.2",\n    "spec": {"stage": "booting"}\n}\n';
   assert.is(t.parseResourceStream(stream).length, 2);
   assert.is(t.machineStage(stream), 'running');

@@ -11,6 +11,8 @@ import { CommandError, formatArgv } from '../core/runner.ts';
 import * as k from '../kubernetes/kubectl.ts';
 import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode } from '../talos/modes.ts';
 import * as t from '../talos/talosctl.ts';
+import { parseEtcdMemberTable } from '../talos/day2.ts';
+import { callBootstrap } from '../talos/bootstrap-call.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
 import { readIfExists, writeAtomic } from './files.ts';
@@ -222,20 +224,13 @@ async function ensureEtcdBootstrapped(p: PhaseContext): Promise<boolean> {
     p.note('etcd already bootstrapped');
     return false;
   }
-  const until = Date.now() + deadline(p, 'etcdService');
-  for (let pause = 500; ; pause = Math.min(pause * 2, 5000)) {
-    const res = await act(p, t.bootstrapArgv(first.ip), { check: false });
-    if (res.ok) break;
-    const text = `${res.stderr}\n${res.stdout}`;
-    if (t.isAlreadyBootstrapped(text)) {
-      p.note('etcd already bootstrapped (AlreadyExists)');
-      return false;
-    }
-    if (!t.isBootstrapNotReadyYet(text) || Date.now() > until) {
-      throw new CommandError(res, `etcd bootstrap on ${first.name} failed; \`talosctl -n ${first.ip} -e ${first.ip} service etcd\` and \`… logs etcd\` show why. The next run re-checks etcd before bootstrapping again`);
-    }
-    p.log.info(`bootstrap not possible yet on ${first.name}, retrying`, { reason: text.trim().split('\n')[0] });
-    await new Promise((r) => setTimeout(r, pause));
+  const res = await callBootstrap(p, t.bootstrapArgv(first.ip), { retryForMs: deadline(p, 'etcdService') });
+  if (!res.ok && t.isAlreadyBootstrapped(`${res.stderr}\n${res.stdout}`)) {
+    p.note('etcd already bootstrapped (AlreadyExists)');
+    return false;
+  }
+  if (!res.ok) {
+    throw new CommandError(res, `etcd bootstrap on ${first.name} failed; \`talosctl -n ${first.ip} -e ${first.ip} service etcd\` and \`… logs etcd\` show why. The next run re-checks etcd before bootstrapping again`);
   }
   p.note(`bootstrapped etcd on ${first.name}`);
   return true;
@@ -250,7 +245,7 @@ async function waitEtcdMembers(p: PhaseContext): Promise<void> {
     timeoutMs: deadline(p, 'etcdMembers'),
     check: async () => {
       const res = await poll(p, t.etcdMembersArgv(first.ip), { timeoutMs: 30_000 });
-      const members = res.ok ? t.parseEtcdMembers(res.stdout) : [];
+      const members = res.ok ? parseEtcdMemberTable(res.stdout).map((m) => m.hostname) : [];
       return { done: members.length >= want.length, detail: `${members.length}/${want.length} members${members.length ? `: ${members.join(', ')}` : ''}` };
     },
     diagnose: async () => (await p.runner.probe(t.serviceArgv(first.ip, 'etcd'))).stdout,

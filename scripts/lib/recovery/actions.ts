@@ -1,5 +1,4 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { ciliumValuesFile } from '../bootstrap/cni.ts';
 import { readIfExists, writeAtomic } from '../bootstrap/files.ts';
@@ -13,9 +12,10 @@ import * as k from '../kubernetes/kubectl.ts';
 import { waitNodesReady } from '../kubernetes/ready.ts';
 import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
+import { callBootstrap } from '../talos/bootstrap-call.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
-import { confirmByName, refuse } from '../core/confirm.ts';
-import { checkQuorum, SelectionError, selectNodes } from '../day2/selection.ts';
+import { confirmByName, RefusalError } from '../core/confirm.ts';
+import { checkQuorum, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
 
@@ -24,7 +24,7 @@ import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, t
 function oneNode(ctx: Day2Context, name: string | undefined, what: string): NodeConfig | undefined {
   if (!name) return undefined;
   const [n] = selectNodes(ctx.config, [name]);
-  if (!n) throw new SelectionError(`${what}: no node ${name}`);
+  if (!n) throw new RefusalError(`${what}: no node ${name}`);
   return n;
 }
 
@@ -50,7 +50,7 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
     return { changed: true, summary: `kubeconfig ${file} points at the VIP ${vipUrl} again` };
   }
   const wanted = oneNode(ctx, o.node, 'kubeconfig --node');
-  if (wanted && wanted.role !== 'controlplane') throw new SelectionError(`${wanted.name} is a worker: the API runs on control planes only`);
+  if (wanted && wanted.role !== 'controlplane') throw new RefusalError(`${wanted.name} is a worker: the API runs on control planes only`);
   const candidates = wanted ? [wanted] : controlPlanes(ctx.config);
   // The first control plane whose API answers; its apid hands out the admin kubeconfig.
   let chosen: NodeConfig | undefined;
@@ -108,7 +108,7 @@ export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
 export async function snapshotAction(ctx: Day2Context, node: string | undefined): Promise<SnapshotEntry> {
   const cps = controlPlanes(ctx.config);
   const wanted = oneNode(ctx, node, 'etcd:snapshot --node');
-  if (wanted && wanted.role !== 'controlplane') throw new SelectionError(`${wanted.name} is a worker: etcd runs on control planes only`);
+  if (wanted && wanted.role !== 'controlplane') throw new RefusalError(`${wanted.name} is a worker: etcd runs on control planes only`);
   const modes = await nodeModes(ctx, cps);
   const view = await etcdView(ctx, cps, modes);
   const source = wanted ?? snapshotSource(cps, modes, view);
@@ -133,7 +133,7 @@ export const RESTORE_SAFETY_REASON = 'before etcd-restore';
 
 export function chooseSnapshot(ctx: Day2Context, wanted: string | undefined): SnapshotEntry {
   if (wanted) {
-    if (!existsSync(wanted) || statSync(wanted).size === 0) throw new SelectionError(`snapshot ${wanted}: missing or empty`);
+    if (!existsSync(wanted) || statSync(wanted).size === 0) throw new RefusalError(`snapshot ${wanted}: missing or empty`);
     const metaFile = `${wanted}.json`;
     const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as SnapshotEntry['meta']) : undefined;
     return { file: wanted, bytes: statSync(wanted).size, ...(meta ? { meta } : {}) };
@@ -141,7 +141,7 @@ export function chooseSnapshot(ctx: Day2Context, wanted: string | undefined): Sn
   // The newest one, except the safety copies a restore takes of the state it replaces: re-running a failed restore
   // must not pick the broken state it was trying to leave.
   const newest = listSnapshots(ctx.paths.snapshots).find((s) => s.meta?.reason !== RESTORE_SAFETY_REASON);
-  if (!newest) throw new SelectionError(`no snapshot in ${ctx.paths.snapshots}: pass --snapshot FILE`);
+  if (!newest) throw new RefusalError(`no snapshot in ${ctx.paths.snapshots}: pass --snapshot FILE`);
   return newest;
 }
 
@@ -178,14 +178,12 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   const first = cps[0]!;
   const snap = chooseSnapshot(ctx, o.snapshot);
   if (snap.meta && snap.meta.cluster !== c.cluster.name) {
-    throw refuse(ctx.log, `snapshot ${snap.file} belongs to cluster "${snap.meta.cluster}", not "${c.cluster.name}": refusing to restore it here`);
+    throw new RefusalError(`snapshot ${snap.file} belongs to cluster "${snap.meta.cluster}", not "${c.cluster.name}": refusing to restore it here`);
   }
   const modes = await nodeModes(ctx, cps);
   const notConfigured = cps.filter((n) => modes.get(n.name) !== 'configured');
   if (notConfigured.length) {
-    throw refuse(
-      ctx.log,
-      `${notConfigured.map((n) => `${n.name} (${modes.get(n.name)})`).join(', ')} not configured: a restore needs every control plane running its machine config. ` +
+    throw new RefusalError(`${notConfigured.map((n) => `${n.name} (${modes.get(n.name)})`).join(', ')} not configured: a restore needs every control plane running its machine config. ` +
         'After a reset run `task bootstrap` first, then restore.',
     );
   }
@@ -226,15 +224,9 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   });
   await waitEtcdState(ctx, cps, (s) => s === 'Preparing', 'etcd on every control plane to wait for bootstrap (Preparing)');
 
-  const until = Date.now() + deadline(ctx, 'etcd');
-  for (let pause = 500; ; pause = Math.min(pause * 2, 5000)) {
-    const res = await act(ctx, td.bootstrapRecoverArgv(first.ip, snap.file, o.raw), { check: false, timeoutMs: deadline(ctx, 'command') });
-    if (res.ok || res.dryRun) break;
-    const text = `${res.stderr}\n${res.stdout}`;
-    if (!t.isBootstrapNotReadyYet(text) || Date.now() > until) {
-      throw new CommandError(res, `recovery bootstrap on ${first.name} failed; etcd on the control planes is empty now. Fix the cause and run etcd:restore again (the snapshot ${snap.file} is unchanged${before ? `; the pre-restore snapshot is ${before.file}` : ''})`);
-    }
-    await sleep(pause);
+  const res = await callBootstrap(ctx, td.bootstrapRecoverArgv(first.ip, snap.file, o.raw), { retryForMs: deadline(ctx, 'etcd'), timeoutMs: deadline(ctx, 'command') });
+  if (!res.ok && !res.dryRun) {
+    throw new CommandError(res, `recovery bootstrap on ${first.name} failed; etcd on the control planes is empty now. Fix the cause and run etcd:restore again (the snapshot ${snap.file} is unchanged${before ? `; the pre-restore snapshot is ${before.file}` : ''})`);
   }
   await waitMembers(ctx, first, cps.map((n) => n.name));
   await waitEtcdState(ctx, cps, (s) => s === 'Running', 'etcd Running on every control plane');
@@ -267,17 +259,17 @@ export interface RejoinOptions {
 export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<OpResult> {
   const c = ctx.config;
   const cps = controlPlanes(ctx.config);
-  if (!o.node) throw new SelectionError('etcd:rejoin needs --node NAME (the control plane whose etcd member was lost)');
+  if (!o.node) throw new RefusalError('etcd:rejoin needs --node NAME (the control plane whose etcd member was lost)');
   const n = oneNode(ctx, o.node, 'etcd:rejoin --node')!;
-  if (n.role !== 'controlplane') throw new SelectionError(`${n.name} is a worker: it has no etcd member`);
+  if (n.role !== 'controlplane') throw new RefusalError(`${n.name} is a worker: it has no etcd member`);
   const modes = await nodeModes(ctx, cps);
-  if (modes.get(n.name) !== 'configured') throw refuse(ctx.log, `${n.name} is ${modes.get(n.name)}: rejoin needs it running its machine config (in maintenance mode: task bootstrap)`);
+  if (modes.get(n.name) !== 'configured') throw new RefusalError(`${n.name} is ${modes.get(n.name)}: rejoin needs it running its machine config (in maintenance mode: task bootstrap)`);
   const view = await etcdView(ctx, cps, modes);
   const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster: false });
-  if (!q.ok) throw refuse(ctx.log, `refusing: ${q.detail}`);
+  if (!q.ok) throw new RefusalError(`refusing: ${q.detail}`);
   const others = cps.filter((x) => x.name !== n.name && view.healthy.includes(x.name));
   const via = others[0];
-  if (!via && !ctx.runner.dryRun) throw refuse(ctx.log, 'no other healthy etcd member to rejoin: use etcd:restore');
+  if (!via && !ctx.runner.dryRun) throw new RefusalError('no other healthy etcd member to rejoin: use etcd:restore');
   const stale = view.members?.find((m) => m.hostname === n.name);
   ctx.log.print(
     [

@@ -22,7 +22,6 @@ import { apiServerUrl } from '../kubernetes/kubectl.ts';
 //
 // Parsers:
 //   parseServiceInfo(stdout)      `service ID` key/value block → { state, health }
-//   parseEtcdMembers(stdout)      `etcd members` table → member hostnames
 //   parseResourceStream(stdout)   `get … -o json` (a stream of JSON objects, not an array) → objects
 //   machineStage(stdout)          `get machinestatus -o json` → stage ("booting", "running", …)
 //   isAlreadyBootstrapped(text)   bootstrap error that means "done already" (AlreadyExists)
@@ -170,19 +169,6 @@ export function parseServiceInfo(stdout: string): ServiceInfo {
     if (m) info[m[1] === 'STATE' ? 'state' : 'health'] = m[2];
   }
   return info;
-}
-
-/** Hostnames from the `talosctl etcd members` table (the NODE column is there only when talking through apid). */
-export function parseEtcdMembers(stdout: string): string[] {
-  const lines = stdout.split('\n').filter((l) => l.trim());
-  const headerAt = lines.findIndex((l) => /\bHOSTNAME\b/.test(l));
-  if (headerAt < 0) return [];
-  const header = lines[headerAt]!.trim().split(/\s{2,}|\t+/);
-  const col = header.indexOf('HOSTNAME');
-  return lines
-    .slice(headerAt + 1)
-    .map((l) => l.trim().split(/\s+/)[col])
-    .filter((h): h is string => !!h);
 }
 
 /** `talosctl get … -o json` prints one indented JSON object per resource, back to back (not an array). */
