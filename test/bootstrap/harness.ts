@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
 import { startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
 import type { SshdServer } from '../servers/sshd.ts';
-import { startFakeGithub, type FakeGithub } from './fake-github.ts';
+import { startFakeGithub, type FakeGithub } from '../servers/github.ts';
 
 // End-to-end harness: a throw-away copy of this repository (its own git history and a bare "GitHub" remote), the
 // simulated lab on PATH, a loopback GitHub API and a loopback sshd standing in for the Proxmox host. The bootstrap runs
@@ -146,7 +146,7 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
   let github: FakeGithub;
   try {
     repo = makeRepo(base, fixture, sshd, edit);
-    github = await startFakeGithub({ owner: OWNER, repo: REPO, bare: repo.origin, token: GITHUB_TOKEN });
+    github = await startFakeGithub({ owner: OWNER, repo: REPO, token: GITHUB_TOKEN, admin: true, branches: {}, keys: [], bare: repo.origin });
   } catch (err) {
     await host.stop();
     rmSync(base, { recursive: true, force: true });

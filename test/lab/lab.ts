@@ -55,23 +55,27 @@ export function scaleTimings(t: LabTimings, factor: number): LabTimings {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v / factor)])) as unknown as LabTimings;
 }
 
+/** A failing command, local or remote: what it prints and how many matching calls it hits. */
+export interface CommandFault {
+  /** Word prefix of "<tool> <subcommand…>", e.g. "talosctl apply-config", "helm upgrade", "pveum user token add". */
+  cmd: string;
+  exitCode?: number;
+  stderr?: string;
+  stdout?: string;
+  /** How many matching calls fail (default: all). */
+  times?: number;
+  /** Let the first N matching calls through untouched. */
+  skip?: number;
+}
+
 export type FaultSpec =
-  | {
+  | (CommandFault & {
       kind: 'command';
-      /** Word prefix of "<tool> <subcommand…>", e.g. "talosctl apply-config", "helm upgrade", "kubectl get". */
-      cmd: string;
-      exitCode?: number;
-      stderr?: string;
-      stdout?: string;
-      /** How many matching calls fail (default: all). */
-      times?: number;
-      /** Let the first N matching calls through untouched. */
-      skip?: number;
       /** Extra delay for matching calls (with or without a failure). */
       latencyMs?: number;
       /** Only calls naming this node IP with -n/--nodes. */
       node?: string;
-    }
+    })
   | { kind: 'vip-down' }
   | { kind: 'node-unreachable'; node: string }
   | { kind: 'etcd-member-lost'; node: string }

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 // A local stand-in for the GitHub REST API (the documented endpoints the scripts use), for octokit pointed at it with
-// GITHUB_API_URL. Stateful: one repository with branches (name → commit shas on it, newest first), deploy keys and
-// the token's admin permission. Unknown routes → 404 like GitHub; a wrong token → 401 "Bad credentials".
+// GITHUB_API_URL. Stateful: one repository with branches (name → commit shas on it, newest first, or a local bare
+// repository's real branches and history), deploy keys and the token's admin permission. Unknown routes → 404 like
+// GitHub; a wrong token → 401 "Bad credentials".
 //
 //   GET    /repos/{o}/{r}                     → { full_name, default_branch, permissions: { admin, push, pull } }
 //   GET    /repos/{o}/{r}/branches/{b}        → { name, commit: { sha } }
@@ -18,6 +20,8 @@ export interface FakeGithubState {
   /** Deploy key listing forbidden (a token without Administration permission). */
   keysForbidden?: boolean;
   branches: Record<string, string[]>;
+  /** A local bare repository whose branches and commits answer instead of `branches` (the bootstrap's test remote). */
+  bare?: string;
   keys: { id: number; title: string; key: string; read_only: boolean }[];
 }
 
@@ -26,6 +30,33 @@ export interface FakeGithub {
   state: FakeGithubState;
   requests: { method: string; path: string }[];
   close(): Promise<void>;
+}
+
+function git(bare: string, ...args: string[]): string | undefined {
+  try {
+    return execFileSync('git', ['--git-dir', bare, ...args], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The branch's head commit. */
+function branchHead(state: FakeGithubState, branch: string): string | undefined {
+  return state.bare ? git(state.bare, 'rev-parse', '--verify', `refs/heads/${branch}^{commit}`) : state.branches[branch]?.[0];
+}
+
+/** How `head` relates to the branch `base` (GitHub's compare), or undefined when either is unknown. */
+function compare(state: FakeGithubState, base: string, head: string): { ahead: number; behind: number } | undefined {
+  if (state.bare) {
+    const b = branchHead(state, base);
+    const h = git(state.bare, 'rev-parse', '--verify', `${head}^{commit}`) ?? branchHead(state, head);
+    if (!b || !h) return undefined;
+    return { ahead: Number(git(state.bare, 'rev-list', '--count', `${b}..${h}`)), behind: Number(git(state.bare, 'rev-list', '--count', `${h}..${b}`)) };
+  }
+  const shas = state.branches[base];
+  if (!shas || !Object.values(state.branches).flat().includes(head)) return undefined;
+  const idx = shas.indexOf(head);
+  return idx >= 0 ? { ahead: 0, behind: idx } : { ahead: 1, behind: 1 };
 }
 
 function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
@@ -58,20 +89,16 @@ export async function startFakeGithub(state: FakeGithubState): Promise<FakeGithu
     }
     let m = /^\/branches\/(.+)$/.exec(rest);
     if (req.method === 'GET' && m) {
-      const shas = state.branches[decodeURIComponent(m[1]!)];
-      if (!shas) return send(res, 404, { message: 'Branch not found', documentation_url: 'https://docs.github.com/rest', status: '404' });
-      return send(res, 200, { name: decodeURIComponent(m[1]!), commit: { sha: shas[0] }, protected: false });
+      const sha = branchHead(state, decodeURIComponent(m[1]!));
+      if (!sha) return send(res, 404, { message: 'Branch not found', documentation_url: 'https://docs.github.com/rest', status: '404' });
+      return send(res, 200, { name: decodeURIComponent(m[1]!), commit: { sha }, protected: false });
     }
     m = /^\/compare\/(.+)\.\.\.(.+)$/.exec(rest);
     if (req.method === 'GET' && m) {
-      const [base, head] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
-      const shas = state.branches[base];
-      const known = Object.values(state.branches).flat();
-      if (!shas || !known.includes(head)) return send(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' });
-      const idx = shas.indexOf(head);
-      if (idx === 0) return send(res, 200, { status: 'identical', ahead_by: 0, behind_by: 0, total_commits: 0 });
-      if (idx > 0) return send(res, 200, { status: 'behind', ahead_by: 0, behind_by: idx, total_commits: 0 });
-      return send(res, 200, { status: 'diverged', ahead_by: 1, behind_by: 1, total_commits: 1 });
+      const c = compare(state, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+      if (!c) return notFound();
+      const status = c.ahead === 0 && c.behind === 0 ? 'identical' : c.ahead === 0 ? 'behind' : c.behind === 0 ? 'ahead' : 'diverged';
+      return send(res, 200, { status, ahead_by: c.ahead, behind_by: c.behind, total_commits: c.ahead });
     }
     if (rest === '/keys' && req.method === 'GET') {
       if (state.keysForbidden) return send(res, 403, { message: 'Resource not accessible by personal access token', documentation_url: 'https://docs.github.com/rest', status: '403' });

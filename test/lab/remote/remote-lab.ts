@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSshd, type SshdServer } from '../../servers/sshd.ts';
+import type { CommandFault } from '../lab.ts';
 import { emptyProxmox as emptyProxmoxState } from './lib.mjs';
 
 // Test-side handle on the remote fakes' state (LAB_REMOTE_DIR): seed headscale/Proxmox worlds, inject faults and
@@ -52,16 +53,7 @@ export interface ProxmoxState {
   freed?: string[];
 }
 
-export interface RemoteFault {
-  /** Prefix of "tool arg arg…", e.g. "headscale version" or "pveum user token add". */
-  cmd: string;
-  exitCode?: number;
-  stderr?: string;
-  stdout?: string;
-  /** Fire this many times (default: always). */
-  times?: number;
-  /** Let the first N matching calls pass. */
-  skip?: number;
+export interface RemoteFault extends CommandFault {
   /** Sleep this long first (bounded hang: the call ends afterwards). */
   hangMs?: number;
 }

@@ -96,16 +96,18 @@ async function bootstrapGithub(flags, lab, io) {
   });
   const e = (l) => io.err(`${l}\n`);
   const repoUrl = `https://${host}/${flags.owner}/${flags.repository}.git`;
+  // A second bootstrap finds its manifests committed already and pushes nothing.
+  const commitManifests = (what, id) => {
+    if (second) return e(`✔ ${what} manifests are up to date`);
+    e(`✔ committed ${what} manifests to "${branch}" ("${hexId(id).padEnd(40, '0')}")`);
+    e(`► pushing ${what} manifests to "${repoUrl}"`);
+  };
   e(`► connecting to ${host}`);
   e(`► cloning branch "${branch}" from Git repository "${repoUrl}"`);
   e('✔ cloned repository');
   e('► generating component manifests');
   e('✔ generated component manifests');
-  if (second) e('✔ component manifests are up to date');
-  else {
-    e(`✔ committed component manifests to "${branch}" ("${hexId('c1').padEnd(40, '0')}")`);
-    e(`► pushing component manifests to "${repoUrl}"`);
-  }
+  commitManifests('component', 'c1');
   e('► installing components in "flux-system" namespace');
   e('✔ installed components');
   e('✔ reconciled components');
@@ -122,11 +124,7 @@ async function bootstrapGithub(flags, lab, io) {
   }
   e('► generating sync manifests');
   e('✔ generated sync manifests');
-  if (second) e('✔ sync manifests are up to date');
-  else {
-    e(`✔ committed sync manifests to "${branch}" ("${hexId('c2').padEnd(40, '0')}")`);
-    e(`► pushing sync manifests to "${repoUrl}"`);
-  }
+  commitManifests('sync', 'c2');
   e('► applying sync manifests');
   e('✔ reconciled sync configuration');
   e('◎ waiting for GitRepository "flux-system/flux-system" to be reconciled');
