@@ -6,7 +6,7 @@ import { CommandError } from '../core/runner.ts';
 import { planFile, prepareLayer, readInfrastructureOutputs, terraformEnv } from '../terraform/layers.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
-import { act, deadline, parallel, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
+import { act, deadline, parallel, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 2: Terraform layers in dependency order (00-persistent-auth, then 01-infrastructure). Each layer: init,
 // workspace <cluster>, plan -detailed-exitcode -out FILE, and apply of exactly that plan only when it has changes.
