@@ -149,6 +149,24 @@ stringData:
   assert.match(f[0]!.message, 'applied by Kustomization flux-system/app');
 });
 
+test('a plaintext Secret renamed by namePrefix/nameSuffix is reported once, as applied', async () => {
+  const secret = `apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+stringData:
+  password: hunter2
+`;
+  const r = await validateWith({
+    'kubernetes/apps/app/secret.yaml': secret,
+    'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']!.replace('  - helmrelease.yaml', '  - helmrelease.yaml\n  - secret.yaml')}namePrefix: app-\nnameSuffix: -v1\n`,
+  });
+  const f = only(r.findings, 'plaintext-secret');
+  assert.is(f.length, 1, show(r.findings));
+  assert.match(f[0]!.object ?? '', 'app-db-v1');
+  assert.match(f[0]!.message, 'applied by Kustomization flux-system/app');
+});
+
 test('a kustomize secretGenerator is a plaintext Secret too', async () => {
   const r = await validateWith({
     'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']}secretGenerator:\n  - name: generated\n    namespace: podinfo\n    literals: [a=b]\n`,

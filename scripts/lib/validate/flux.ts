@@ -395,21 +395,17 @@ export function floatingImages(obj: unknown, path = ''): string[] {
 }
 
 /**
- * A committed Secret and the one a Kustomization applies from it are the same when the file and the name match; not
- * the namespace, which the kustomization's `namespace:` may set or replace.
- */
-const secretKey = (file: string | undefined, o: K8sObject) => `${file}#${o.metadata?.name ?? ''}`;
-
-/**
  * Plaintext Secrets anywhere under kubernetes/, even in files no Kustomization applies (they are in git all the same).
- * Those a tree applies are reported by checkTree already.
+ * Those a tree applies are reported by checkTree already: kustomize applies a resource file whole, so a file with an
+ * applied plaintext Secret has all its Secrets applied (whatever `namespace:`, `namePrefix:` or `nameSuffix:` made of
+ * their names), and the file is skipped here.
  */
 export function checkSecretFiles(index: SourceIndex, trees: ClusterTree[], findings: Finding[]): void {
-  const reported = new Set(trees.flatMap((t) => t.objects.filter((a) => isPlainSecret(a.obj)).map((a) => secretKey(a.file, a.obj))));
+  const reported = new Set(trees.flatMap((t) => t.objects.filter((a) => isPlainSecret(a.obj)).map((a) => a.file)));
   for (const f of index.files) {
     for (const o of f.objects) {
       if (!isPlainSecret(o)) continue;
-      if (reported.has(secretKey(f.file, o))) continue;
+      if (reported.has(f.file)) continue;
       findings.push({ check: 'plaintext-secret', file: f.file, object: describe(o), message: 'plaintext Secret committed to git: use a SealedSecret or an ExternalSecret' });
     }
   }

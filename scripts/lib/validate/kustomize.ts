@@ -81,8 +81,9 @@ function takeOrigin(o: K8sObject, baseDir: string): string | undefined {
 
 /**
  * Builds many directories at once: one kustomize run over a temporary kustomization that lists them all, with origin
- * annotations to give every object back to its directory (and file). kustomize starts in ~0.2 s, so this turns N
- * runs into one. Falls back to one build per directory when the combined build fails or an object cannot be traced
+ * annotations to give every object back to its directory and file (also one directory alone: a `namePrefix` or
+ * `namespace:` leaves nothing else to find an object's file by). kustomize starts in ~0.2 s, so this turns N runs
+ * into one. Falls back to one build per directory when the combined build fails or an object cannot be traced
  * to exactly one directory (a shared base, the same object in two directories): the per-directory errors are the
  * precise ones.
  */
@@ -90,7 +91,7 @@ export async function buildPaths(dirs: string[], exec: Exec, root: string, which
   const results = new Map<string, BuildResult>();
   const withFile = dirs.filter((d) => existsSync(d) && statSync(d).isDirectory() && hasKustomizationFile(d));
   const rest = dirs.filter((d) => !withFile.includes(d));
-  if (withFile.length > 1) {
+  if (withFile.length > 0) {
     const tmp = mkdtempSync(join(tmpdir(), 'validate-kustomize-'));
     try {
       const entries = withFile.map((d) => relative(tmp, d));
@@ -144,22 +145,20 @@ export async function buildPath(dir: string, exec: Exec, root: string, which = o
     return parseManifests(res.stdout, rel);
   }
   // Flux's generated kustomization: every manifest below, subdirectories with a kustomization file as units.
-  const out: BuildResult = { objects: [], errors: [] };
+  const out: BuildResult & { files: (string | undefined)[] } = { objects: [], errors: [], files: [] };
+  const add = (r: BuildResult, file?: string) => {
+    out.objects.push(...r.objects);
+    out.errors.push(...r.errors);
+    out.files.push(...r.objects.map((_, i) => file ?? r.files?.[i]));
+  };
   const walk = async (d: string) => {
     for (const name of readdirSync(d).sort()) {
       if (name.startsWith('.')) continue;
       const p = join(d, name);
       if (statSync(p).isDirectory()) {
-        if (hasKustomizationFile(p)) {
-          const sub = await buildPath(p, exec, root, which);
-          out.objects.push(...sub.objects);
-          out.errors.push(...sub.errors);
-        } else await walk(p);
-      } else if (/\.ya?ml$/.test(name)) {
-        const parsed = parseManifests(readFileSync(p, 'utf8'), relative(root, p));
-        out.objects.push(...parsed.objects);
-        out.errors.push(...parsed.errors);
-      }
+        if (hasKustomizationFile(p)) add((await buildPaths([p], exec, root, which)).get(p)!);
+        else await walk(p);
+      } else if (/\.ya?ml$/.test(name)) add(parseManifests(readFileSync(p, 'utf8'), relative(root, p)), relative(root, p));
     }
   };
   await walk(dir);
