@@ -161,6 +161,23 @@ metadata:
   assert.match(f[0]!.message, 'Kustomization flux-system/app');
 });
 
+test('a copy of the flux-system namespace in a plain directory (no kustomization.yaml) is a second owner, with its own file', async () => {
+  const ns = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: flux-system
+`;
+  const r = await validateWith({ 'kubernetes/clusters/test/flux-system/gotk-components.yaml': ns, 'kubernetes/apps/sources/flux-ns.yaml': ns });
+  const f = only(r.findings, 'ownership');
+  assert.is(f.length, 1, show(r.findings));
+  assert.is(f[0]!.file, 'kubernetes/apps/sources/flux-ns.yaml');
+  assert.match(f[0]!.message, 'flux bootstrap github');
+  assert.match(f[0]!.message, 'Kustomization flux-system/sources');
+  // The committed gotk copy is the bootstrap's, traced to its own file: not a third owner.
+  assert.match(f[0]!.message, 'managed by 2 owners');
+  assert.not.match(f[0]!.message, 'Kustomization flux-system/flux-system');
+});
+
 test('ExternalSecrets that merge into an existing Secret claim nothing', () => {
   assert.equal(derivedIdentities({ apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', metadata: { name: 'x', namespace: 'a' }, spec: { target: { name: 'y', creationPolicy: 'Merge' } } }), []);
 });
