@@ -2,6 +2,7 @@ import { Octokit } from '@octokit/rest';
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { redact, registerSecret } from '../core/redact.ts';
+import { headArgv } from '../bootstrap/git.ts';
 
 // GitHub REST (@octokit/rest) for the bootstrap preflight and for destroy. API base URL: GITHUB_API_URL when set
 // (GitHub Enterprise, or the tests' local server), else https://api.github.com. Token: GITHUB_TOKEN (.env).
@@ -80,7 +81,7 @@ function explain(err: unknown, what: string): GithubCheckError {
 }
 
 async function localHead(ctx: OpsContext): Promise<string> {
-  const res = await ctx.runner.probe(['git', 'rev-parse', 'HEAD'], { cwd: REPO_ROOT });
+  const res = await ctx.runner.probe(headArgv(), { cwd: REPO_ROOT });
   if (!res.ok) throw new GithubCheckError(`git rev-parse HEAD failed in ${REPO_ROOT}: ${res.stderr.trim()}`);
   return res.stdout.trim();
 }
