@@ -6,6 +6,7 @@ import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { RefusalError, checkConfirmation, confirmByName, isInteractive } from '../../scripts/lib/core/confirm.ts';
+import { UsageError } from '../../scripts/lib/core/cli.ts';
 import { DESTROY_STEP_IDS, planDestroy, summarizeDestroyPlan } from '../../scripts/lib/day2/destroy.ts';
 import { planReset } from '../../scripts/lib/day2/reset.ts';
 import { checkQuorum, quorumSize, resetOrder, selectNodes, upgradeOrder } from '../../scripts/lib/day2/selection.ts';
@@ -166,7 +167,7 @@ test('destroy plan: reverse order of creation; optional sections and the persist
   assert.ok(planDestroy(example, { includePersistent: true, skip: [] }).every((s) => s.enabled));
   const minimal = planDestroy(config('one-node.yaml'), { includePersistent: false, skip: ['flux-deploy-key'] });
   assert.equal(minimal.filter((s) => s.enabled).map((s) => s.id), ['terraform:01-infrastructure']);
-  assert.throws(() => planDestroy(example, { includePersistent: false, skip: ['terraform'] }), /unknown step/);
+  assert.throws(() => planDestroy(example, { includePersistent: false, skip: ['terraform'] }), (err: Error) => err instanceof UsageError && /unknown step/.test(err.message));
   assert.equal(DESTROY_STEP_IDS.length, 5);
 });
 

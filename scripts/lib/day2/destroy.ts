@@ -15,7 +15,7 @@ import { confirmByName } from '../core/confirm.ts';
 import { removeFluxDeployKeys } from '../github/github.ts';
 import { removeHeadscaleNodes } from '../headscale/routes.ts';
 import { deleteCsiToken } from '../proxmox/csi-token.ts';
-import { RefusalError } from '../core/cli.ts';
+import { UsageError } from '../core/cli.ts';
 import { takeSnapshot, type SnapshotEntry } from './snapshot.ts';
 import { act, deadline, type Day2Context } from './steps.ts';
 
@@ -48,7 +48,7 @@ export interface DestroyOptions {
 /** Pure: the steps in teardown order, each on or off with the reason. */
 export function planDestroy(c: ClusterConfig, o: Pick<DestroyOptions, 'includePersistent' | 'skip'>): DestroyStep[] {
   const unknown = o.skip.filter((s) => !(DESTROY_STEP_IDS as string[]).includes(s));
-  if (unknown.length) throw new RefusalError(`--skip ${unknown.join(',')}: unknown step; steps are ${DESTROY_STEP_IDS.join(', ')}`);
+  if (unknown.length) throw new UsageError(`--skip ${unknown.join(',')}: unknown step; steps are ${DESTROY_STEP_IDS.join(', ')}`);
   const skipped = (id: DestroyStepId) => o.skip.includes(id);
   const step = (id: DestroyStepId, title: string, on: boolean, off: string): DestroyStep =>
     skipped(id) ? { id, title, enabled: false, why: '--skip' } : on ? { id, title, enabled: true } : { id, title, enabled: false, why: off };

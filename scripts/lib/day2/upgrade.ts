@@ -13,7 +13,7 @@ import * as tf from '../terraform/terraform.ts';
 import { assertQuorumWithout, nodeModes, type NodeMode } from './cluster.ts';
 import { controlPlanes } from '../bootstrap/nodes.ts';
 import { talosHealth } from '../talos/health.ts';
-import { RefusalError } from '../core/cli.ts';
+import { RefusalError, UsageError } from '../core/cli.ts';
 import { selectNodes, upgradeOrder } from './selection.ts';
 import { act, deadline, lastLine, poll, probe, waitUntil, type Day2Context } from './steps.ts';
 
@@ -216,7 +216,7 @@ export function staleMachineConfig(ctx: Day2Context, role: 'controlplane' | 'wor
 
 export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promise<{ applied: string[] }> {
   const c = ctx.config;
-  if (o.nodes.length === 0) throw new RefusalError('talos:apply-node needs --node NAME (repeatable)');
+  if (o.nodes.length === 0) throw new UsageError('talos:apply-node needs --node NAME (repeatable)');
   const targets = upgradeOrder(c, selectNodes(c, o.nodes));
   const files = t.talosFiles(ctx.paths);
   const gen = generatedPaths(c.cluster.name);
