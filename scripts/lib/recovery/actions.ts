@@ -15,6 +15,7 @@ import * as td from '../talos/day2.ts';
 import { callBootstrap } from '../talos/bootstrap-call.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
 import { confirmByName, RefusalError } from '../core/confirm.ts';
+import { UsageError } from '../core/cli.ts';
 import { checkQuorum, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
@@ -259,7 +260,7 @@ export interface RejoinOptions {
 export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<OpResult> {
   const c = ctx.config;
   const cps = controlPlanes(ctx.config);
-  if (!o.node) throw new RefusalError('etcd:rejoin needs --node NAME (the control plane whose etcd member was lost)');
+  if (!o.node) throw new UsageError('etcd:rejoin needs --node NAME (the control plane whose etcd member was lost)');
   const n = oneNode(ctx, o.node, 'etcd:rejoin --node')!;
   if (n.role !== 'controlplane') throw new RefusalError(`${n.name} is a worker: it has no etcd member`);
   const modes = await nodeModes(ctx, cps);
