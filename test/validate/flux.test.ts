@@ -130,18 +130,14 @@ stringData:
   assert.match(g[0]!.message, 'committed to git');
 });
 
+/** The app's kustomization with a plaintext Secret `db` added, and `extra` (kustomization fields) appended. */
+const withAppSecret = (extra: string) => ({
+  'kubernetes/apps/app/secret.yaml': 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2\n',
+  'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']!.replace('  - helmrelease.yaml', '  - helmrelease.yaml\n  - secret.yaml')}${extra}`,
+});
+
 test('a plaintext Secret in a Kustomization that sets the namespace is reported once', async () => {
-  const secret = `apiVersion: v1
-kind: Secret
-metadata:
-  name: db
-stringData:
-  password: hunter2
-`;
-  const r = await validateWith({
-    'kubernetes/apps/app/secret.yaml': secret,
-    'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']!.replace('  - helmrelease.yaml', '  - helmrelease.yaml\n  - secret.yaml')}namespace: podinfo\n`,
-  });
+  const r = await validateWith(withAppSecret('namespace: podinfo\n'));
   const f = only(r.findings, 'plaintext-secret');
   assert.is(f.length, 1, show(r.findings));
   assert.is(f[0]!.file, 'kubernetes/apps/app/secret.yaml');
@@ -150,17 +146,7 @@ stringData:
 });
 
 test('a plaintext Secret renamed by namePrefix/nameSuffix is reported once, as applied', async () => {
-  const secret = `apiVersion: v1
-kind: Secret
-metadata:
-  name: db
-stringData:
-  password: hunter2
-`;
-  const r = await validateWith({
-    'kubernetes/apps/app/secret.yaml': secret,
-    'kubernetes/apps/app/kustomization.yaml': `${BASE['kubernetes/apps/app/kustomization.yaml']!.replace('  - helmrelease.yaml', '  - helmrelease.yaml\n  - secret.yaml')}namePrefix: app-\nnameSuffix: -v1\n`,
-  });
+  const r = await validateWith(withAppSecret('namePrefix: app-\nnameSuffix: -v1\n'));
   const f = only(r.findings, 'plaintext-secret');
   assert.is(f.length, 1, show(r.findings));
   assert.match(f[0]!.object ?? '', 'app-db-v1');
