@@ -6,7 +6,7 @@ import type { Logger } from './log.ts';
 // name, typed by a human at a terminal, or `--confirm <name>` from a script. Anything else aborts (exit 4) before a
 // single state-changing command runs.
 
-export { EXIT_REFUSED, RefusalError };
+export { EXIT_REFUSED };
 
 /** CI or no terminal on stdin/stdout: nobody can type, so only `--confirm <name>` counts. */
 export function isInteractive(env: NodeJS.ProcessEnv = process.env, stdin: { isTTY?: boolean } = process.stdin, stdout: { isTTY?: boolean } = process.stdout): boolean {

@@ -14,8 +14,8 @@ import * as t from '../talos/talosctl.ts';
 import * as td from '../talos/day2.ts';
 import { callBootstrap } from '../talos/bootstrap-call.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
-import { confirmByName, RefusalError } from '../core/confirm.ts';
-import { UsageError } from '../core/cli.ts';
+import { confirmByName } from '../core/confirm.ts';
+import { RefusalError, UsageError } from '../core/cli.ts';
 import { checkQuorum, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
@@ -184,7 +184,8 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   const modes = await nodeModes(ctx, cps);
   const notConfigured = cps.filter((n) => modes.get(n.name) !== 'configured');
   if (notConfigured.length) {
-    throw new RefusalError(`${notConfigured.map((n) => `${n.name} (${modes.get(n.name)})`).join(', ')} not configured: a restore needs every control plane running its machine config. ` +
+    throw new RefusalError(
+      `${notConfigured.map((n) => `${n.name} (${modes.get(n.name)})`).join(', ')} not configured: a restore needs every control plane running its machine config. ` +
         'After a reset run `task bootstrap` first, then restore.',
     );
   }
