@@ -4,11 +4,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import * as flux from '../../scripts/lib/flux/flux.ts';
+import * as kustomizations from '../../scripts/lib/flux/kustomizations.ts';
+import * as fluxInstall from '../../scripts/lib/flux/install.ts';
 import * as helm from '../../scripts/lib/helm/helm.ts';
-import * as k from '../../scripts/lib/kubernetes/kubectl.ts';
-import * as t from '../../scripts/lib/talos/talosctl.ts';
-import { parseEtcdMemberTable } from '../../scripts/lib/talos/day2.ts';
+import * as kubeconfig from '../../scripts/lib/kubernetes/kubeconfig.ts';
+import * as kubeNodes from '../../scripts/lib/kubernetes/nodes.ts';
+import * as kubectl from '../../scripts/lib/kubernetes/kubectl.ts';
+import * as talosEtcd from '../../scripts/lib/talos/etcd.ts';
+import * as machineConfig from '../../scripts/lib/talos/machine-config.ts';
+import * as nodeHealth from '../../scripts/lib/talos/health.ts';
+import * as talosctl from '../../scripts/lib/talos/talosctl.ts';
+import * as talosModes from '../../scripts/lib/talos/modes.ts';
+import { parseEtcdMemberTable } from '../../scripts/lib/talos/etcd.ts';
 import * as tf from '../../scripts/lib/terraform/terraform.ts';
 import { readInfrastructureOutputs } from '../../scripts/lib/terraform/layers.ts';
 import type { Runner, RunOptions } from '../../scripts/lib/core/runner.ts';
@@ -19,7 +26,7 @@ const config = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 't
 // ---- talosctl -------------------------------------------------------------------------------------------------
 
 test('talosctl gen config takes the rendered patches, the VIP endpoint and the install image', () => {
-  const argv = t.genConfigArgv({
+  const argv = machineConfig.genConfigArgv({
     clusterName: 'infra', vip: '10.0.10.10', secretsFile: '/s/secrets.yaml',
     commonPatch: 'talos/generated/infra/common.yaml', controlPlanePatch: 'talos/generated/infra/controlplane.yaml',
     workerPatch: 'talos/generated/infra/worker.yaml', installImage: 'factory.talos.dev/metal-installer/abc:v1.11.6',
@@ -38,23 +45,23 @@ test('talosctl gen config takes the rendered patches, the VIP endpoint and the i
 });
 
 test('talosctl apply-config is insecure (maintenance mode) with the per-node patch', () => {
-  assert.equal(t.applyConfigInsecureArgv('10.0.0.5', '/s/worker.yaml', 'talos/generated/c/nodes/w1.yaml'), [
+  assert.equal(machineConfig.applyConfigInsecureArgv('10.0.0.5', '/s/worker.yaml', 'talos/generated/c/nodes/w1.yaml'), [
     'talosctl', 'apply-config', '--insecure', '--nodes', '10.0.0.5', '--file', '/s/worker.yaml', '--config-patch', '@talos/generated/c/nodes/w1.yaml',
   ]);
 });
 
 test('authenticated talosctl commands name the node as endpoint: never the VIP', () => {
-  for (const argv of [t.bootstrapArgv('10.0.0.1'), t.serviceArgv('10.0.0.1', 'etcd'), t.etcdMembersArgv('10.0.0.1'), t.kubeconfigArgv('10.0.0.1')]) {
+  for (const argv of [talosEtcd.bootstrapArgv('10.0.0.1'), nodeHealth.serviceArgv('10.0.0.1', 'etcd'), talosEtcd.etcdMembersArgv('10.0.0.1'), machineConfig.kubeconfigArgv('10.0.0.1')]) {
     assert.equal(argv.slice(0, 5), ['talosctl', '--endpoints', '10.0.0.1', '--nodes', '10.0.0.1']);
   }
-  const h = t.healthArgv({ node: '10.0.0.1', controlPlanes: ['10.0.0.1'], workers: [], waitTimeout: '10m' });
+  const h = nodeHealth.healthArgv({ node: '10.0.0.1', controlPlanes: ['10.0.0.1'], workers: [], waitTimeout: '10m' });
   assert.not.ok(h.includes('--worker-nodes'), 'no empty --worker-nodes on a one-node cluster');
   assert.is(h[h.indexOf('--wait-timeout') + 1], '10m');
 });
 
 test('talosctl service/etcd members/resource stream parsers', () => {
   const service = 'NODE     10.0.10.11\nID       etcd\nSTATE    Preparing\nHEALTH   ?\nEVENTS   [Preparing]: Running pre state (10s ago)\n';
-  assert.equal(t.parseServiceInfo(service), { state: 'Preparing', health: '?' });
+  assert.equal(nodeHealth.parseServiceInfo(service), { state: 'Preparing', health: '?' });
   const members = [
     'NODE         ID                 HOSTNAME     PEER URLS                 CLIENT URLS               LEARNER',
     '10.0.10.11   a49c021e76e707db   infra-cp-1   https://10.0.10.11:2380   https://10.0.10.11:2379   false',
@@ -65,17 +72,17 @@ test('talosctl service/etcd members/resource stream parsers', () => {
   assert.equal(hostnames('ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER\nabc  cp1  https://x:2380  https://x:2379  false\n'), ['cp1']);
   assert.equal(hostnames(''), []);
   const stream = '{\n    "node": "10.0.0.1",\n    "spec": {"stage": "running", "x": "a}{b"}\n}\n{\n    "node": "10.0.0.2",\n    "spec": {"stage": "booting"}\n}\n';
-  assert.is(t.parseResourceStream(stream).length, 2);
-  assert.is(t.machineStage(stream), 'running');
+  assert.is(talosctl.parseResourceStream(stream).length, 2);
+  assert.is(talosModes.machineStage(stream), 'running');
 });
 
 test('talosctl bootstrap errors: already bootstrapped vs not ready yet vs real failure', () => {
-  assert.ok(t.isAlreadyBootstrapped('error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty'));
-  assert.ok(t.isBootstrapNotReadyYet('rpc error: code = FailedPrecondition desc = bootstrap is not available yet'));
-  assert.not.ok(t.isAlreadyBootstrapped('rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node'));
-  assert.not.ok(t.isBootstrapNotReadyYet('rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node'));
-  assert.is(t.talosMinor('v1.11.6'), 'v1.11');
-  assert.is(t.parseClientVersion('Client:\n\tTalos v1.11.6\n'), 'v1.11.6');
+  assert.ok(talosEtcd.isAlreadyBootstrapped('error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty'));
+  assert.ok(talosEtcd.isBootstrapNotReadyYet('rpc error: code = FailedPrecondition desc = bootstrap is not available yet'));
+  assert.not.ok(talosEtcd.isAlreadyBootstrapped('rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node'));
+  assert.not.ok(talosEtcd.isBootstrapNotReadyYet('rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node'));
+  assert.is(talosctl.talosMinor('v1.11.6'), 'v1.11');
+  assert.is(talosctl.parseClientVersion('Client:\n\tTalos v1.11.6\n'), 'v1.11.6');
 });
 
 // ---- terraform ------------------------------------------------------------------------------------------------
@@ -129,54 +136,54 @@ test('helm list/values parsing decides whether Cilium is current', () => {
 // ---- kubectl --------------------------------------------------------------------------------------------------
 
 test('node readiness parsing and summary', () => {
-  const nodes = k.parseNodes(JSON.stringify({
+  const nodes = kubeNodes.parseNodes(JSON.stringify({
     items: [
       { metadata: { name: 'cp1' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
       { metadata: { name: 'w1' }, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] } },
     ],
   }));
   assert.equal(nodes, [{ name: 'cp1', ready: true }, { name: 'w1', ready: false, reason: 'KubeletNotReady' }]);
-  assert.is(k.readinessSummary(nodes, ['cp1', 'w1', 'w2']), '1/3 nodes Ready (not yet: w1, w2)');
+  assert.is(kubeNodes.readinessSummary(nodes, ['cp1', 'w1', 'w2']), '1/3 nodes Ready (not yet: w1, w2)');
 });
 
 test('kubeconfig server switch keeps everything else', () => {
   const kc = 'apiVersion: v1\nkind: Config\nclusters:\n  - name: infra\n    cluster:\n      server: https://10.0.10.10:6443\n      certificate-authority-data: QUJD\ncontexts: []\n';
-  const first = k.withKubeconfigServer(kc, 'https://10.0.10.11:6443');
-  assert.is(k.kubeconfigServer(first), 'https://10.0.10.11:6443');
+  const first = kubeconfig.withKubeconfigServer(kc, 'https://10.0.10.11:6443');
+  assert.is(kubeconfig.kubeconfigServer(first), 'https://10.0.10.11:6443');
   assert.match(first, /certificate-authority-data: QUJD/);
-  assert.is(k.kubeconfigServer(k.withKubeconfigServer(first, 'https://10.0.10.10:6443')), 'https://10.0.10.10:6443');
-  assert.throws(() => k.withKubeconfigServer('apiVersion: v1\n', 'x'), /no clusters/);
-  assert.equal(k.readyzArgv('https://10.0.10.10:6443').slice(0, 3), ['kubectl', '--server', 'https://10.0.10.10:6443']);
+  assert.is(kubeconfig.kubeconfigServer(kubeconfig.withKubeconfigServer(first, 'https://10.0.10.10:6443')), 'https://10.0.10.10:6443');
+  assert.throws(() => kubeconfig.withKubeconfigServer('apiVersion: v1\n', 'x'), /no clusters/);
+  assert.equal(kubectl.readyzArgv('https://10.0.10.10:6443').slice(0, 3), ['kubectl', '--server', 'https://10.0.10.10:6443']);
 });
 
 // ---- flux -----------------------------------------------------------------------------------------------------
 
 test('flux bootstrap github argv, with --hostname for GitHub Enterprise', () => {
-  const argv = flux.bootstrapGithubArgv({ owner: 'me', repository: 'home-ops', branch: 'main', path: 'kubernetes/clusters/infra', personal: true, version: 'v2.7.3' });
+  const argv = fluxInstall.bootstrapGithubArgv({ owner: 'me', repository: 'home-ops', branch: 'main', path: 'kubernetes/clusters/infra', personal: true, version: 'v2.7.3' });
   assert.equal(argv.slice(0, 3), ['flux', 'bootstrap', 'github']);
   assert.ok(argv.includes('--owner=me') && argv.includes('--personal') && argv.includes('--path=kubernetes/clusters/infra') && argv.includes('--version=v2.7.3'));
   assert.not.ok(argv.some((a) => a.startsWith('--hostname')));
-  assert.is(flux.githubHostname('https://ghe.example.com/api/v3'), 'ghe.example.com');
-  assert.is(flux.githubHostname('https://api.github.com'), undefined);
-  assert.is(flux.githubHostname(undefined), undefined);
+  assert.is(fluxInstall.githubHostname('https://ghe.example.com/api/v3'), 'ghe.example.com');
+  assert.is(fluxInstall.githubHostname('https://api.github.com'), undefined);
+  assert.is(fluxInstall.githubHostname(undefined), undefined);
 });
 
 test('kustomizations: parsed, ordered by dependsOn, deferred by label', () => {
   const list = {
     items: [
       { metadata: { name: 'apps', namespace: 'flux-system' }, spec: { dependsOn: [{ name: 'infrastructure' }] }, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'DependencyNotReady', message: "dependency 'flux-system/infrastructure' is not ready" }] } },
-      { metadata: { name: 'storage', namespace: 'flux-system', labels: { [flux.DEFER_LABEL]: 'verify' } }, spec: { dependsOn: [{ name: 'flux-system' }] } },
+      { metadata: { name: 'storage', namespace: 'flux-system', labels: { [kustomizations.DEFER_LABEL]: 'verify' } }, spec: { dependsOn: [{ name: 'flux-system' }] } },
       { metadata: { name: 'infrastructure', namespace: 'flux-system' }, spec: { dependsOn: [{ name: 'flux-system' }] }, status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'Progressing' }] } },
       { metadata: { name: 'flux-system', namespace: 'flux-system' }, status: { conditions: [{ type: 'Ready', status: 'True', message: 'Applied revision: main@sha1:abc' }] } },
     ],
   };
-  const ks = flux.dependencyOrder(flux.parseKustomizations(JSON.stringify(list)));
+  const ks = kustomizations.dependencyOrder(kustomizations.parseKustomizations(JSON.stringify(list)));
   assert.equal(ks.map((x) => x.name), ['flux-system', 'infrastructure', 'apps', 'storage']);
   assert.is(ks.find((x) => x.name === 'storage')!.deferred, true);
   assert.is(ks.find((x) => x.name === 'storage')!.message, 'waiting to be reconciled');
-  assert.is(flux.describe(ks[0]!), 'flux-system: Ready (Applied revision: main@sha1:abc)');
+  assert.is(kustomizations.describe(ks[0]!), 'flux-system: Ready (Applied revision: main@sha1:abc)');
   // A cycle does not hang the ordering; its members come last.
-  const cyc = flux.dependencyOrder([{ id: 'a', dependsOn: ['b'] }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: [] }]);
+  const cyc = kustomizations.dependencyOrder([{ id: 'a', dependsOn: ['b'] }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: [] }]);
   assert.equal(cyc.map((x) => x.id), ['c', 'a', 'b']);
 });
 
@@ -184,10 +191,10 @@ test('flux sync matches our repository, branch and path only', () => {
   const repo = { spec: { url: 'ssh://git@github.com/Me/home-ops', ref: { branch: 'main' } } };
   const ks = { spec: { path: './kubernetes/clusters/infra' } };
   const want = { owner: 'me', repository: 'home-ops', branch: 'main', path: 'kubernetes/clusters/infra' };
-  assert.ok(flux.syncMatches(repo, ks, want));
-  assert.not.ok(flux.syncMatches(repo, ks, { ...want, branch: 'dev' }));
-  assert.not.ok(flux.syncMatches(repo, { spec: { path: './other' } }, want));
-  assert.not.ok(flux.syncMatches(undefined, ks, want));
+  assert.ok(fluxInstall.syncMatches(repo, ks, want));
+  assert.not.ok(fluxInstall.syncMatches(repo, ks, { ...want, branch: 'dev' }));
+  assert.not.ok(fluxInstall.syncMatches(repo, { spec: { path: './other' } }, want));
+  assert.not.ok(fluxInstall.syncMatches(undefined, ks, want));
 });
 
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { KustomizationState } from '../../scripts/lib/flux/flux.ts';
+import type { KustomizationState } from '../../scripts/lib/flux/kustomizations.ts';
 import { diagnose, type ClusterFacts, type NodeFacts } from '../../scripts/lib/recovery/diagnose.ts';
 import { renderReport, renderSummary } from '../../scripts/lib/recovery/report.ts';
 

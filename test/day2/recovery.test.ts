@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
-import { kubeconfigServer } from '../../scripts/lib/kubernetes/kubectl.ts';
+import { kubeconfigServer } from '../../scripts/lib/kubernetes/kubeconfig.ts';
 import { EXIT_FAULT_FOUND } from '../../scripts/lib/recovery/run.ts';
 import { emergencyRecoveryScript } from '../../scripts/lib/recovery/script.ts';
 import type { Lab } from '../lab/lab.ts';

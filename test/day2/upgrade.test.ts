@@ -6,7 +6,7 @@ import { generatedPaths } from '../../scripts/lib/configure/render.ts';
 import { REPO_ROOT, clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 import { applyNodeScript, upgradeK8sScript, upgradeNodeScript } from '../../scripts/lib/day2/scripts.ts';
-import * as t from '../../scripts/lib/talos/talosctl.ts';
+import * as machineConfig from '../../scripts/lib/talos/machine-config.ts';
 import type { Lab } from '../lab/lab.ts';
 import { CLUSTER, config, ip, mutatingCalls, nodeOf, run, runningLab } from './harness.ts';
 
@@ -99,7 +99,7 @@ test('apply-node: the role config + the node patch to a configured node; refuses
     const gen = generatedPaths(CLUSTER);
     execFileSync(
       'talosctl',
-      t.genConfigArgv({
+      machineConfig.genConfigArgv({
         clusterName: CLUSTER, vip: config.network.vip, secretsFile: p.talosSecrets, commonPatch: gen.talosCommon,
         controlPlanePatch: gen.talosControlPlane, workerPatch: gen.talosWorker, kubernetesVersion: config.versions.kubernetes,
         talosVersion: config.versions.talos, outDir: p.talosDir,

@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CommandError } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
-import { waitNodesReady } from '../kubernetes/ready.ts';
+import { waitNodesReady } from '../kubernetes/nodes.ts';
 import { talosHealth } from '../talos/health.ts';
-import { writeAtomic } from './files.ts';
-import { firstControlPlane } from './nodes.ts';
+import { writeAtomic } from '../core/files.ts';
+import { firstControlPlane } from '../config/nodes.ts';
 import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the full

@@ -1,5 +1,6 @@
-import * as flux from '../flux/flux.ts';
-import * as k from '../kubernetes/kubectl.ts';
+import * as kustomizations from '../flux/kustomizations.ts';
+import * as fluxInstall from '../flux/install.ts';
+import * as kubectl from '../kubernetes/kubectl.ts';
 import { formatArgv } from '../core/runner.ts';
 import { act, deadline, lastLine, poll, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
@@ -13,21 +14,21 @@ export interface WaitKustomizationsOptions {
 }
 
 /** Waits until every (non-deferred) Kustomization is Ready; logs each transition; returns the final states. */
-export async function waitKustomizations(p: PhaseContext, o: WaitKustomizationsOptions): Promise<flux.KustomizationState[]> {
-  if (p.runner.dryRun) p.runner.planOnly(`? ${formatArgv(flux.kustomizationsArgv())}`);
+export async function waitKustomizations(p: PhaseContext, o: WaitKustomizationsOptions): Promise<kustomizations.KustomizationState[]> {
+  if (p.runner.dryRun) p.runner.planOnly(`? ${formatArgv(kustomizations.kustomizationsArgv())}`);
   const seen = new Map<string, string>();
-  let last: flux.KustomizationState[] = [];
+  let last: kustomizations.KustomizationState[] = [];
   await waitUntil(p, {
     what: o.what,
     timeoutMs: deadline(p, 'kustomizations'),
     maxIntervalMs: 5000,
     check: async () => {
-      const res = await poll(p, flux.kustomizationsArgv(), { timeoutMs: 30_000 });
+      const res = await poll(p, kustomizations.kustomizationsArgv(), { timeoutMs: 30_000 });
       if (!res.ok) return { done: false, detail: lastLine(res) };
-      const all = flux.dependencyOrder(flux.parseKustomizations(res.stdout));
+      const all = kustomizations.dependencyOrder(kustomizations.parseKustomizations(res.stdout));
       last = all;
       for (const ks of all) {
-        const line = flux.describe(ks);
+        const line = kustomizations.describe(ks);
         if (seen.get(ks.id) !== line) {
           seen.set(ks.id, line);
           p.log.info(`kustomization ${line}`);
@@ -39,7 +40,7 @@ export async function waitKustomizations(p: PhaseContext, o: WaitKustomizationsO
       const head = notReady[0];
       return {
         done: relevant.length > 0 && notReady.length === 0,
-        detail: relevant.length === 0 ? 'no Kustomizations yet' : `${relevant.length - notReady.length}/${relevant.length} Ready${head ? `; next: ${flux.describe(head)}` : ''}`,
+        detail: relevant.length === 0 ? 'no Kustomizations yet' : `${relevant.length - notReady.length}/${relevant.length} Ready${head ? `; next: ${kustomizations.describe(head)}` : ''}`,
       };
     },
     diagnose: async () => last.map((ks) => `${ks.id}: ${ks.ready} ${ks.reason ?? ''} ${ks.message ?? ''}`.trim()).join('\n'),
@@ -52,14 +53,14 @@ export async function gitops(p: PhaseContext): Promise<PhaseOutcome> {
   const c = p.config;
   p.versions.flux = c.versions.flux;
   const target = { owner: c.github.owner, repository: c.github.repository, branch: c.github.branch, path: c.github.path };
-  const repo = await probe(p, flux.gitRepositoryArgv());
-  const ks = await probe(p, flux.fluxSystemKustomizationArgv());
+  const repo = await probe(p, fluxInstall.gitRepositoryArgv());
+  const ks = await probe(p, fluxInstall.fluxSystemKustomizationArgv());
   let bootstrapped = false;
-  if (repo.ok && ks.ok && flux.syncMatches(k.parseObject(repo.stdout), k.parseObject(ks.stdout), target)) {
+  if (repo.ok && ks.ok && fluxInstall.syncMatches(kubectl.parseObject(repo.stdout), kubectl.parseObject(ks.stdout), target)) {
     p.note(`flux already syncs ${c.github.owner}/${c.github.repository}@${c.github.branch}:${c.github.path}`);
   } else {
-    const hostname = flux.githubHostname(p.opts.env.GITHUB_API_URL);
-    await act(p, flux.bootstrapGithubArgv({ ...target, personal: c.github.personal, version: c.versions.flux, ...(hostname ? { hostname } : {}) }), {
+    const hostname = fluxInstall.githubHostname(p.opts.env.GITHUB_API_URL);
+    await act(p, fluxInstall.bootstrapGithubArgv({ ...target, personal: c.github.personal, version: c.versions.flux, ...(hostname ? { hostname } : {}) }), {
       env: { GITHUB_TOKEN: p.secrets.GITHUB_TOKEN },
       timeoutMs: deadline(p, 'fluxBootstrap'),
       hint: 'flux bootstrap is safe to re-run: check GITHUB_TOKEN (repo admin for the deploy key), then `task bootstrap` again',

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { REPO_ROOT } from '../core/paths.ts';
-import * as flux from '../flux/flux.ts';
+import * as fluxInstall from '../flux/install.ts';
 import { integrations } from './integrations.ts';
 import { commitAndPush } from './publish.ts';
 import { act, parallel, type PhaseContext, type PhaseOutcome } from './steps.ts';
@@ -30,7 +30,7 @@ export async function integrationsPhase(p: PhaseContext): Promise<PhaseOutcome> 
   // Anything the steps sealed into this cluster's tree (e.g. the Proxmox CSI token) reaches Flux through the remote.
   const tree = join(REPO_ROOT, 'kubernetes', 'clusters', p.config.cluster.name);
   const { pushed } = await commitAndPush(p, [tree], `bootstrap(${p.config.cluster.name}): integration secrets`);
-  if (pushed) await act(p, flux.reconcileSourceArgv(), { timeoutMs: 5 * 60_000 });
+  if (pushed) await act(p, fluxInstall.reconcileSourceArgv(), { timeoutMs: 5 * 60_000 });
   return {
     changed: results.some((r) => r.changed) || pushed,
     summary: results.map((r) => `${r.name}: ${r.summary}`).join('; '),

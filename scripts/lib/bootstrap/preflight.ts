@@ -1,14 +1,14 @@
 import { checkSecrets, ConfigError } from '../config/load.ts';
 import { diffGenerated, isClean } from '../configure/sync.ts';
 import { REPO_ROOT } from '../core/paths.ts';
-import * as flux from '../flux/flux.ts';
+import * as fluxInstall from '../flux/install.ts';
 import { checkGithubReady } from '../github/github.ts';
 import * as helm from '../helm/helm.ts';
 import * as kubectl from '../kubernetes/kubectl.ts';
 import { checkSshHost, configuredSshTargets } from '../ssh/remote.ts';
-import * as talos from '../talos/talosctl.ts';
+import * as talosctl from '../talos/talosctl.ts';
 import * as terraform from '../terraform/terraform.ts';
-import * as git from './git.ts';
+import * as git from '../git/git.ts';
 import { BootstrapError } from './errors.ts';
 import { parallel, plural, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
@@ -25,11 +25,11 @@ const firstVersion = (s: string) => /\bv?\d+\.\d+\.\d+[^\s,)]*/.exec(s)?.[0];
 
 export function requiredTools(): ToolCheck[] {
   return [
-    { name: 'talosctl', argv: talos.clientVersionArgv(), parse: talos.parseClientVersion, why: 'Talos configs, apply, bootstrap' },
+    { name: 'talosctl', argv: talosctl.clientVersionArgv(), parse: talosctl.parseClientVersion, why: 'Talos configs, apply, bootstrap' },
     { name: 'terraform', argv: terraform.versionArgv(), parse: terraform.parseTerraformVersion, why: 'the Proxmox VMs' },
     { name: 'helm', argv: helm.versionArgv(), parse: helm.parseHelmVersion, why: 'Cilium' },
     { name: 'kubectl', argv: kubectl.clientVersionArgv(), parse: kubectl.parseKubectlVersion, why: 'waits and the sealed-secrets key' },
-    { name: 'flux', argv: flux.versionArgv(), parse: flux.parseFluxVersion, why: 'flux bootstrap github' },
+    { name: 'flux', argv: fluxInstall.versionArgv(), parse: fluxInstall.parseFluxVersion, why: 'flux bootstrap github' },
     { name: 'kubeseal', argv: ['kubeseal', '--version'], parse: firstVersion, why: 'sealing the bootstrap secrets' },
     { name: 'openssl', argv: ['openssl', 'version'], parse: firstVersion, why: 'the sealed-secrets keypair' },
     { name: 'git', argv: git.versionArgv(), parse: firstVersion, why: 'the clean, pushed tree Flux deploys' },

@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import { REPO_ROOT } from '../core/paths.ts';
 import { CommandError } from '../core/runner.ts';
-import * as git from './git.ts';
+import * as git from '../git/git.ts';
 import { BootstrapError } from './errors.ts';
 import { act, probe, type PhaseContext } from './steps.ts';
 

@@ -6,7 +6,7 @@ import { cni } from './cni.ts';
 import { gitops } from './gitops.ts';
 import { infra } from './infra.ts';
 import { integrationsPhase } from './integrate.ts';
-import { describeNodes } from './nodes.ts';
+import { describeNodes } from '../config/nodes.ts';
 import { PHASES, PHASE_TITLES, configHash, selectPhases, type PhaseName, type Selection } from './phases.ts';
 import { preflight } from './preflight.ts';
 import { secretsPhase } from './secrets.ts';

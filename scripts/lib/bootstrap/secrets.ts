@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { ClusterConfig } from '../config/load.ts';
 import { REPO_ROOT } from '../core/paths.ts';
-import * as k from '../kubernetes/kubectl.ts';
+import * as kubectl from '../kubernetes/kubectl.ts';
 import {
   KEY_SECRET_NAME,
   KEY_SECRET_NAMESPACE,
@@ -18,7 +18,7 @@ import {
 } from '../sealed-secrets/keypair.ts';
 import { sealSecret, sealedSecretPath, sealingCertPath, type PlainSecret } from '../sealed-secrets/seal.ts';
 import { BootstrapError } from './errors.ts';
-import { readIfExists, writeAtomic } from './files.ts';
+import { readIfExists, writeAtomic } from '../core/files.ts';
 import { commitAndPush } from './publish.ts';
 import { act, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
@@ -66,18 +66,18 @@ async function ensureKeyPair(p: PhaseContext): Promise<{ pair: KeyPair; created:
 }
 
 async function ensureActiveKey(p: PhaseContext, pair: KeyPair): Promise<boolean> {
-  const res = await probe(p, k.getJsonArgv('secret', KEY_SECRET_NAME, KEY_SECRET_NAMESPACE));
+  const res = await probe(p, kubectl.getJsonArgv('secret', KEY_SECRET_NAME, KEY_SECRET_NAMESPACE));
   if (res.ok) {
-    const current = certOfKeySecret(k.parseObject(res.stdout));
+    const current = certOfKeySecret(kubectl.parseObject(res.stdout));
     if (current.active && sameCert(current.cert, pair.cert)) {
       p.note('active sealing key already in the cluster');
       return false;
     }
   }
-  await act(p, k.applyStdinArgv(), { input: activeKeyManifest(pair), hint: 'is the API reachable? (kubectl get --raw /readyz)' });
+  await act(p, kubectl.applyStdinArgv(), { input: activeKeyManifest(pair), hint: 'is the API reachable? (kubectl get --raw /readyz)' });
   // A controller that is already running (re-run after gitops) only reads keys at start.
-  const ctrl = await probe(p, k.getJsonArgv('deployment', 'sealed-secrets-controller', KEY_SECRET_NAMESPACE));
-  if (ctrl.ok && k.parseObject(ctrl.stdout)) {
+  const ctrl = await probe(p, kubectl.getJsonArgv('deployment', 'sealed-secrets-controller', KEY_SECRET_NAMESPACE));
+  if (ctrl.ok && kubectl.parseObject(ctrl.stdout)) {
     await act(p, ['kubectl', '--namespace', KEY_SECRET_NAMESPACE, 'rollout', 'restart', 'deployment/sealed-secrets-controller']);
   }
   p.note(`applied ${KEY_SECRET_NAMESPACE}/${KEY_SECRET_NAME} as the active sealing key`);

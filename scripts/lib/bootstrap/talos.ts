@@ -8,16 +8,20 @@ import { generatedPaths } from '../configure/render.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { registerSecret } from '../core/redact.ts';
 import { CommandError, formatArgv } from '../core/runner.ts';
-import * as k from '../kubernetes/kubectl.ts';
+import * as kubectl from '../kubernetes/kubectl.ts';
+import * as kubeconfig from '../kubernetes/kubeconfig.ts';
 import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode } from '../talos/modes.ts';
-import * as t from '../talos/talosctl.ts';
-import { parseEtcdMemberTable } from '../talos/day2.ts';
-import { callBootstrap } from '../talos/bootstrap-call.ts';
+import * as machineConfig from '../talos/machine-config.ts';
+import * as talosEtcd from '../talos/etcd.ts';
+import * as nodeHealth from '../talos/health.ts';
+import * as talosModes from '../talos/modes.ts';
+import { parseEtcdMemberTable } from '../talos/etcd.ts';
+import { callBootstrap } from '../talos/etcd.ts';
 import * as tf from '../terraform/terraform.ts';
 import { BootstrapError } from './errors.ts';
-import { readIfExists, writeAtomic } from './files.ts';
+import { readIfExists, writeAtomic } from '../core/files.ts';
 import { readInfrastructureOutputs } from '../terraform/layers.ts';
-import { controlPlanes, firstControlPlane } from './nodes.ts';
+import { controlPlanes, firstControlPlane } from '../config/nodes.ts';
 import { act, deadline, lastLine, parallel, planNote, plural, poll, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 3: Talos. Secrets generated once and kept outside git; machine configs from the rendered patches; configs
@@ -84,7 +88,7 @@ async function waitNodesAnswer(p: PhaseContext): Promise<Map<string, NodeMode>> 
   return modes;
 }
 
-async function ensureSecrets(p: PhaseContext, files: ReturnType<typeof t.talosFiles>, modes: Map<string, NodeMode>): Promise<void> {
+async function ensureSecrets(p: PhaseContext, files: ReturnType<typeof machineConfig.talosFiles>, modes: Map<string, NodeMode>): Promise<void> {
   if (existsSync(files.secrets)) {
     p.note(`reused Talos secrets ${files.secrets}`);
     return;
@@ -103,7 +107,7 @@ async function ensureSecrets(p: PhaseContext, files: ReturnType<typeof t.talosFi
     mkdirSync(p.paths.talosDir, { recursive: true, mode: 0o700 });
     rmSync(tmp, { force: true });
   }
-  await act(p, t.genSecretsArgv(tmp, p.config.versions.talos));
+  await act(p, machineConfig.genSecretsArgv(tmp, p.config.versions.talos));
   if (planNote(p, `move ${tmp} to ${files.secrets} (0600); never regenerated while it exists`)) return;
   writeAtomic(files.secrets, readFileSync(tmp, 'utf8'), 0o600);
   rmSync(tmp, { force: true });
@@ -117,7 +121,7 @@ async function installerImage(p: PhaseContext): Promise<string> {
   return tf.infrastructureOutputs(tf.parseOutputs(out.stdout)).installerImage;
 }
 
-async function ensureMachineConfigs(p: PhaseContext, files: ReturnType<typeof t.talosFiles>): Promise<boolean> {
+async function ensureMachineConfigs(p: PhaseContext, files: ReturnType<typeof machineConfig.talosFiles>): Promise<boolean> {
   const c = p.config;
   const gen = generatedPaths(c.cluster.name);
   const image = await installerImage(p);
@@ -137,7 +141,7 @@ async function ensureMachineConfigs(p: PhaseContext, files: ReturnType<typeof t.
   const cps = controlPlanes(c).map((n) => n.ip);
   await act(
     p,
-    t.genConfigArgv({
+    machineConfig.genConfigArgv({
       clusterName: c.cluster.name,
       vip: c.network.vip,
       secretsFile: files.secrets,
@@ -153,20 +157,20 @@ async function ensureMachineConfigs(p: PhaseContext, files: ReturnType<typeof t.
     { cwd: REPO_ROOT },
   );
   // talosctl talks to the control planes' own IPs, never the VIP (it moves, and exists only after etcd).
-  await act(p, t.configEndpointsArgv(files.talosconfig, cps));
-  await act(p, t.configNodesArgv(files.talosconfig, [firstControlPlane(c).ip]));
+  await act(p, machineConfig.configEndpointsArgv(files.talosconfig, cps));
+  await act(p, machineConfig.configNodesArgv(files.talosconfig, [firstControlPlane(c).ip]));
   if (!planNote(p, `record the gen config inputs hash in ${files.inputsHash}`)) writeAtomic(files.inputsHash, hash, 0o600);
   p.note('generated machine configs');
   return true;
 }
 
-async function applyConfigs(p: PhaseContext, files: ReturnType<typeof t.talosFiles>, modes: Map<string, NodeMode>): Promise<number> {
+async function applyConfigs(p: PhaseContext, files: ReturnType<typeof machineConfig.talosFiles>, modes: Map<string, NodeMode>): Promise<number> {
   const c = p.config;
   const gen = generatedPaths(c.cluster.name);
   const targets = c.nodes.filter((n) => modes.get(n.name) === 'maintenance');
   // All nodes at once: each apply returns quickly and the node installs and reboots on its own.
   await parallel(p, targets, (n) =>
-    act(p, t.applyConfigInsecureArgv(n.ip, n.role === 'controlplane' ? files.controlPlane : files.worker, gen.talosNode(n.name)), {
+    act(p, machineConfig.applyConfigInsecureArgv(n.ip, n.role === 'controlplane' ? files.controlPlane : files.worker, gen.talosNode(n.name)), {
       cwd: REPO_ROOT,
       hint: `node ${n.name} (${n.ip}) refused its config; \`talosctl get disks --insecure -n ${n.ip}\` shows whether it is still in maintenance mode`,
     }),
@@ -177,14 +181,14 @@ async function applyConfigs(p: PhaseContext, files: ReturnType<typeof t.talosFil
   // Verify: every node answers with our client certificate (installed, rebooted, config active).
   const configured = new Set(c.nodes.filter((n) => modes.get(n.name) === 'configured').map((n) => n.name));
   if (p.runner.dryRun) {
-    c.nodes.forEach((n) => p.runner.planOnly(`? ${formatArgv(t.machineStatusArgv(n.ip))}`));
+    c.nodes.forEach((n) => p.runner.planOnly(`? ${formatArgv(talosModes.machineStatusArgv(n.ip))}`));
   }
   await waitUntil(p, {
     what: 'every node to install Talos and answer with its machine config',
     timeoutMs: deadline(p, 'nodesConfigured'),
     check: async () => {
       const pending = c.nodes.filter((n) => !configured.has(n.name));
-      const res = await parallel(p, pending, async (n) => ({ n, ok: (await poll(p, t.machineStatusArgv(n.ip), { timeoutMs: 30_000 })).ok }));
+      const res = await parallel(p, pending, async (n) => ({ n, ok: (await poll(p, talosModes.machineStatusArgv(n.ip), { timeoutMs: 30_000 })).ok }));
       for (const r of res) if (r.ok) configured.add(r.n.name);
       const left = c.nodes.filter((n) => !configured.has(n.name)).map((n) => n.name);
       return { done: left.length === 0, detail: `${configured.size}/${c.nodes.length} configured${left.length ? ` (installing: ${left.join(', ')})` : ''}` };
@@ -197,8 +201,8 @@ async function applyConfigs(p: PhaseContext, files: ReturnType<typeof t.talosFil
 /** true when some control plane runs etcd: the cluster exists and must never be bootstrapped again. */
 async function etcdRunningAnywhere(p: PhaseContext): Promise<boolean> {
   const states = await parallel(p, controlPlanes(p.config), async (n) => {
-    const res = await probe(p, t.serviceArgv(n.ip, 'etcd'));
-    return res.ok ? t.parseServiceInfo(res.stdout).state : undefined;
+    const res = await probe(p, nodeHealth.serviceArgv(n.ip, 'etcd'));
+    return res.ok ? nodeHealth.parseServiceInfo(res.stdout).state : undefined;
   });
   return states.some((s) => s === 'Running');
 }
@@ -214,8 +218,8 @@ async function ensureEtcdBootstrapped(p: PhaseContext): Promise<boolean> {
     what: `etcd on ${first.name} to wait for bootstrap`,
     timeoutMs: deadline(p, 'etcdService'),
     check: async () => {
-      const res = await poll(p, t.serviceArgv(first.ip, 'etcd'), { timeoutMs: 30_000 });
-      const state = res.ok ? t.parseServiceInfo(res.stdout).state : undefined;
+      const res = await poll(p, nodeHealth.serviceArgv(first.ip, 'etcd'), { timeoutMs: 30_000 });
+      const state = res.ok ? nodeHealth.parseServiceInfo(res.stdout).state : undefined;
       return { done: state === 'Preparing' || state === 'Running', detail: state ? `etcd ${state}` : 'etcd service not there yet' };
     },
   });
@@ -224,8 +228,8 @@ async function ensureEtcdBootstrapped(p: PhaseContext): Promise<boolean> {
     p.note('etcd already bootstrapped');
     return false;
   }
-  const res = await callBootstrap(p, t.bootstrapArgv(first.ip), { retryForMs: deadline(p, 'etcdService') });
-  if (!res.ok && t.isAlreadyBootstrapped(`${res.stderr}\n${res.stdout}`)) {
+  const res = await callBootstrap(p, talosEtcd.bootstrapArgv(first.ip), { retryForMs: deadline(p, 'etcdService') });
+  if (!res.ok && talosEtcd.isAlreadyBootstrapped(`${res.stderr}\n${res.stdout}`)) {
     p.note('etcd already bootstrapped (AlreadyExists)');
     return false;
   }
@@ -239,16 +243,16 @@ async function ensureEtcdBootstrapped(p: PhaseContext): Promise<boolean> {
 async function waitEtcdMembers(p: PhaseContext): Promise<void> {
   const first = firstControlPlane(p.config);
   const want = controlPlanes(p.config).map((n) => n.name);
-  if (p.runner.dryRun) p.runner.planOnly(`? ${formatArgv(t.etcdMembersArgv(first.ip))}`);
+  if (p.runner.dryRun) p.runner.planOnly(`? ${formatArgv(talosEtcd.etcdMembersArgv(first.ip))}`);
   await waitUntil(p, {
     what: `etcd to have all ${plural(want.length, 'control plane')} as members`,
     timeoutMs: deadline(p, 'etcdMembers'),
     check: async () => {
-      const res = await poll(p, t.etcdMembersArgv(first.ip), { timeoutMs: 30_000 });
+      const res = await poll(p, talosEtcd.etcdMembersArgv(first.ip), { timeoutMs: 30_000 });
       const members = res.ok ? parseEtcdMemberTable(res.stdout).map((m) => m.hostname) : [];
       return { done: members.length >= want.length, detail: `${members.length}/${want.length} members${members.length ? `: ${members.join(', ')}` : ''}` };
     },
-    diagnose: async () => (await p.runner.probe(t.serviceArgv(first.ip, 'etcd'))).stdout,
+    diagnose: async () => (await p.runner.probe(nodeHealth.serviceArgv(first.ip, 'etcd'))).stdout,
   });
 }
 
@@ -256,25 +260,25 @@ async function waitEtcdMembers(p: PhaseContext): Promise<void> {
 async function ensureKubeconfig(p: PhaseContext): Promise<boolean> {
   const c = p.config;
   const first = firstControlPlane(c);
-  const vipUrl = k.apiServerUrl(c.network.vip);
+  const vipUrl = kubectl.apiServerUrl(c.network.vip);
   const existing = readIfExists(p.paths.kubeconfig);
-  if (existing && k.kubeconfigServer(existing) === vipUrl) {
-    const res = await probe(p, k.readyzArgv());
+  if (existing && kubeconfig.kubeconfigServer(existing) === vipUrl) {
+    const res = await probe(p, kubectl.readyzArgv());
     if (res.ok) {
       p.note('kubeconfig current (API answers on the VIP)');
       return false;
     }
   }
-  const res = await act(p, t.kubeconfigArgv(first.ip), { hint: `is the API server up on ${first.name}? \`talosctl -n ${first.ip} -e ${first.ip} service kube-apiserver\`` });
+  const res = await act(p, machineConfig.kubeconfigArgv(first.ip), { hint: `is the API server up on ${first.name}? \`talosctl -n ${first.ip} -e ${first.ip} service kube-apiserver\`` });
   if (!res.dryRun) {
     registerSecret(res.stdout.match(/client-key-data:\s*(\S+)/)?.[1]);
-    writeAtomic(p.paths.kubeconfig, k.withKubeconfigServer(res.stdout, k.apiServerUrl(first.ip)), 0o600);
-  } else planNote(p, `write ${p.paths.kubeconfig} (0600) with server ${k.apiServerUrl(first.ip)} until the VIP answers`);
+    writeAtomic(p.paths.kubeconfig, kubeconfig.withKubeconfigServer(res.stdout, kubectl.apiServerUrl(first.ip)), 0o600);
+  } else planNote(p, `write ${p.paths.kubeconfig} (0600) with server ${kubectl.apiServerUrl(first.ip)} until the VIP answers`);
   await waitUntil(p, {
     what: `the Kubernetes API on ${first.name} (${first.ip})`,
     timeoutMs: deadline(p, 'apiServer'),
     check: async () => {
-      const r = await poll(p, k.readyzArgv(), { timeoutMs: 15_000 });
+      const r = await poll(p, kubectl.readyzArgv(), { timeoutMs: 15_000 });
       return { done: r.ok, detail: r.ok ? 'ready' : lastLine(r) };
     },
   });
@@ -282,20 +286,20 @@ async function ensureKubeconfig(p: PhaseContext): Promise<boolean> {
     what: `the API VIP ${c.network.vip}`,
     timeoutMs: deadline(p, 'vip'),
     check: async () => {
-      const r = await poll(p, k.readyzArgv(vipUrl), { timeoutMs: 15_000 });
+      const r = await poll(p, kubectl.readyzArgv(vipUrl), { timeoutMs: 15_000 });
       return { done: r.ok, detail: r.ok ? 'ready' : 'not answering yet' };
     },
     hint: `the VIP needs the control planes on one L2 segment with ${c.network.vip} free; \`talosctl -n ${first.ip} -e ${first.ip} get addresses\` shows who holds it`,
   });
   if (!planNote(p, `switch ${p.paths.kubeconfig} to ${vipUrl}`)) {
-    writeAtomic(p.paths.kubeconfig, k.withKubeconfigServer(readFileSync(p.paths.kubeconfig, 'utf8'), vipUrl), 0o600);
+    writeAtomic(p.paths.kubeconfig, kubeconfig.withKubeconfigServer(readFileSync(p.paths.kubeconfig, 'utf8'), vipUrl), 0o600);
   }
   p.note(`kubeconfig via ${vipUrl}`);
   return true;
 }
 
 export async function talosPhase(p: PhaseContext): Promise<PhaseOutcome> {
-  const files = t.talosFiles(p.paths);
+  const files = machineConfig.talosFiles(p.paths);
   p.versions.talos = p.config.versions.talos;
   p.versions.kubernetes = p.config.versions.kubernetes;
   // One look at every node decides both whether new secrets are safe and which nodes still need their config.

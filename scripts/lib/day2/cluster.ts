@@ -1,10 +1,10 @@
 import type { NodeConfig } from '../config/schema.ts';
-import { controlPlanes } from '../bootstrap/nodes.ts';
+import { controlPlanes } from '../config/nodes.ts';
 import { RefusalError } from '../core/cli.ts';
 import { checkQuorum, isHealthyEtcdMember } from './selection.ts';
 import { nodeModePlanLine, pollRead, probeNodeMode, type NodeMode, type NodeRead } from '../talos/modes.ts';
-import * as t from '../talos/talosctl.ts';
-import * as td from '../talos/day2.ts';
+import * as nodeHealth from '../talos/health.ts';
+import * as talosEtcd from '../talos/etcd.ts';
 import { poll, probe, type Day2Context } from './steps.ts';
 
 // State probes shared by the day-2 commands: which mode each node is in, and what etcd looks like. Read-only.
@@ -31,7 +31,7 @@ export async function nodeModes(ctx: Day2Context, nodes: NodeConfig[], quiet = f
 
 export interface EtcdView {
   /** The member list, from the first configured control plane that answered; undefined when none did. */
-  members?: td.EtcdMember[];
+  members?: talosEtcd.EtcdMember[];
   from?: NodeConfig;
   /** etcd service state per control plane name (configured ones only). */
   services: Map<string, { state?: string; health?: string }>;
@@ -45,18 +45,18 @@ export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], mo
   const services = new Map<string, { state?: string; health?: string }>();
   await Promise.all(
     configured.map(async (n) => {
-      const res = await run(t.serviceArgv(n.ip, 'etcd'), `${n.name}: etcd service`);
-      services.set(n.name, res.ok ? t.parseServiceInfo(res.stdout) : {});
+      const res = await run(nodeHealth.serviceArgv(n.ip, 'etcd'), `${n.name}: etcd service`);
+      services.set(n.name, res.ok ? nodeHealth.parseServiceInfo(res.stdout) : {});
     }),
   );
-  let members: td.EtcdMember[] | undefined;
+  let members: talosEtcd.EtcdMember[] | undefined;
   let from: NodeConfig | undefined;
   // Ask a control plane whose etcd runs: a member that is down cannot list the others.
   const ordered = [...configured].sort((a, b) => Number(services.get(b.name)?.state === 'Running') - Number(services.get(a.name)?.state === 'Running'));
   for (const n of ordered) {
-    const res = await run(t.etcdMembersArgv(n.ip), `etcd members (from ${n.name})`);
+    const res = await run(talosEtcd.etcdMembersArgv(n.ip), `etcd members (from ${n.name})`);
     if (res.ok) {
-      members = td.parseEtcdMemberTable(res.stdout);
+      members = talosEtcd.parseEtcdMemberTable(res.stdout);
       from = n;
       break;
     }

@@ -10,7 +10,7 @@ import { CommandError, Runner } from '../core/runner.ts';
 import * as tf from '../terraform/terraform.ts';
 import { etcdView, nodeModes, snapshotSource } from './cluster.ts';
 import { invalidateBootstrapState } from './reset.ts';
-import { controlPlanes } from '../bootstrap/nodes.ts';
+import { controlPlanes } from '../config/nodes.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { removeFluxDeployKeys } from '../github/github.ts';
 import { removeHeadscaleNodes } from '../headscale/routes.ts';

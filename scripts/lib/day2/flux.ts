@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAtomic } from '../bootstrap/files.ts';
+import { writeAtomic } from '../core/files.ts';
 import type { OpResult } from '../core/context.ts';
 import { formatArgv } from '../core/runner.ts';
-import * as flux from '../flux/flux.ts';
-import * as fd from '../flux/day2.ts';
-import * as kd from '../kubernetes/day2.ts';
+import * as kustomizations from '../flux/kustomizations.ts';
+import * as fluxSuspend from '../flux/suspend.ts';
+import * as kubectl from '../kubernetes/kubectl.ts';
 import { act, lastLine, probe, type Day2Context } from './steps.ts';
 
 // Pausing Flux around resets and repairs, and un-pausing exactly what we paused. `suspend-all` records the objects it
@@ -19,7 +19,7 @@ export function suspendRecordFile(ctx: { paths: { dir: string } }): string {
 interface SuspendRecord {
   suspendedAt: string;
   by: string;
-  objects: fd.FluxObject[];
+  objects: fluxSuspend.FluxObject[];
 }
 
 function readRecord(file: string): SuspendRecord | undefined {
@@ -32,11 +32,11 @@ function readRecord(file: string): SuspendRecord | undefined {
 }
 
 /** Flux objects in the cluster; undefined when the API does not answer. HelmReleases are optional (no CRD: none). */
-export async function listFluxObjects(ctx: Day2Context, server?: string): Promise<fd.FluxObject[] | undefined> {
-  const ks = await probe(ctx, kd.withServer(flux.kustomizationsArgv(), server), { timeoutMs: 60_000 });
+export async function listFluxObjects(ctx: Day2Context, server?: string): Promise<fluxSuspend.FluxObject[] | undefined> {
+  const ks = await probe(ctx, kubectl.withServer(kustomizations.kustomizationsArgv(), server), { timeoutMs: 60_000 });
   if (!ks.ok) return undefined;
-  const hr = await probe(ctx, kd.withServer(fd.helmReleasesArgv(), server), { timeoutMs: 60_000 });
-  return [...fd.parseSuspendable('kustomization', ks.stdout), ...(hr.ok ? fd.parseSuspendable('helmrelease', hr.stdout) : [])];
+  const hr = await probe(ctx, kubectl.withServer(fluxSuspend.helmReleasesArgv(), server), { timeoutMs: 60_000 });
+  return [...fluxSuspend.parseSuspendable('kustomization', ks.stdout), ...(hr.ok ? fluxSuspend.parseSuspendable('helmrelease', hr.stdout) : [])];
 }
 
 export interface SuspendOptions {
@@ -49,7 +49,7 @@ export interface SuspendOptions {
 export async function suspendAll(ctx: Day2Context, o: SuspendOptions): Promise<OpResult> {
   const objects = await listFluxObjects(ctx);
   if (ctx.runner.dryRun) {
-    ctx.runner.planOnly(`? ${formatArgv(fd.helmReleasesArgv())}`);
+    ctx.runner.planOnly(`? ${formatArgv(fluxSuspend.helmReleasesArgv())}`);
     ctx.runner.planOnly('$ flux suspend kustomization NAME… --namespace NS   (per namespace: every Kustomization not suspended yet)');
     ctx.runner.planOnly('$ flux suspend helmrelease NAME… --namespace NS     (per namespace: every HelmRelease not suspended yet)');
     ctx.runner.planOnly(`# record them in ${suspendRecordFile(ctx)} for resume-all`);
@@ -62,8 +62,8 @@ export async function suspendAll(ctx: Day2Context, o: SuspendOptions): Promise<O
     return { changed: false, summary: 'flux not reachable, not suspended' };
   }
   const todo = objects.filter((x) => !x.suspended);
-  for (const g of fd.groupByNamespace(todo)) {
-    await act(ctx, fd.suspendArgv(g.kind, g.names, g.namespace), { hint: 'is the Flux CLI able to reach the API? `flux check`' });
+  for (const g of fluxSuspend.groupByNamespace(todo)) {
+    await act(ctx, fluxSuspend.suspendArgv(g.kind, g.names, g.namespace), { hint: 'is the Flux CLI able to reach the API? `flux check`' });
   }
   const file = suspendRecordFile(ctx);
   const previous = readRecord(file)?.objects ?? [];
@@ -82,7 +82,7 @@ export async function resumeAll(ctx: Day2Context): Promise<OpResult> {
   const objects = await listFluxObjects(ctx);
   if (ctx.runner.dryRun) {
     const which = record ? `recorded in ${file}` : 'suspended now (no suspend-all record)';
-    ctx.runner.planOnly(`? ${formatArgv(fd.helmReleasesArgv())}`);
+    ctx.runner.planOnly(`? ${formatArgv(fluxSuspend.helmReleasesArgv())}`);
     ctx.runner.planOnly(`$ flux resume kustomization NAME… --namespace NS --wait=false   (per namespace: those ${which})`);
     ctx.runner.planOnly(`$ flux resume helmrelease NAME… --namespace NS --wait=false`);
     return { changed: true, summary: 'flux resume planned' };
@@ -94,8 +94,8 @@ export async function resumeAll(ctx: Day2Context): Promise<OpResult> {
     : suspended;
   // Every batch is tried; failures are collected so one bad namespace does not leave the rest paused.
   const failed: string[] = [];
-  for (const g of fd.groupByNamespace(todo)) {
-    const res = await act(ctx, fd.resumeArgv(g.kind, g.names, g.namespace), { check: false });
+  for (const g of fluxSuspend.groupByNamespace(todo)) {
+    const res = await act(ctx, fluxSuspend.resumeArgv(g.kind, g.names, g.namespace), { check: false });
     if (!res.ok) failed.push(`${g.kind} ${g.names.join(',')} in ${g.namespace}: ${lastLine(res)}`);
   }
   if (failed.length) {

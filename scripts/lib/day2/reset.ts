@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import type { ClusterConfig } from '../config/load.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import { PHASES, type PhaseName } from '../bootstrap/phases.ts';
-import { controlPlanes } from '../bootstrap/nodes.ts';
+import { controlPlanes } from '../config/nodes.ts';
 import { StateStore } from '../core/state.ts';
-import * as t from '../talos/talosctl.ts';
-import * as td from '../talos/day2.ts';
+import * as talosModes from '../talos/modes.ts';
+import * as talosReset from '../talos/reset.ts';
+import * as talosEtcd from '../talos/etcd.ts';
 import { assertQuorumWithout, etcdView, memberNames, nodeMode, nodeModes, snapshotSource, type NodeMode } from './cluster.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { RefusalError } from '../core/cli.ts';
@@ -95,7 +96,7 @@ export function planReset(i: PlanInput): ResetPlan {
   return { whole, steps, quorum };
 }
 
-function wipeScope(o: SafeResetOptions): td.WipeScope {
+function wipeScope(o: SafeResetOptions): talosReset.WipeScope {
   return o.fullWipe ? 'all' : 'state-ephemeral';
 }
 
@@ -142,13 +143,13 @@ async function waitMaintenance(ctx: Day2Context, n: NodeConfig): Promise<void> {
     timeoutMs: deadline(ctx, 'reset'),
     maxIntervalMs: 5000,
     check: async () => {
-      const maint = await poll(ctx, t.maintenanceProbeArgv(n.ip), { timeoutMs: 20_000 });
+      const maint = await poll(ctx, talosModes.maintenanceProbeArgv(n.ip), { timeoutMs: 20_000 });
       if (maint.ok) return { done: true, detail: 'maintenance mode' };
-      const configured = await poll(ctx, t.machineStatusArgv(n.ip), { timeoutMs: 20_000 });
+      const configured = await poll(ctx, talosModes.machineStatusArgv(n.ip), { timeoutMs: 20_000 });
       return { done: false, detail: configured.ok ? 'still running its old config (resetting)' : `not answering (${lastLine(maint)})` };
     },
     diagnose: async () => {
-      const r = await poll(ctx, t.maintenanceProbeArgv(n.ip), { timeoutMs: 20_000 });
+      const r = await poll(ctx, talosModes.maintenanceProbeArgv(n.ip), { timeoutMs: 20_000 });
       return `talosctl get disks --insecure --nodes ${n.ip}: exit ${r.exitCode}\n${r.stderr || r.stdout}`;
     },
     hint: `watch ${n.name}'s console in Proxmox; once it shows maintenance mode, run the same command again (nodes already in maintenance mode are skipped)`,
@@ -162,7 +163,7 @@ async function removeStaleMember(ctx: Day2Context, n: NodeConfig): Promise<void>
   const view = await etcdView(ctx, cps, modes, true);
   const stale = view.members?.find((m) => m.hostname === n.name);
   if (!stale || !view.from) return;
-  await act(ctx, td.etcdRemoveMemberArgv(view.from.ip, stale.id), {
+  await act(ctx, talosEtcd.etcdRemoveMemberArgv(view.from.ip, stale.id), {
     hint: `remove it by hand: talosctl -e ${view.from.ip} -n ${view.from.ip} etcd remove-member ${stale.id}`,
   });
   ctx.log.info(`removed stale etcd member ${stale.id} (${n.name})`);
@@ -254,7 +255,7 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
       }
     }
     ctx.log.info(`resetting ${n.name} (${n.ip}, ${n.role}, ${step.graceful ? 'graceful' : 'ungraceful'})`);
-    await act(ctx, td.resetArgv({ ip: n.ip, wipe: wipeScope(o), graceful: step.graceful }), {
+    await act(ctx, talosReset.resetArgv({ ip: n.ip, wipe: wipeScope(o), graceful: step.graceful }), {
       hint: `reset of ${n.name} refused; \`talosctl -e ${n.ip} -n ${n.ip} service\` shows its state. A re-run skips nodes already in maintenance mode`,
     });
     await waitMaintenance(ctx, n);

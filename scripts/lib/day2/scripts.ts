@@ -1,5 +1,5 @@
 import { defineScript, UsageError } from '../core/cli.ts';
-import type { ApplyMode } from '../talos/day2.ts';
+import type { ApplyMode } from '../talos/machine-config.ts';
 import { DESTROY_STEP_IDS, destroyCluster } from './destroy.ts';
 import { safeReset } from './reset.ts';
 import { parseWaitScale, WAIT_SCALE_OPTION } from '../core/steps.ts';

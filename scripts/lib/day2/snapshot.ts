@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { basename, join } from 'node:path';
 import type { NodeConfig } from '../config/schema.ts';
 import { CommandError } from '../core/runner.ts';
-import * as td from '../talos/day2.ts';
+import * as talosEtcd from '../talos/etcd.ts';
 import { act, fileStamp, planNote, type Day2Context } from './steps.ts';
 
 // etcd snapshots: taken through talosctl from a control plane whose etcd runs, kept with a timestamp in the cluster's
@@ -64,7 +64,7 @@ export async function takeSnapshot(ctx: Day2Context, source: NodeConfig, reason:
   const dir = ctx.paths.snapshots;
   const file = join(dir, snapshotFileName(ctx.config.cluster.name, reason));
   if (!planNote(ctx, `mkdir -m 0700 ${dir}`)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const res = await act(ctx, td.etcdSnapshotArgv(source.ip, file), {
+  const res = await act(ctx, talosEtcd.etcdSnapshotArgv(source.ip, file), {
     check: false,
     timeoutMs: 10 * 60_000,
   });
@@ -76,7 +76,7 @@ export async function takeSnapshot(ctx: Day2Context, source: NodeConfig, reason:
         `Without quorum, copy the raw database instead: \`talosctl -e ${source.ip} -n ${source.ip} cp /var/lib/etcd/member/snap/db ${dir}/\``,
     );
   }
-  const saved = td.parseSnapshotSaved(res.stdout);
+  const saved = talosEtcd.parseSnapshotSaved(res.stdout);
   const bytes = existsSync(file) ? statSync(file).size : 0;
   if (bytes === 0) throw new SnapshotError(`talosctl reported success but ${file} is ${existsSync(file) ? 'empty' : 'missing'}: no snapshot, nothing was changed`);
   if (saved && saved.bytes !== bytes) {

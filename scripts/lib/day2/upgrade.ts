@@ -5,13 +5,14 @@ import { generatedPaths } from '../configure/render.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { CommandError, formatArgv } from '../core/runner.ts';
-import * as k from '../kubernetes/kubectl.ts';
-import * as kd from '../kubernetes/day2.ts';
-import * as t from '../talos/talosctl.ts';
-import * as td from '../talos/day2.ts';
+import * as kubeNodes from '../kubernetes/nodes.ts';
+import * as machineConfig from '../talos/machine-config.ts';
+import * as talosModes from '../talos/modes.ts';
+import * as talosUpgrade from '../talos/upgrade.ts';
+import * as talosctl from '../talos/talosctl.ts';
 import * as tf from '../terraform/terraform.ts';
 import { assertQuorumWithout, nodeModes, type NodeMode } from './cluster.ts';
-import { controlPlanes } from '../bootstrap/nodes.ts';
+import { controlPlanes } from '../config/nodes.ts';
 import { talosHealth } from '../talos/health.ts';
 import { RefusalError, UsageError } from '../core/cli.ts';
 import { selectNodes, upgradeOrder } from './selection.ts';
@@ -54,13 +55,13 @@ export async function healthGate(ctx: Day2Context, label: string, except?: NodeC
 
 /** The node answers with our certificates and reports the given boot (a reboot changes the boot id). */
 async function readBootId(ctx: Day2Context, n: NodeConfig): Promise<string | undefined> {
-  const r = await poll(ctx, td.bootIdArgv(n.ip), { timeoutMs: 20_000 });
+  const r = await poll(ctx, talosctl.bootIdArgv(n.ip), { timeoutMs: 20_000 });
   return r.ok ? r.stdout.trim() || undefined : undefined;
 }
 
 async function readVersion(ctx: Day2Context, n: NodeConfig, quiet = true): Promise<string | undefined> {
-  const r = quiet ? await poll(ctx, td.versionArgv(n.ip), { timeoutMs: 20_000 }) : await probe(ctx, td.versionArgv(n.ip), { timeoutMs: 20_000 });
-  return r.ok ? td.parseServerVersion(r.stdout) : undefined;
+  const r = quiet ? await poll(ctx, talosctl.versionArgv(n.ip), { timeoutMs: 20_000 }) : await probe(ctx, talosctl.versionArgv(n.ip), { timeoutMs: 20_000 });
+  return r.ok ? talosctl.parseServerVersion(r.stdout) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -73,8 +74,8 @@ export async function targetInstallerImage(ctx: Day2Context): Promise<string> {
   if (out.dryRun) return `${new URL(c.imageFactory.url).host}/metal-installer/<schematic_id from terraform output>:${c.versions.talos}`;
   if (!out.ok) throw new CommandError(out, 'terraform output of terraform/01-infrastructure failed: the schematic id comes from there (run `task bootstrap --only infra` if the layer was never applied)');
   const o = tf.infrastructureOutputs(tf.parseOutputs(out.stdout));
-  const image = td.installerImage(c.imageFactory.url, o.schematicId, c.versions.talos);
-  if (td.imageTag(o.installerImage) !== c.versions.talos) {
+  const image = talosUpgrade.installerImage(c.imageFactory.url, o.schematicId, c.versions.talos);
+  if (talosUpgrade.imageTag(o.installerImage) !== c.versions.talos) {
     ctx.log.info(`terraform's installer_image is ${o.installerImage}; upgrading to the config's ${c.versions.talos} with the same schematic`);
   }
   return image;
@@ -121,7 +122,7 @@ export async function upgradeNodes(ctx: Day2Context, o: UpgradeNodesOptions): Pr
     }
     const bootBefore = ctx.runner.dryRun ? undefined : await readBootId(ctx, n);
     const versionBefore = ctx.runner.dryRun ? undefined : await readVersion(ctx, n);
-    await act(ctx, td.upgradeArgv(n.ip, image), { hint: `\`talosctl -e ${n.ip} -n ${n.ip} dmesg\` shows why the upgrade of ${n.name} was refused` });
+    await act(ctx, talosUpgrade.upgradeArgv(n.ip, image), { hint: `\`talosctl -e ${n.ip} -n ${n.ip} dmesg\` shows why the upgrade of ${n.name} was refused` });
     await waitUntil(ctx, {
       what: `${n.name} to reboot into ${target}`,
       timeoutMs: deadline(ctx, 'reboot'),
@@ -134,7 +135,7 @@ export async function upgradeNodes(ctx: Day2Context, o: UpgradeNodesOptions): Pr
         const rebooted = bootBefore !== undefined && boot !== undefined ? boot !== bootBefore : v !== versionBefore;
         return { done: v === target && rebooted, detail: `running ${v}${rebooted ? '' : ' (not rebooted yet)'}` };
       },
-      diagnose: async () => (await poll(ctx, t.machineStatusArgv(n.ip))).stdout || 'no answer',
+      diagnose: async () => (await poll(ctx, talosModes.machineStatusArgv(n.ip))).stdout || 'no answer',
       hint: `watch ${n.name} (talosctl -e ${n.ip} -n ${n.ip} dmesg -f); a failed upgrade rolls back to the previous version by itself`,
     });
     upgraded.push(n.name);
@@ -150,8 +151,8 @@ export async function upgradeKubernetes(ctx: Day2Context, o: { preview: boolean 
   const c = ctx.config;
   const first = controlPlanes(ctx.config)[0]!;
   const want = `v${c.versions.kubernetes}`;
-  const nodes = await probe(ctx, k.nodesArgv());
-  const versions = nodes.ok ? kd.kubeletVersions(nodes.stdout) : {};
+  const nodes = await probe(ctx, kubeNodes.nodesArgv());
+  const versions = nodes.ok ? kubeNodes.kubeletVersions(nodes.stdout) : {};
   const behind = c.nodes.filter((n) => versions[n.name] !== want);
   if (!nodes.dryRun) {
     if (!nodes.ok) throw new CommandError(nodes, 'the API does not answer: run `task cluster:emergency-recovery` first');
@@ -159,7 +160,7 @@ export async function upgradeKubernetes(ctx: Day2Context, o: { preview: boolean 
     if (behind.length === 0 && !o.preview) return { changed: false, summary: `every node runs Kubernetes ${want} already` };
   }
   if (o.preview) {
-    const res = await probe(ctx, td.upgradeK8sArgv(first.ip, c.versions.kubernetes, true), { timeoutMs: deadline(ctx, 'upgradeK8s') });
+    const res = await probe(ctx, talosUpgrade.upgradeK8sArgv(first.ip, c.versions.kubernetes, true), { timeoutMs: deadline(ctx, 'upgradeK8s') });
     if (!res.dryRun) {
       ctx.log.print(res.stdout + res.stderr);
       if (!res.ok) throw new CommandError(res, 'talosctl upgrade-k8s --dry-run names what blocks the upgrade (removed APIs, version skew)');
@@ -170,7 +171,7 @@ export async function upgradeKubernetes(ctx: Day2Context, o: { preview: boolean 
   const res = await withHeartbeat(
     ctx,
     `talosctl upgrade-k8s --to ${c.versions.kubernetes}`,
-    act(ctx, td.upgradeK8sArgv(first.ip, c.versions.kubernetes), {
+    act(ctx, talosUpgrade.upgradeK8sArgv(first.ip, c.versions.kubernetes), {
       timeoutMs: deadline(ctx, 'upgradeK8s'),
       hint: 'talosctl upgrade-k8s is safe to re-run: it continues where it stopped. `--preview` shows what it would do',
     }),
@@ -180,9 +181,9 @@ export async function upgradeKubernetes(ctx: Day2Context, o: { preview: boolean 
     what: `every kubelet to report ${want}`,
     timeoutMs: deadline(ctx, 'reboot'),
     check: async () => {
-      const r = await poll(ctx, k.nodesArgv());
+      const r = await poll(ctx, kubeNodes.nodesArgv());
       if (!r.ok) return { done: false, detail: lastLine(r) };
-      const v = kd.kubeletVersions(r.stdout);
+      const v = kubeNodes.kubeletVersions(r.stdout);
       const left = c.nodes.filter((n) => v[n.name] !== want).map((n) => `${n.name} ${v[n.name] ?? 'absent'}`);
       return { done: left.length === 0, detail: left.length ? `behind: ${left.join(', ')}` : 'all current' };
     },
@@ -196,13 +197,13 @@ export async function upgradeKubernetes(ctx: Day2Context, o: { preview: boolean 
 
 export interface ApplyNodesOptions {
   nodes: string[];
-  mode: td.ApplyMode;
+  mode: machineConfig.ApplyMode;
   preview: boolean;
 }
 
 /** The machine configs the bootstrap generated must be newer than the patches they were made from. */
 export function staleMachineConfig(ctx: Day2Context, role: 'controlplane' | 'worker'): string | undefined {
-  const files = t.talosFiles(ctx.paths);
+  const files = machineConfig.talosFiles(ctx.paths);
   const roleFile = role === 'controlplane' ? files.controlPlane : files.worker;
   if (!existsSync(roleFile)) return `${roleFile} does not exist: run \`task bootstrap\` (its talos phase generates the machine configs)`;
   const gen = generatedPaths(ctx.config.cluster.name);
@@ -218,7 +219,7 @@ export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promis
   const c = ctx.config;
   if (o.nodes.length === 0) throw new UsageError('talos:apply-node needs --node NAME (repeatable)');
   const targets = upgradeOrder(c, selectNodes(c, o.nodes));
-  const files = t.talosFiles(ctx.paths);
+  const files = machineConfig.talosFiles(ctx.paths);
   const gen = generatedPaths(c.cluster.name);
   for (const role of new Set(targets.map((n) => n.role))) {
     const stale = ctx.runner.dryRun ? undefined : staleMachineConfig(ctx, role);
@@ -230,8 +231,8 @@ export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promis
   const argvOf = (n: NodeConfig, preview: boolean) => {
     const file = n.role === 'controlplane' ? files.controlPlane : files.worker;
     return modes.get(n.name) === 'maintenance'
-      ? t.applyConfigInsecureArgv(n.ip, file, gen.talosNode(n.name))
-      : td.applyConfigArgv({ ip: n.ip, file, patch: gen.talosNode(n.name), mode: o.mode, preview });
+      ? machineConfig.applyConfigInsecureArgv(n.ip, file, gen.talosNode(n.name))
+      : machineConfig.applyConfigArgv({ ip: n.ip, file, patch: gen.talosNode(n.name), mode: o.mode, preview });
   };
   if (o.preview) {
     for (const n of targets) {
@@ -258,8 +259,8 @@ export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promis
       timeoutMs: deadline(ctx, 'reboot'),
       maxIntervalMs: 5000,
       check: async () => {
-        const r = await poll(ctx, t.machineStatusArgv(n.ip), { timeoutMs: 20_000 });
-        const stage = r.ok ? t.machineStage(r.stdout) : undefined;
+        const r = await poll(ctx, talosModes.machineStatusArgv(n.ip), { timeoutMs: 20_000 });
+        const stage = r.ok ? talosModes.machineStage(r.stdout) : undefined;
         return { done: r.ok && (stage === undefined || stage === 'running'), detail: r.ok ? `stage ${stage}` : lastLine(r) };
       },
     });

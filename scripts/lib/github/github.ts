@@ -2,7 +2,7 @@ import { Octokit } from '@octokit/rest';
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { redact, registerSecret } from '../core/redact.ts';
-import { headArgv } from '../bootstrap/git.ts';
+import { headArgv } from '../git/git.ts';
 
 // GitHub REST (@octokit/rest) for the bootstrap preflight and for destroy. API base URL: GITHUB_API_URL when set
 // (GitHub Enterprise, or the tests' local server), else https://api.github.com. Token: GITHUB_TOKEN (.env).

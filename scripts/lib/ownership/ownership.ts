@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { FLUX_NAMESPACE } from '../flux/flux.ts';
+import { FLUX_NAMESPACE } from '../flux/kustomizations.ts';
 import { CILIUM_NAMESPACE, CILIUM_RELEASE } from '../helm/helm.ts';
 import { KEY_SECRET_NAME, KEY_SECRET_NAMESPACE } from '../sealed-secrets/keypair.ts';
 import type { SourceIndex } from '../validate/kustomize.ts';

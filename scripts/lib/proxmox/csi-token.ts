@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import { readIfExists } from '../bootstrap/files.ts';
+import { readIfExists } from '../core/files.ts';
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { registerSecret } from '../core/redact.ts';

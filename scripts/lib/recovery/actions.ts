@@ -1,18 +1,21 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { ciliumValuesFile } from '../bootstrap/cni.ts';
-import { readIfExists, writeAtomic } from '../bootstrap/files.ts';
-import { controlPlanes } from '../bootstrap/nodes.ts';
+import { readIfExists, writeAtomic } from '../core/files.ts';
+import { controlPlanes } from '../config/nodes.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import type { OpResult } from '../core/context.ts';
 import { registerSecret } from '../core/redact.ts';
 import { CommandError, formatArgv } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
-import * as k from '../kubernetes/kubectl.ts';
-import { waitNodesReady } from '../kubernetes/ready.ts';
-import * as t from '../talos/talosctl.ts';
-import * as td from '../talos/day2.ts';
-import { callBootstrap } from '../talos/bootstrap-call.ts';
+import * as kubectl from '../kubernetes/kubectl.ts';
+import * as kubeconfig from '../kubernetes/kubeconfig.ts';
+import { waitNodesReady } from '../kubernetes/nodes.ts';
+import * as nodeHealth from '../talos/health.ts';
+import * as talosEtcd from '../talos/etcd.ts';
+import * as machineConfig from '../talos/machine-config.ts';
+import * as talosReset from '../talos/reset.ts';
+import { callBootstrap } from '../talos/etcd.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { RefusalError, UsageError } from '../core/cli.ts';
@@ -42,12 +45,12 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
   const c = ctx.config;
   const file = ctx.paths.kubeconfig;
   if (o.vip) {
-    const vipUrl = k.apiServerUrl(c.network.vip);
-    const res = await probe(ctx, k.readyzArgv(vipUrl), { timeoutMs: 20_000 });
+    const vipUrl = kubectl.apiServerUrl(c.network.vip);
+    const res = await probe(ctx, kubectl.readyzArgv(vipUrl), { timeoutMs: 20_000 });
     if (!res.dryRun && !res.ok) throw new Error(`the VIP ${c.network.vip} does not answer yet (${lastLine(res)}); keep the node kubeconfig for now`);
     const current = readIfExists(file);
     if (!current && !ctx.runner.dryRun) throw new Error(`no kubeconfig at ${file}: run this sub-action without --vip first`);
-    if (!planNote(ctx, `switch ${file} to ${vipUrl}`)) writeAtomic(file, k.withKubeconfigServer(current!, vipUrl), 0o600);
+    if (!planNote(ctx, `switch ${file} to ${vipUrl}`)) writeAtomic(file, kubeconfig.withKubeconfigServer(current!, vipUrl), 0o600);
     return { changed: true, summary: `kubeconfig ${file} points at the VIP ${vipUrl} again` };
   }
   const wanted = oneNode(ctx, o.node, 'kubeconfig --node');
@@ -56,7 +59,7 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
   // The first control plane whose API answers; its apid hands out the admin kubeconfig.
   let chosen: NodeConfig | undefined;
   for (const n of candidates) {
-    const res = await probe(ctx, k.readyzArgv(k.apiServerUrl(n.ip)), { timeoutMs: 20_000 });
+    const res = await probe(ctx, kubectl.readyzArgv(kubectl.apiServerUrl(n.ip)), { timeoutMs: 20_000 });
     if (res.dryRun || res.ok) {
       chosen = n;
       break;
@@ -64,16 +67,16 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
     ctx.log.info(`API on ${n.name} (${n.ip}) does not answer: ${lastLine(res)}`);
   }
   if (!chosen) throw new Error(`no control plane serves the API (${candidates.map((n) => n.name).join(', ')}): run \`task cluster:emergency-recovery\` for the diagnosis`);
-  const res = await act(ctx, t.kubeconfigArgv(chosen.ip), { hint: `talosctl could not fetch the kubeconfig from ${chosen.name}; is apid up? \`talosctl -e ${chosen.ip} -n ${chosen.ip} version\`` });
-  const server = k.apiServerUrl(chosen.ip);
+  const res = await act(ctx, machineConfig.kubeconfigArgv(chosen.ip), { hint: `talosctl could not fetch the kubeconfig from ${chosen.name}; is apid up? \`talosctl -e ${chosen.ip} -n ${chosen.ip} version\`` });
+  const server = kubectl.apiServerUrl(chosen.ip);
   if (res.dryRun) {
     planNote(ctx, `back up ${file} to ${file}.<timestamp>.bak, write the fetched kubeconfig with server ${server} (0600)`);
     return { changed: true, summary: `kubeconfig via ${server} planned` };
   }
   registerSecret(/client-key-data:\s*(\S+)/.exec(res.stdout)?.[1]);
   if (existsSync(file)) copyFileSync(file, `${file}.${fileStamp()}.bak`);
-  writeAtomic(file, k.withKubeconfigServer(res.stdout, server), 0o600);
-  const check = await probe(ctx, k.readyzArgv(), { timeoutMs: 20_000 });
+  writeAtomic(file, kubeconfig.withKubeconfigServer(res.stdout, server), 0o600);
+  const check = await probe(ctx, kubectl.readyzArgv(), { timeoutMs: 20_000 });
   if (!check.ok) throw new CommandError(check, `the new kubeconfig does not reach ${server}; the previous one is kept next to it as .bak`);
   return { changed: true, summary: `kubeconfig ${file} now talks to ${chosen.name} (${server}); when the VIP is back: task cluster:emergency-recovery -- kubeconfig --vip` };
 }
@@ -152,8 +155,8 @@ async function waitEtcdState(ctx: Day2Context, nodes: NodeConfig[], want: (state
     timeoutMs: deadline(ctx, 'etcd'),
     maxIntervalMs: 5000,
     check: async () => {
-      const states = await Promise.all(nodes.map(async (n) => [n.name, (await poll(ctx, t.serviceArgv(n.ip, 'etcd'))).stdout] as const));
-      const parsed = states.map(([name, out]) => [name, t.parseServiceInfo(out).state] as const);
+      const states = await Promise.all(nodes.map(async (n) => [n.name, (await poll(ctx, nodeHealth.serviceArgv(n.ip, 'etcd'))).stdout] as const));
+      const parsed = states.map(([name, out]) => [name, nodeHealth.parseServiceInfo(out).state] as const);
       return { done: parsed.every(([, s]) => want(s)), detail: parsed.map(([name, s]) => `${name} ${s ?? 'no answer'}`).join(', ') };
     },
     hint: '`talosctl -e IP -n IP service etcd` and `talosctl -e IP -n IP logs etcd` on the node that lags',
@@ -166,8 +169,8 @@ async function waitMembers(ctx: Day2Context, via: NodeConfig, want: string[]): P
     timeoutMs: deadline(ctx, 'etcd'),
     maxIntervalMs: 5000,
     check: async () => {
-      const res = await poll(ctx, t.etcdMembersArgv(via.ip));
-      const names = res.ok ? td.parseEtcdMemberTable(res.stdout).map((m) => m.hostname) : [];
+      const res = await poll(ctx, talosEtcd.etcdMembersArgv(via.ip));
+      const names = res.ok ? talosEtcd.parseEtcdMemberTable(res.stdout).map((m) => m.hostname) : [];
       return { done: want.every((w) => names.includes(w)), detail: res.ok ? `members: ${names.join(', ') || 'none'}` : lastLine(res) };
     },
   });
@@ -196,9 +199,9 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
       `etcd:restore of cluster ${c.cluster.name} from ${snap.file} (${snap.bytes} bytes${snap.meta ? `, taken ${snap.meta.takenAt} from ${snap.meta.node}` : ''})`,
       `  1. snapshot of the current etcd first: ${view.healthy.length ? `from ${view.healthy[0]}` : 'not possible (no healthy member)'}`,
       `  2. wipe EPHEMERAL (etcd data; machine config stays) on ${cps.map((n) => n.name).join(', ')}, all at once:`,
-      `     ${formatArgv(td.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }))}`,
+      `     ${formatArgv(talosReset.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }))}`,
       '  3. wait until etcd on every control plane waits for bootstrap (Preparing)',
-      `  4. ${formatArgv(td.bootstrapRecoverArgv(first.ip, snap.file, o.raw))}`,
+      `  4. ${formatArgv(talosEtcd.bootstrapRecoverArgv(first.ip, snap.file, o.raw))}`,
       '  5. wait for every control plane to rejoin etcd and for the API',
       '  Workers are not touched. Everything written to the cluster after the snapshot is lost.',
       '',
@@ -221,12 +224,12 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   else ctx.log.warn('no healthy etcd member: no snapshot of the current state is possible (it is what we are replacing)');
 
   // All control planes in one call: wiped one after the other, each would rejoin the members not wiped yet.
-  await act(ctx, td.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }), {
+  await act(ctx, talosReset.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }), {
     hint: `the EPHEMERAL wipe was refused; \`talosctl -e ${first.ip} -n ${first.ip} version\` checks that apid on ${first.name} answers (it fans the reset out)`,
   });
   await waitEtcdState(ctx, cps, (s) => s === 'Preparing', 'etcd on every control plane to wait for bootstrap (Preparing)');
 
-  const res = await callBootstrap(ctx, td.bootstrapRecoverArgv(first.ip, snap.file, o.raw), { retryForMs: deadline(ctx, 'etcd'), timeoutMs: deadline(ctx, 'command') });
+  const res = await callBootstrap(ctx, talosEtcd.bootstrapRecoverArgv(first.ip, snap.file, o.raw), { retryForMs: deadline(ctx, 'etcd'), timeoutMs: deadline(ctx, 'command') });
   if (!res.ok && !res.dryRun) {
     throw new CommandError(res, `recovery bootstrap on ${first.name} failed; etcd on the control planes is empty now. Fix the cause and run etcd:restore again (the snapshot ${snap.file} is unchanged${before ? `; the pre-restore snapshot is ${before.file}` : ''})`);
   }
@@ -236,7 +239,7 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
     what: 'the Kubernetes API',
     timeoutMs: deadline(ctx, 'api'),
     check: async () => {
-      const r = await poll(ctx, k.readyzArgv(), { timeoutMs: 15_000 });
+      const r = await poll(ctx, kubectl.readyzArgv(), { timeoutMs: 15_000 });
       return { done: r.ok, detail: r.ok ? 'ready' : lastLine(r) };
     },
     hint: 'if the VIP does not come back: task cluster:emergency-recovery -- kubeconfig',
@@ -297,8 +300,8 @@ export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<
   }
   const source = via ?? cps.find((x) => x.name !== n.name)!;
   const snap = await takeSnapshot(ctx, source, `before etcd-rejoin ${n.name}`);
-  if (stale) await act(ctx, td.etcdRemoveMemberArgv(source.ip, stale.id));
-  await act(ctx, td.resetArgv({ ip: n.ip, wipe: 'ephemeral', graceful: false }));
+  if (stale) await act(ctx, talosEtcd.etcdRemoveMemberArgv(source.ip, stale.id));
+  await act(ctx, talosReset.resetArgv({ ip: n.ip, wipe: 'ephemeral', graceful: false }));
   await waitMembers(ctx, source, cps.filter((x) => view.healthy.includes(x.name) || x.name === n.name).map((x) => x.name));
   await waitEtcdState(ctx, [n], (s) => s === 'Running', `etcd Running on ${n.name}`);
   return { changed: true, summary: `${n.name} rejoined etcd (snapshot before: ${snap.file})` };

@@ -1,7 +1,7 @@
-import type { KustomizationState } from '../flux/flux.ts';
-import { rootCauses } from '../flux/day2.ts';
-import type { EtcdMember } from '../talos/day2.ts';
-import type { DaemonSetStatus, PodProblem } from '../kubernetes/day2.ts';
+import type { KustomizationState } from '../flux/kustomizations.ts';
+import { rootCauses } from '../flux/kustomizations.ts';
+import type { EtcdMember } from '../talos/etcd.ts';
+import type { DaemonSetStatus, PodProblem } from '../kubernetes/workloads.ts';
 import { isHealthyEtcdMember, quorumSize } from '../day2/selection.ts';
 import type { NodeMode } from '../talos/modes.ts';
 

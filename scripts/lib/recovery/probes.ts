@@ -1,11 +1,14 @@
-import { controlPlanes } from '../bootstrap/nodes.ts';
+import { controlPlanes } from '../config/nodes.ts';
 import type { NodeConfig } from '../config/schema.ts';
 import { formatArgv, type RunResult } from '../core/runner.ts';
-import * as flux from '../flux/flux.ts';
+import * as kustomizations from '../flux/kustomizations.ts';
 import * as helm from '../helm/helm.ts';
-import * as k from '../kubernetes/kubectl.ts';
-import * as kd from '../kubernetes/day2.ts';
-import * as td from '../talos/day2.ts';
+import * as kubectl from '../kubernetes/kubectl.ts';
+import * as kubeNodes from '../kubernetes/nodes.ts';
+import * as workloads from '../kubernetes/workloads.ts';
+import * as talosctl from '../talos/talosctl.ts';
+import * as talosEtcd from '../talos/etcd.ts';
+import * as nodeHealth from '../talos/health.ts';
 import { etcdView, nodeModes } from '../day2/cluster.ts';
 import type { Day2Context } from '../day2/steps.ts';
 import type { NodeRead } from '../talos/modes.ts';
@@ -56,8 +59,8 @@ export async function gatherFacts(ctx: Day2Context): Promise<Gathered> {
       const base: NodeFacts = { name: n.name, ip: n.ip, role: n.role, talos: mode };
       if (mode !== 'configured') return base;
       // The services table is for the report's reader; the diagnosis reads etcd's own service below.
-      const [version] = await Promise.all([run(`${n.name}: Talos version`, td.versionArgv(n.ip)), run(`${n.name}: services`, td.servicesArgv(n.ip))]);
-      const v = version.ok ? td.parseServerVersion(version.stdout) : undefined;
+      const [version] = await Promise.all([run(`${n.name}: Talos version`, talosctl.versionArgv(n.ip)), run(`${n.name}: services`, nodeHealth.servicesArgv(n.ip))]);
+      const v = version.ok ? talosctl.parseServerVersion(version.stdout) : undefined;
       return { ...base, ...(v ? { version: v } : {}) };
     }),
   );
@@ -69,17 +72,17 @@ export async function gatherFacts(ctx: Day2Context): Promise<Gathered> {
     if (s) n.etcd = s;
   }
   if (etcd.from) {
-    await run(`etcd status (from ${etcd.from.name})`, td.etcdStatusArgv(etcd.from.ip));
+    await run(`etcd status (from ${etcd.from.name})`, talosEtcd.etcdStatusArgv(etcd.from.ip));
   }
 
   // The API: VIP, then each configured control plane directly.
-  const vipUrl = k.apiServerUrl(c.network.vip);
-  const vip = await run(`API through the VIP ${c.network.vip}`, k.readyzArgv(vipUrl), 20_000);
+  const vipUrl = kubectl.apiServerUrl(c.network.vip);
+  const vip = await run(`API through the VIP ${c.network.vip}`, kubectl.readyzArgv(vipUrl), 20_000);
   for (const n of facts.filter((x) => x.role === 'controlplane' && x.talos === 'configured')) {
-    n.api = (await run(`API on ${n.name}`, k.readyzArgv(k.apiServerUrl(n.ip)), 20_000)).ok;
+    n.api = (await run(`API on ${n.name}`, kubectl.readyzArgv(kubectl.apiServerUrl(n.ip)), 20_000)).ok;
   }
   const direct = facts.find((n) => n.api);
-  const server = vip.ok ? vipUrl : direct ? k.apiServerUrl(direct.ip) : undefined;
+  const server = vip.ok ? vipUrl : direct ? kubectl.apiServerUrl(direct.ip) : undefined;
   const out: ClusterFacts = {
     cluster: c.cluster.name,
     vip: c.network.vip,
@@ -92,31 +95,31 @@ export async function gatherFacts(ctx: Day2Context): Promise<Gathered> {
   if (!server) return { facts: out, records };
 
   // Kubernetes, through whichever server answered.
-  const nodes = await run('Kubernetes nodes', kd.withServer(k.nodesArgv(), server));
+  const nodes = await run('Kubernetes nodes', kubectl.withServer(kubeNodes.nodesArgv(), server));
   if (nodes.ok) {
-    const reasons = kd.nodeNotReadyReasons(nodes.stdout);
-    out.k8sNodes = k.parseNodes(nodes.stdout).map((n) => ({ name: n.name, ready: n.ready, ...(reasons[n.name] ? { reason: reasons[n.name] } : {}) }));
+    const reasons = kubeNodes.nodeNotReadyReasons(nodes.stdout);
+    out.k8sNodes = kubeNodes.parseNodes(nodes.stdout).map((n) => ({ name: n.name, ready: n.ready, ...(reasons[n.name] ? { reason: reasons[n.name] } : {}) }));
   }
-  const pods = await run('pods (all namespaces)', kd.withServer(kd.podsArgv(), server));
-  if (pods.ok) out.pods = kd.parsePods(pods.stdout);
-  const ds = await run('Cilium daemonset', kd.withServer(kd.daemonSetArgv('cilium', helm.CILIUM_NAMESPACE), server));
+  const pods = await run('pods (all namespaces)', kubectl.withServer(workloads.podsArgv(), server));
+  if (pods.ok) out.pods = workloads.parsePods(pods.stdout);
+  const ds = await run('Cilium daemonset', kubectl.withServer(workloads.daemonSetArgv('cilium', helm.CILIUM_NAMESPACE), server));
   const release = await run('Cilium helm release', [
     ...helm.listArgv(helm.CILIUM_RELEASE, helm.CILIUM_NAMESPACE),
     ...(vip.ok ? [] : ['--kube-apiserver', server]),
   ]);
   if (ds.ok) {
     const rel = release.ok ? helm.parseList(release.stdout).find((r) => r.name === helm.CILIUM_RELEASE) : undefined;
-    const daemonSet = kd.parseDaemonSet(ds.stdout);
+    const daemonSet = workloads.parseDaemonSet(ds.stdout);
     out.cilium = {
       ...(daemonSet ? { daemonSet } : {}),
       ...(release.ok ? (rel ? { helmStatus: `${rel.status} (${rel.chart})` } : {}) : { helmStatus: 'unknown (helm could not ask the API)' }),
     };
   }
-  const ks = await run('Flux Kustomizations', kd.withServer(flux.kustomizationsArgv(), server));
+  const ks = await run('Flux Kustomizations', kubectl.withServer(kustomizations.kustomizationsArgv(), server));
   if (ks.ok) {
-    out.kustomizations = flux.dependencyOrder(flux.parseKustomizations(ks.stdout));
-    const deps = await run('Flux controllers', kd.withServer(kd.deploymentsArgv(flux.FLUX_NAMESPACE), server));
-    if (deps.ok) out.fluxControllersDown = kd.unreadyDeployments(deps.stdout).map((d) => d.name);
+    out.kustomizations = kustomizations.dependencyOrder(kustomizations.parseKustomizations(ks.stdout));
+    const deps = await run('Flux controllers', kubectl.withServer(workloads.deploymentsArgv(kustomizations.FLUX_NAMESPACE), server));
+    if (deps.ok) out.fluxControllersDown = workloads.unreadyDeployments(deps.stdout).map((d) => d.name);
   }
   return { facts: out, records };
 }

@@ -1,12 +1,28 @@
+import { at, parseResourceStream } from './talosctl.ts';
 import { formatArgv, type RunResult } from '../core/runner.ts';
 import { poll, type StepContext } from '../core/steps.ts';
-import { machineStatusArgv, maintenanceProbeArgv } from './talosctl.ts';
 
 // Which mode a node is in, for the bootstrap, day-2 and recovery alike. Read-only.
 //
 //   maintenance: the insecure maintenance service answers (no machine config)
 //   configured:  apid answers with our client certificate
 //   down:        neither (off, booting, resetting, or another cluster's certificates)
+
+/** Read-only; succeeds only while the node runs the maintenance service (no machine config yet). */
+export function maintenanceProbeArgv(ip: string): string[] {
+  return ['talosctl', 'get', 'disks', '--insecure', '--nodes', ip];
+}
+
+/** Read-only; succeeds once the node has a machine config and apid accepts our client certificate. */
+export function machineStatusArgv(ip: string): string[] {
+  return [...at(ip), 'get', 'machinestatus', '-o', 'json'];
+}
+
+export function machineStage(stdout: string): string | undefined {
+  const [first] = parseResourceStream(stdout);
+  const spec = first?.spec as { stage?: unknown } | undefined;
+  return typeof spec?.stage === 'string' ? spec.stage : undefined;
+}
 
 export type NodeMode = 'maintenance' | 'configured' | 'down';
 

@@ -1,46 +1,8 @@
-import { join } from 'node:path';
-import { apiServerUrl } from '../kubernetes/kubectl.ts';
-
-// talosctl argv builders and output parsers: small pure functions, no I/O. The bootstrap, reset, etcd and upgrade
-// scripts share them.
+// talosctl basics every Talos module builds on: the per-node target (`at`), version reads, and the parsers of its
+// two output forms (JSON resource streams, tabwriter tables). Pure functions, no I/O.
 //
-// Argv builders (every one returns a full argv starting with 'talosctl'):
-//   genSecretsArgv(out, talosVersion)                     talosctl gen secrets -o OUT --talos-version vX.Y
-//   genConfigArgv(GenConfigInput)                         talosctl gen config NAME https://VIP:6443 --with-secrets … -o DIR --force
-//   configEndpointsArgv(talosconfig, ips)                 talosctl --talosconfig F config endpoint IP…
-//   configNodesArgv(talosconfig, ips)                     talosctl --talosconfig F config node IP…
-//   maintenanceProbeArgv(ip)                              talosctl get disks --insecure --nodes IP   (ok ⇔ maintenance mode)
-//   machineStatusArgv(ip)                                 talosctl -e IP -n IP get machinestatus -o json (ok ⇔ configured, apid answers with our certs)
-//   applyConfigInsecureArgv(ip, file, patch?)             talosctl apply-config --insecure --nodes IP --file F --config-patch @P
-//   serviceArgv(ip, id)                                   talosctl -e IP -n IP service ID
-//   bootstrapArgv(ip)                                     talosctl -e IP -n IP bootstrap
-//   etcdMembersArgv(ip)                                   talosctl -e IP -n IP etcd members
-//   kubeconfigArgv(ip)                                    talosctl -e IP -n IP kubeconfig - --merge=false   (stdout)
-//   healthArgv(HealthInput)                               talosctl -e CP -n CP health --control-plane-nodes … --worker-nodes … --wait-timeout D
 // Every authenticated command names its endpoint and node explicitly (-e IP -n IP): the VIP must never be a talosctl
 // endpoint, and before etcd exists a control plane cannot proxy to other nodes.
-//
-// Parsers:
-//   parseServiceInfo(stdout)      `service ID` key/value block → { state, health }
-//   parseResourceStream(stdout)   `get … -o json` (a stream of JSON objects, not an array) → objects
-//   machineStage(stdout)          `get machinestatus -o json` → stage ("booting", "running", …)
-//   isAlreadyBootstrapped(text)   bootstrap error that means "done already" (AlreadyExists)
-//   isBootstrapNotReadyYet(text)  bootstrap error that means "retry shortly" (FailedPrecondition)
-//   parseClientVersion(stdout)    `talosctl version --client` → "v1.11.6"
-
-/** Files the bootstrap keeps in the cluster's private state directory (never in git). */
-export function talosFiles(paths: { talosDir: string; talosSecrets: string; talosconfig: string }) {
-  return {
-    secrets: paths.talosSecrets,
-    controlPlane: join(paths.talosDir, 'controlplane.yaml'),
-    worker: join(paths.talosDir, 'worker.yaml'),
-    talosconfig: paths.talosconfig,
-    /** Hash of everything `gen config` read; equal hash ⇒ the generated files are current. */
-    inputsHash: join(paths.talosDir, 'gen-config.inputs.sha256'),
-    /** Extra machine-config patch holding secrets (the Tailscale auth key), 0600. */
-    secretPatch: join(paths.talosDir, 'secret-patch.yaml'),
-  };
-}
 
 /** "v1.11.6" → "v1.11": the form `--talos-version` documents (config compatibility level). */
 export function talosMinor(version: string): string {
@@ -49,126 +11,13 @@ export function talosMinor(version: string): string {
   return `v${m[1]}.${m[2]}`;
 }
 
-/** The cluster endpoint in the machine configs: the API server on the VIP. */
-export const clusterEndpoint = apiServerUrl;
-
-export function genSecretsArgv(out: string, talosVersion: string): string[] {
-  return ['talosctl', 'gen', 'secrets', '-o', out, '--talos-version', talosMinor(talosVersion)];
-}
-
-export interface GenConfigInput {
-  clusterName: string;
-  vip: string;
-  secretsFile: string;
-  /** Repo-relative or absolute patch files (talos/generated/<cluster>/…). */
-  commonPatch: string;
-  controlPlanePatch: string;
-  workerPatch: string;
-  /** More patches for all nodes (e.g. the secret patch); applied after the common one. */
-  extraPatches?: string[];
-  installImage?: string;
-  kubernetesVersion: string;
-  talosVersion: string;
-  outDir: string;
-}
-
-export function genConfigArgv(i: GenConfigInput): string[] {
-  return [
-    'talosctl', 'gen', 'config', i.clusterName, clusterEndpoint(i.vip),
-    '--with-secrets', i.secretsFile,
-    '--config-patch', `@${i.commonPatch}`,
-    ...(i.extraPatches ?? []).flatMap((p) => ['--config-patch', `@${p}`]),
-    '--config-patch-control-plane', `@${i.controlPlanePatch}`,
-    '--config-patch-worker', `@${i.workerPatch}`,
-    ...(i.installImage ? ['--install-image', i.installImage] : []),
-    '--kubernetes-version', i.kubernetesVersion,
-    '--talos-version', talosMinor(i.talosVersion),
-    '--with-docs=false', '--with-examples=false',
-    '-o', i.outDir,
-    '--force',
-  ];
-}
-
-export function configEndpointsArgv(talosconfig: string, ips: string[]): string[] {
-  return ['talosctl', '--talosconfig', talosconfig, 'config', 'endpoint', ...ips];
-}
-
-export function configNodesArgv(talosconfig: string, ips: string[]): string[] {
-  return ['talosctl', '--talosconfig', talosconfig, 'config', 'node', ...ips];
-}
-
-/** Read-only; succeeds only while the node runs the maintenance service (no machine config yet). */
-export function maintenanceProbeArgv(ip: string): string[] {
-  return ['talosctl', 'get', 'disks', '--insecure', '--nodes', ip];
-}
-
 /** talosctl aimed at one node through its own apid: `talosctl --endpoints IP --nodes IP`. */
 export function at(ip: string): string[] {
   return ['talosctl', '--endpoints', ip, '--nodes', ip];
 }
 
-/** Read-only; succeeds once the node has a machine config and apid accepts our client certificate. */
-export function machineStatusArgv(ip: string): string[] {
-  return [...at(ip), 'get', 'machinestatus', '-o', 'json'];
-}
-
-export function applyConfigInsecureArgv(ip: string, file: string, patch?: string): string[] {
-  return ['talosctl', 'apply-config', '--insecure', '--nodes', ip, '--file', file, ...(patch ? ['--config-patch', `@${patch}`] : [])];
-}
-
-export function serviceArgv(ip: string, service: string): string[] {
-  return [...at(ip), 'service', service];
-}
-
-export function bootstrapArgv(ip: string): string[] {
-  return [...at(ip), 'bootstrap'];
-}
-
-export function etcdMembersArgv(ip: string): string[] {
-  return [...at(ip), 'etcd', 'members'];
-}
-
-/** Prints the admin kubeconfig on stdout (the caller writes it, 0600). Its server is the cluster endpoint (the VIP). */
-export function kubeconfigArgv(ip: string): string[] {
-  return [...at(ip), 'kubeconfig', '-', '--merge=false'];
-}
-
-export interface HealthInput {
-  node: string;
-  controlPlanes: string[];
-  workers: string[];
-  waitTimeout: string;
-}
-
-export function healthArgv(h: HealthInput): string[] {
-  return [
-    ...at(h.node), 'health',
-    '--control-plane-nodes', h.controlPlanes.join(','),
-    ...(h.workers.length ? ['--worker-nodes', h.workers.join(',')] : []),
-    '--wait-timeout', h.waitTimeout,
-  ];
-}
-
 export function clientVersionArgv(): string[] {
   return ['talosctl', 'version', '--client', '--short'];
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Parsers
-
-export interface ServiceInfo {
-  state?: string;
-  health?: string;
-}
-
-/** `talosctl service etcd` prints a key/value block: NODE, ID, STATE, HEALTH, LAST HEALTH MESSAGE, EVENTS. */
-export function parseServiceInfo(stdout: string): ServiceInfo {
-  const info: ServiceInfo = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^(STATE|HEALTH)\s+(\S.*?)\s*$/.exec(line);
-    if (m) info[m[1] === 'STATE' ? 'state' : 'health'] = m[2];
-  }
-  return info;
 }
 
 /** `talosctl get … -o json` prints one indented JSON object per resource, back to back (not an array). */
@@ -201,22 +50,44 @@ export function parseResourceStream(stdout: string): Record<string, unknown>[] {
   return out;
 }
 
-export function machineStage(stdout: string): string | undefined {
-  const [first] = parseResourceStream(stdout);
-  const spec = first?.spec as { stage?: unknown } | undefined;
-  return typeof spec?.stage === 'string' ? spec.stage : undefined;
-}
-
-/** `rpc error: code = AlreadyExists` / "etcd data directory is not empty": the cluster is bootstrapped already. */
-export function isAlreadyBootstrapped(text: string): boolean {
-  return /code = AlreadyExists|etcd data directory is not empty|already bootstrapped/i.test(text);
-}
-
-/** FailedPrecondition while the node is still starting ("bootstrap is not available yet", "time is not in sync yet"). */
-export function isBootstrapNotReadyYet(text: string): boolean {
-  return /bootstrap is not available yet|time is not in sync yet|code = Unavailable|connection refused/i.test(text);
-}
-
 export function parseClientVersion(stdout: string): string | undefined {
   return /\bv\d+\.\d+\.\d+[^\s]*/.exec(stdout)?.[0];
+}
+
+export function versionArgv(ip: string): string[] {
+  return [...at(ip), 'version'];
+}
+
+/** A new UUID after every boot: proof that a node really rebooted (an upgrade to the same version changes no version). */
+export function bootIdArgv(ip: string): string[] {
+  return [...at(ip), 'read', '/proc/sys/kernel/random/boot_id'];
+}
+
+/** Splits a tabwriter table (two or more spaces or tabs between columns) into header names and rows. */
+export function table(stdout: string): { header: string[]; rows: string[][] } {
+  const lines = stdout.split('\n').filter((l) => l.trim());
+  const split = (l: string) => l.trim().split(/\t+|\s{2,}/).map((c) => c.trim());
+  const [first, ...rest] = lines;
+  if (!first) return { header: [], rows: [] };
+  return { header: split(first), rows: rest.map(split) };
+}
+
+/**
+ * Cells of a tabwriter table by the header's column offsets: tabwriter pads every column to the width of its widest
+ * cell, so a header name starts where its column starts — cells with single spaces ("4.5 MB (100.00%)") stay whole.
+ */
+export function columns(lines: string[], headerAt: number): Record<string, string>[] {
+  const header = lines[headerAt]!;
+  const starts: { name: string; at: number }[] = [];
+  const re = /\S+(?: \S+)*/g;
+  for (let m = re.exec(header); m; m = re.exec(header)) starts.push({ name: m[0], at: m.index });
+  return lines.slice(headerAt + 1).map((line) =>
+    Object.fromEntries(starts.map((c, i) => [c.name, line.slice(c.at, starts[i + 1]?.at ?? line.length).trim()])),
+  );
+}
+
+/** `talosctl version` prints a Client: block and, per node, a Server: block with `Tag:`; the first server tag. */
+export function parseServerVersion(stdout: string): string | undefined {
+  const server = stdout.split(/^Server:\s*$/m)[1];
+  return server ? /^\s*Tag:\s*(\S+)/m.exec(server)?.[1] : undefined;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
-import { DEFER_LABEL, FLUX_NAMESPACE } from '../flux/flux.ts';
+import { DEFER_LABEL, FLUX_NAMESPACE } from '../flux/kustomizations.ts';
 import { buildPaths, type Exec, type SourceIndex } from './kustomize.ts';
 import { describe, namespaceOf, type Finding, type K8sObject } from './model.ts';
 import { substitute, substitutionDisabled, varsUsed } from './substitute.ts';

@@ -1,21 +1,4 @@
-// kubectl argv builders and parsers for day-2 diagnosis: small pure functions, no I/O. The bootstrap's builders live in
-// kubectl.ts and are reused as they are.
-//
-//   withServer(argv, server)        kubectl --server URL …   (talk to one control plane when the VIP is down)
-//   podsArgv()                      kubectl get pods -A -o json
-//   daemonSetArgv(name, ns)         kubectl get daemonset NAME -n NS -o json --ignore-not-found
-//   parsePods(stdout)               → { total, problems: [{ namespace, name, phase, reason }] }
-//   parseDaemonSet(stdout)          → { desired, ready, available } or undefined when absent
-//   nodeNotReadyReasons(stdout)     node name → Ready condition reason/message (e.g. "container runtime network not ready")
-//   deploymentsArgv(ns)             kubectl get deployments -n NS -o json
-//   unreadyDeployments(stdout)      → deployments with fewer ready replicas than wanted
-//   kubeletVersions(stdout)         `get nodes -o json` → node name → kubelet version
-
-/** Inserts `--server URL` after `kubectl` (the kubeconfig's credentials, another address). */
-export function withServer(argv: string[], server: string | undefined): string[] {
-  if (!server || argv[0] !== 'kubectl') return argv;
-  return ['kubectl', '--server', server, ...argv.slice(1)];
-}
+// Pods, DaemonSets and Deployments for the recovery diagnosis and the upgrade gates: argv and parsers. Pure.
 
 export function podsArgv(): string[] {
   return ['kubectl', 'get', 'pods', '--all-namespaces', '-o', 'json', '--request-timeout=20s'];
@@ -75,20 +58,6 @@ export function parseDaemonSet(stdout: string): DaemonSetStatus | undefined {
   };
 }
 
-/** Ready condition reason and message of every node that is not Ready. */
-export function nodeNotReadyReasons(stdout: string): Record<string, string> {
-  const list = JSON.parse(stdout || '{}') as {
-    items?: { metadata?: { name?: string }; status?: { conditions?: { type?: string; status?: string; reason?: string; message?: string }[] } }[];
-  };
-  const out: Record<string, string> = {};
-  for (const n of list.items ?? []) {
-    const c = n.status?.conditions?.find((x) => x.type === 'Ready');
-    if (c?.status === 'True') continue;
-    out[n.metadata?.name ?? '?'] = [c?.reason, c?.message].filter(Boolean).join(': ') || 'no Ready condition';
-  }
-  return out;
-}
-
 export function deploymentsArgv(namespace: string): string[] {
   return ['kubectl', 'get', 'deployments', '--namespace', namespace, '-o', 'json', '--request-timeout=20s'];
 }
@@ -99,10 +68,4 @@ export function unreadyDeployments(stdout: string): { name: string; wanted: numb
   return (list.items ?? [])
     .map((d) => ({ name: d.metadata?.name ?? '?', wanted: d.spec?.replicas ?? 1, ready: d.status?.readyReplicas ?? 0 }))
     .filter((d) => d.ready < d.wanted);
-}
-
-/** Node name → kubelet version (`status.nodeInfo.kubeletVersion`, e.g. "v1.34.1"). */
-export function kubeletVersions(stdout: string): Record<string, string> {
-  const list = JSON.parse(stdout || '{}') as { items?: { metadata?: { name?: string }; status?: { nodeInfo?: { kubeletVersion?: string } } }[] };
-  return Object.fromEntries((list.items ?? []).map((n) => [n.metadata?.name ?? '?', n.status?.nodeInfo?.kubeletVersion ?? 'unknown']));
 }

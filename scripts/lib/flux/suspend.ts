@@ -1,14 +1,7 @@
-import { FLUX_NAMESPACE, type KustomizationState } from './flux.ts';
+import { FLUX_NAMESPACE } from './kustomizations.ts';
 
-// flux argv builders and parsers for day-2 work (suspend/resume around resets and recovery, stuck Kustomizations):
-// small pure functions, no I/O. The bootstrap's builders live in flux.ts and are reused as they are.
-//
-//   suspendArgv(kind, names, ns)       flux suspend kustomization|helmrelease NAME… --namespace NS
-//   resumeArgv(kind, names, ns)        flux resume kustomization|helmrelease NAME… --namespace NS --wait=false
-//   helmReleasesArgv()                 kubectl get helmreleases.helm.toolkit.fluxcd.io -A -o json
-//   parseSuspendable(kind, stdout)     `kubectl get … -A -o json` → [{ kind, namespace, name, suspended }]
-//   groupByNamespace(items)            one flux call per kind and namespace
-//   rootCauses(ks)                     the Kustomizations that fail on their own (not merely waiting for a dependency)
+// Suspending and resuming Flux's reconciliation around resets and recovery: which Kustomizations and HelmReleases
+// exist and are suspended, and the `flux suspend|resume` calls per kind and namespace. Pure.
 
 export const HELM_RELEASE = 'helmreleases.helm.toolkit.fluxcd.io';
 
@@ -58,17 +51,4 @@ export function groupByNamespace(items: FluxObject[]): { kind: FluxKind; namespa
     groups.set(key, g);
   }
   return [...groups.values()];
-}
-
-/**
- * Kustomizations that are not Ready for a reason of their own. Their dependants report DependencyNotReady and are
- * symptoms, not causes; suspended ones are paused on purpose.
- */
-export function rootCauses(ks: KustomizationState[]): KustomizationState[] {
-  const notReady = ks.filter((k) => !k.suspended && k.ready !== 'True');
-  return notReady.filter((k) => {
-    if (k.reason === 'DependencyNotReady' || /dependency .* is not ready/i.test(k.message ?? '')) return false;
-    // A Kustomization still waiting for a dependency that is itself not Ready is a symptom too.
-    return !k.dependsOn.some((d) => notReady.some((n) => n.id === d));
-  });
 }
