@@ -78,6 +78,20 @@ test('renovate-config-validator --strict rejects a config with an unknown option
   }
 });
 
+test('the custom managers\' patterns are RE2 patterns (no lookaround, no backreference)', async () => {
+  // Renovate runs them with RE2 where it is installed (the hosted app); here, without the native module, the validator
+  // falls back to JavaScript RegExp and would accept what RE2 rejects.
+  const repo = await readRenovateConfig(join(REPO_ROOT, CONFIG_FILE));
+  const patterns = ((repo.customManagers as { matchStrings?: string[] }[] | undefined) ?? []).flatMap((m) => m.matchStrings ?? []);
+  assert.ok(patterns.length >= 5);
+  for (const p of patterns) {
+    assert.not.match(p, /\(\?<?[=!]/, `lookaround in ${p}`);
+    assert.not.match(p, /\\[1-9]/, `backreference in ${p}`);
+    assert.not.match(p, /\(\?[imsU]+\)/, `inline flags in ${p}`);
+    new RegExp(p); // also valid JavaScript
+  }
+});
+
 test('every version the repository pins is found by a Renovate manager', async () => {
   const pins = await pinsOf(REPO_ROOT);
   // The kinds of pin the issue names are all there: were one parser to stop finding them, the diff would prove nothing.
@@ -114,8 +128,8 @@ test('a new pinned file that no manager covers fails the coverage check', async 
   try {
     copyFileSync(join(REPO_ROOT, CONFIG_FILE), join(root, CONFIG_FILE));
     write(root, 'cluster.example.yaml', 'versions:\n  talos: v1.11.6\n  kubernetes: 1.34.1\n');
-    // A chart that sets only an image tag (the chart names the image: no manager can know which) and one image a
-    // manager does find; a mise tool Renovate has no datasource for.
+    // A chart value that sets only an image tag (the chart names the image: no manager can know which), one annotated
+    // for the comment manager, one image the flux manager finds; a mise tool Renovate has no datasource for.
     write(
       root,
       'kubernetes/apps/echo/helmrelease.yaml',
@@ -135,6 +149,10 @@ spec:
       image:
         repository: ghcr.io/example/sidecar
         tag: 2.0.0
+    exporter:
+      image:
+        # renovate: datasource=docker depName=ghcr.io/example/exporter
+        tag: 0.9.1
 `,
     );
     write(root, '.mise.toml', '[tools]\nsome-unknown-cli = "0.4.2"\n');
