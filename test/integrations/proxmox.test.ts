@@ -289,7 +289,11 @@ const volumes = () => h.lab.proxmox().storages['local-lvm']!.volumes.map((v) => 
 test('orphaned volumes: only unowned, unattached, unprotected CSI volumes, and only after confirmation', async () => {
   h.lab.setProxmox(volumeWorld());
   const t = makeContext(config(csiParts()));
+  h.lab.resetCalls();
   const plan = await findOrphanedVolumes(t.ctx);
+  // The JSON listing comes from the storage content API (pvesm list has no --output-format: the strict fake refuses it).
+  assert.equal(h.lab.calls({ cmd: 'pvesh get /nodes/pve/storage/local-lvm/content' }).map((c) => c.exitCode), [0]);
+  assert.is(h.lab.calls({ tool: 'pvesm' }).length, 0);
   assert.equal(plan!.orphans.map((v) => v.volid), ['local-lvm:vm-9999-pvc-aaaa', 'local-lvm:vm-9999-pvc-eeee']);
   assert.equal(plan!.kept.map((k) => `${k.volid}: ${k.reason}`).sort(), [
     'local-lvm:vm-2002-pvc-cccc: belongs to existing VM 2002',

@@ -449,4 +449,55 @@ test('the fakes\' small config parser reads kubeconfig/talosconfig exactly like 
   }
 });
 
+// Every fake refuses an option its real parser does not know, with the real parser's words — so a product bug like
+// `pvesm list --output-format json` (pve-storage declares no output options for `list`) fails a test instead of
+// passing it. Cobra tools (spf13/pflag flag.go): `unknown flag: --x`; terraform (Go `flag`): `flag provided but not
+// defined: -x`; PVE tools (pve-common JSONSchema.pm get_options): `Unknown option: x` + `400 unable to parse option`.
+test('strict fakes: each one rejects an unknown flag as its real option parser does', async () => {
+  const lab = labFromConfig(fixture('one-node.yaml'), { initial: 'maintenance', kustomizations: [] });
+  const remoteDir = mkdtempSync(join(tmpdir(), 'remote-strict-'));
+  try {
+    const cobra: [string[], RegExp][] = [
+      [['talosctl', 'version', '--bogus'], /^Error: unknown flag: --bogus$/m],
+      [['flux', 'get', 'kustomizations', '--bogus'], /unknown flag: --bogus$/m],
+      [['helm', 'list', '--bogus'], /^Error: unknown flag: --bogus$/m],
+      [['kubectl', 'get', 'pods', '--bogus'], /^error: unknown flag: --bogus$/m],
+      [['kubeseal', '--bogus'], /^Error: unknown flag: --bogus$/m],
+    ];
+    for (const [argv, re] of cobra) {
+      const r = await run(lab, argv);
+      assert.is.not(r.code, 0, argv.join(' '));
+      assert.match(r.stderr, re, argv.join(' '));
+    }
+    const tf = await run(lab, ['terraform', 'plan', '-bogus']);
+    assert.is.not(tf.code, 0);
+    assert.match(tf.stderr, /flag provided but not defined: -bogus/);
+
+    const remote = (argv: string[]) => run(lab, [join(REPO_ROOT, 'test/lab/remote/bin', argv[0]!), ...argv.slice(1)], { env: { LAB_REMOTE_DIR: remoteDir } });
+    const hs = await remote(['headscale', 'nodes', 'list', '--bogus']);
+    assert.is(hs.code, 1);
+    assert.match(hs.stderr, /^Error: unknown flag: --bogus$/m);
+    const hsShort = await remote(['headscale', 'nodes', 'list', '-q']);
+    assert.match(hsShort.stderr, /^Error: unknown shorthand flag: 'q' in -q$/m);
+    for (const argv of [
+      ['pvesm', 'list', 'local-lvm', '--output-format', 'json'],
+      ['pveum', 'role', 'list', '--bogus', '1'],
+      ['pvesh', 'get', '/cluster/resources', '--content', 'images'],
+      ['pveversion', '--output-format', 'json'],
+    ]) {
+      const r = await remote(argv);
+      assert.is(r.code, 255, argv.join(' '));
+      const name = argv.find((a) => a.startsWith('--'))!.slice(2);
+      assert.match(r.stderr, new RegExp(`^Unknown option: ${name}\\n400 unable to parse option\\n`), argv.join(' '));
+    }
+    // What the product uses instead answers.
+    const ok = await remote(['pvesh', 'get', '/nodes/pve/storage/local-lvm/content', '--content', 'images', '--output-format', 'json']);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout), []);
+  } finally {
+    lab.cleanup();
+    rmSync(remoteDir, { recursive: true, force: true });
+  }
+});
+
 test.run();
