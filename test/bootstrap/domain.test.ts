@@ -69,7 +69,7 @@ test('talosctl service/etcd members/resource stream parsers', () => {
   ].join('\n');
   const hostnames = (out: string) => parseEtcdMemberTable(out).map((m) => m.hostname);
   assert.equal(hostnames(members), ['infra-cp-1', 'infra-cp-2']);
-  assert.equal(hostnames('ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER\nabc  cp1  https://x:2380  https://x:2379  false\n'), ['cp1']);
+  assert.equal(hostnames('ID    HOSTNAME   PEER URLS        CLIENT URLS      LEARNER\nabc   cp1        https://x:2380   https://x:2379   false\n'), ['cp1']);
   assert.equal(hostnames(''), []);
   const stream = '{\n    "node": "10.0.0.1",\n    "spec": {"stage": "running", "x": "a}{b"}\n}\n{\n    "node": "10.0.0.2",\n    "spec": {"stage": "booting"}\n}\n';
   assert.is(talosctl.parseResourceStream(stream).length, 2);
