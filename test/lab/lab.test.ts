@@ -500,4 +500,40 @@ test('strict fakes: each one rejects an unknown flag as its real option parser d
   }
 });
 
+// Kubernetes v1.34 NodeRestriction (plugin/pkg/admission/noderestriction/admission.go) as Talos v1.11.6 meets it
+// (internal/app/machined/pkg/controllers/k8s/node_apply.go: a worker labels its Node with the kubelet's credentials).
+test('worker nodeLabels with a label a kubelet may not set are rejected whole; the admin kubeconfig can set it', async () => {
+  const cfg = fixture('five-node.yaml');
+  const lab = labFromConfig(cfg, { initial: 'maintenance', kustomizations: [] });
+  try {
+    const { d, tc } = await genConfig(lab, cfg.network.vip);
+    writeFileSync(join(d, 'labels.yaml'), 'machine:\n  nodeLabels:\n    node-role.kubernetes.io/worker: ""\n    topology.kubernetes.io/zone: pve\n');
+    writeFileSync(join(d, 'allowed.yaml'), 'machine:\n  nodeLabels:\n    topology.kubernetes.io/zone: pve\n    node.kubernetes.io/pool: a\n');
+    const [cp, w1, w2] = [lab.options.nodes.find((n) => n.role === 'controlplane')!, ...lab.options.nodes.filter((n) => n.role === 'worker')];
+    for (const n of lab.options.nodes) {
+      const file = join(d, n.role === 'controlplane' ? 'controlplane.yaml' : 'worker.yaml');
+      const extra = n === w2 ? 'allowed.yaml' : 'labels.yaml';
+      const r = await run(lab, ['talosctl', 'apply-config', '--insecure', '--nodes', n.ip, '--file', file, '--config-patch', `@${join(d, `${n.name}.yaml`)}`, '--config-patch', `@${join(d, extra)}`]);
+      assert.is(r.code, 0, r.stderr);
+    }
+    while (!lab.state().nodes.every((n) => n.reachable)) await new Promise((r) => setTimeout(r, 20));
+    assert.is((await run(lab, ['talosctl', ...tc, '-e', cp.ip, '-n', cp.ip, 'bootstrap'])).code, 0);
+    const labels = (name: string) => lab.state().nodes.find((n) => n.name === name)?.k8s?.labels;
+    for (let i = 0; i < 400 && !lab.state().nodes.every((n) => n.k8s); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(labels(w1!.name), {}, 'the whole update is rejected: the topology label is lost too');
+    assert.equal(labels(w2!.name), { 'topology.kubernetes.io/zone': 'pve', 'node.kubernetes.io/pool': 'a' });
+    assert.is(labels(cp.name)?.['node-role.kubernetes.io/worker'], '', 'control planes label with admin credentials');
+    const kc = join(lab.dir, 'kubeconfig');
+    assert.is((await run(lab, ['talosctl', ...tc, '-e', cp.ip, '-n', cp.ip, 'kubeconfig', kc, '--force', '--merge=false'])).code, 0);
+    const set = await run(lab, ['kubectl', '--kubeconfig', kc, 'label', 'node', w2!.name, 'node-role.kubernetes.io/worker=']);
+    assert.is(set.code, 0, set.stderr);
+    assert.is(set.stdout, `node/${w2!.name} labeled\n`);
+    assert.is(labels(w2!.name)?.['node-role.kubernetes.io/worker'], '');
+    const listed = JSON.parse((await run(lab, ['kubectl', '--kubeconfig', kc, 'get', 'nodes', '-o', 'json'])).stdout) as { items: { metadata: { name: string; labels: Record<string, string> } }[] };
+    assert.is(listed.items.find((n) => n.metadata.name === w2!.name)?.metadata.labels['node-role.kubernetes.io/worker'], '');
+  } finally {
+    lab.cleanup();
+  }
+});
+
 test.run();

@@ -171,7 +171,8 @@ export interface LabState {
     etcd?: 'Running' | 'Preparing' | 'Failed';
     etcdMember: boolean;
     apiServer: boolean;
-    k8s?: { name: string; ready: boolean; reason: string };
+    /** labels: what machine.nodeLabels and `kubectl label node` set (not the kubelet's well-known ones). */
+    k8s?: { name: string; ready: boolean; reason: string; labels: Record<string, string> };
   }[];
   etcd: {
     bootstrapped: boolean;

@@ -458,7 +458,9 @@ async function labelOrAnnotate(verb, args, flags, lab, io) {
     checkAccess(st, lab, now, kc);
     const ns = nsOf(flags, kc);
     const k = key(r, ns, name);
-    const o = st.k8s.objects[k];
+    // Nodes are derived from st.k8s.nodes (objects.mjs nodeObject): their labels live there.
+    const node = r.kind === 'Node' ? st.k8s.nodes[name] : undefined;
+    const o = node ? { metadata: { labels: node.labels, annotations: node.annotations } } : st.k8s.objects[k];
     if (!o) fail(notFound(r, name));
     o.metadata[field] = { ...(o.metadata[field] ?? {}) };
     for (const p of pairs) {
@@ -471,6 +473,7 @@ async function labelOrAnnotate(verb, args, flags, lab, io) {
         o.metadata[field][kk] = v ?? '';
       }
     }
+    if (node) node[field] = o.metadata[field];
     st.k8s.rv += 1;
     o.metadata.resourceVersion = String(st.k8s.rv);
     io.out(`${typeWord(r)}/${name} ${verb === 'label' ? 'labeled' : 'annotated'}\n`);

@@ -141,7 +141,7 @@ export function advance(st, lab, now) {
             name,
             ip: n.ip,
             role: n.config.type,
-            labels: n.config.nodeLabels ?? {},
+            labels: nodeLabelsApplied(n.config),
             registeredAt: at,
             kubeletVersion: `v${(n.config.kubernetesVersion ?? lab.kubernetesVersion).replace(/^v/, '')}`,
           };
@@ -355,7 +355,7 @@ export function summarize(st, lab, now) {
       etcd: etcdService(st, lab, n, now)?.state,
       etcdMember: !!n?.etcd,
       apiServer: apiServerOn(st, lab, n, now),
-      k8s: kn ? { name: kn.name, ready: kn.ready, reason: kn.reason } : undefined,
+      k8s: kn ? { name: kn.name, ready: kn.ready, reason: kn.reason, labels: { ...(reg.labels ?? {}) } } : undefined,
     };
   });
   const fx = st.flux;
@@ -394,4 +394,31 @@ export function summarize(st, lab, now) {
     terraform: st.terraform.layers,
     faults: st.faults,
   };
+}
+
+// Labels a kubelet may set on its own Node: kubernetes v1.34 staging/src/k8s.io/kubelet/pkg/apis/well_known_labels.go
+// (kubeletLabels, kubeletLabelNamespaces, IsKubeletLabel) and plugin/pkg/admission/noderestriction/admission.go
+// (getForbiddenLabels: node-restriction.kubernetes.io/*, and kubernetes.io / k8s.io namespaces unless IsKubeletLabel).
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type', 'kubernetes.io/os',
+  'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
+]);
+const inNamespace = (ns, domain) => ns === domain || ns.endsWith(`.${domain}`);
+export function kubeletMayNotSet(label) {
+  const ns = label.includes('/') ? label.slice(0, label.indexOf('/')) : '';
+  if (inNamespace(ns, 'node-restriction.kubernetes.io')) return true;
+  if (!inNamespace(ns, 'kubernetes.io') && !inNamespace(ns, 'k8s.io')) return false;
+  return !(KUBELET_LABELS.has(label) || inNamespace(ns, 'kubelet.kubernetes.io') || inNamespace(ns, 'node.kubernetes.io'));
+}
+
+/**
+ * machine.nodeLabels as they end up on the Node. Talos v1.11.6 internal/app/machined/pkg/controllers/k8s/node_apply.go
+ * applies them with the kubelet's credentials on workers (admin credentials on control planes): one label
+ * NodeRestriction forbids rejects the whole update, so a worker gets none of them (siderolabs/talos#10122).
+ */
+function nodeLabelsApplied(config) {
+  const labels = config.nodeLabels ?? {};
+  if (config.type !== 'controlplane' && Object.keys(labels).some(kubeletMayNotSet)) return {};
+  return labels;
 }
