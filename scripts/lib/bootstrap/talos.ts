@@ -164,7 +164,18 @@ async function ensureMachineConfigs(p: PhaseContext, files: ReturnType<typeof ma
   // talosctl talks to the control planes' own IPs, never the VIP (it moves, and exists only after etcd).
   await act(p, machineConfig.configEndpointsArgv(files.talosconfig, cps));
   await act(p, machineConfig.configNodesArgv(files.talosconfig, [firstControlPlane(c).ip]));
-  if (!planNote(p, `record the gen config inputs hash in ${files.inputsHash}`)) writeAtomic(files.inputsHash, hash, 0o600);
+  if (!planNote(p, `record the gen config inputs hash in ${files.inputsHash} (and the non-secret inputs in ${files.inputsRecord})`)) {
+    const record: machineConfig.GenConfigRecord = {
+      clusterName: c.cluster.name,
+      vip: c.network.vip,
+      talosVersion: c.versions.talos,
+      kubernetesVersion: c.versions.kubernetes,
+      installImage: image,
+      patches: Object.fromEntries([gen.talosCommon, gen.talosControlPlane, gen.talosWorker].map((f, i) => [f, machineConfig.sha256(patches[i])])),
+    };
+    writeAtomic(files.inputsRecord, `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    writeAtomic(files.inputsHash, hash, 0o600);
+  }
   p.note('generated machine configs');
   return true;
 }
