@@ -1,5 +1,8 @@
 // The simulated world: time-based transitions (advance) and derived status (view). Pure functions of
 // (state, lab config, now); nothing runs in the background. See test/lab/README.md "Time model".
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 export const DEFAULT_TIMINGS = {
   vmBoot: 0,
@@ -178,6 +181,7 @@ export function advance(st, lab, now) {
     if (fx && fx.controllersReadyAt != null) {
       for (const k of fx.kustomizations) {
         if (k.readyAt != null || k.suspended || k.stuck) continue;
+        if (k.requires && !inFluxSource(lab, k.requires)) continue;
         const deps = depsOf(fx, k);
         if (deps.some((d) => !d || d.readyAt == null)) continue;
         const at = max(fx.controllersReadyAt, k.appliedAt, ...deps.map((d) => d.readyAt)) + t.kustomizationStep;
@@ -326,6 +330,11 @@ export function kustomizationStatus(st, lab, k, now) {
     return { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${fx.branch}@sha1:${fx.revision}`, at: k.readyAt };
   }
   if (!fluxUp(st, now)) return undefined; // never reconciled yet
+  if (k.readyAt == null && k.requires && !inFluxSource(lab, k.requires)) {
+    // What kustomize-controller reports when the build references a file the source lacks (flux2 v2.7
+    // kustomize-controller internal/controller/kustomization_controller.go: BuildFailed).
+    return { ready: 'False', reason: 'BuildFailed', message: `kustomize build failed: accumulating resources: open ${k.requires}: no such file or directory` };
+  }
   if (notReady) {
     return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
   }
@@ -421,4 +430,10 @@ function nodeLabelsApplied(config) {
   const labels = config.nodeLabels ?? {};
   if (config.type !== 'controlplane' && Object.keys(labels).some(kubeletMayNotSet)) return {};
   return labels;
+}
+
+/** Is `rel` in what Flux reads: the origin branch when the lab has an origin (pushed, not just committed), else repoDir. */
+function inFluxSource(lab, rel) {
+  if (!lab.originDir) return fs.existsSync(path.join(lab.repoDir, rel));
+  return spawnSync('git', ['--git-dir', lab.originDir, 'cat-file', '-e', `refs/heads/${lab.originBranch ?? 'main'}:${rel}`], { stdio: 'ignore' }).status === 0;
 }
