@@ -1,5 +1,7 @@
 // Fake `headscale` CLI (server-side commands over SSH), both generations, selected by the configured version
 // (state.version, e.g. "0.22.3", "0.25.1", "0.26.1", "0.28.0"). Facts: /work/shared/reference/tool-facts.md §1.
+// Follows juanfont/headscale v0.22–v0.28 cmd/headscale/cli/{nodes,routes,version}.go; flags are cobra/pflag's
+// (`Error: unknown flag: --x` / `Error: unknown shorthand flag: 'x' in -x`, exit 1).
 //
 //   headscale version [-o json]
 //   headscale nodes list [-o json] [-u USER]                          (all versions; ≥0.26 with route fields)

@@ -1,5 +1,7 @@
 // Fake kubectl against the simulated cluster. Client-only commands (kustomize, create/label --dry-run=client /
 // --local, version --client, completion) run the real /usr/bin/kubectl. See test/lab/README.md.
+// Follows kubectl v1.34: kubernetes/kubectl pkg/cmd/{get,apply,label,annotate,delete,patch,wait,rollout,logs}; an
+// undeclared flag fails as cobra/pflag make it, printed by kubectl's cmdutil: `error: unknown flag: --x`, exit 1.
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, age, readStdin } from './lib/core.mjs';

@@ -1,6 +1,9 @@
 // Fake terraform: init / workspace / plan / apply / output / show / state list / destroy / validate per layer
 // directory, state kept in LAB_DIR (nothing written into the layer directory). Applying the infrastructure layer
 // creates the lab's VMs. `fmt` and `version` run the real terraform. See test/lab/README.md.
+// Follows terraform v1.11.4: hashicorp/terraform internal/command/{init,plan,apply,output,show,workspace_*,state_list,
+// validate}.go and internal/command/arguments/*.go (FLAGS below: Go `flag` sets; an undefined flag fails the parse
+// with `flag provided but not defined: -x` in a "Failed to parse command-line flags" diagnostic).
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
