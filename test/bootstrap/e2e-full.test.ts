@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,6 +7,7 @@ import { parse } from 'yaml';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import type { Lab } from '../lab/lab.ts';
 import type { HeadscaleState } from '../lab/remote/remote-lab.ts';
+import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN, sh, type World, type WorldLab } from './harness.ts';
 
@@ -22,35 +22,6 @@ import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN
 const FIXTURE = 'five-node.yaml';
 const ZONE = 'k8s.example.org';
 const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
-
-/** An HTTP gate before the in-cluster PowerDNS API: 503 until `open()` says the Service would exist. */
-async function startGate(target: number, open: () => boolean) {
-  let refused = 0;
-  const server = createServer((req, res) => {
-    if (!open()) {
-      refused++;
-      req.resume();
-      res.writeHead(503, { 'Content-Type': 'text/plain' });
-      res.end('no endpoints available for service "powerdns-api"');
-      return;
-    }
-    const up = request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', (e) => {
-      res.writeHead(502);
-      res.end(e.message);
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    refused: () => refused,
-    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
-  };
-}
 
 /** The cluster's nodes as the Tailscale extension registers them: each advertising the node and LoadBalancer CIDRs. */
 function tailnet(names: string[], routes: string[]): HeadscaleState {
@@ -76,13 +47,14 @@ test('the full example config (every section on): cold bootstrap to the end, the
 
   let cluster: PdnsServer | undefined;
   let vps: PdnsServer | undefined;
-  let gate: Awaited<ReturnType<typeof startGate>> | undefined;
+  let gate: HttpProxy | undefined;
   let world: World | undefined;
   let lab: Lab | undefined;
   try {
     [cluster, vps] = await Promise.all([startPdns(), startPdns({ zones: [{ name: 'example.org', nameserver: 'ns1.example.org' }] })]);
     const powerdnsReady = () => !!lab?.state().flux?.kustomizations.some((k) => k.name === 'powerdns' && k.ready === 'True');
-    gate = await startGate(cluster.apiPort, powerdnsReady);
+    // The in-cluster API answers only while the powerdns Kustomization is Ready (before: a Service without endpoints).
+    gate = await startHttpProxy({ host: '127.0.0.1', port: cluster.apiPort }, { failFirst: 0, open: powerdnsReady, body: 'no endpoints available for service "powerdns-api"' });
     const { pdnsutilArgv, dnsPort: vpsDns } = vps;
     const clusterDns = cluster.dnsPort;
     const gatePort = gate.port;
