@@ -63,14 +63,34 @@ function pveum(args, dir) {
   return withLock(dir, () => {
     const state = loadState(dir, FILE, emptyProxmox());
     const save = () => saveState(dir, FILE, state);
-    const spec = { 'output-format': 'string', privs: 'string', append: 'string', comment: 'string', privsep: 'string', expire: 'string', users: 'string', user: 'users', roles: 'string', role: 'roles', tokens: 'string', token: 'tokens', groups: 'string', propagate: 'string', delete: 'string', full: 'string' };
+    // The parameters each API method declares (pve-access-control 9.1 src/PVE/API2/{Role,User,ACL}.pm), plus the
+    // output options for the commands pveum prints through PVE::CLIFormatter (src/PVE/CLI/pveum.pm: the listings and
+    // `user token add`). Anything else is an unknown option.
+    const out = { 'output-format': 'string', noborder: 'string', noheader: 'string' };
+    const acl = { users: 'string', tokens: 'string', groups: 'string', roles: 'string', propagate: 'string', delete: 'string', path: 'string' };
+    const SPECS = {
+      'role list': out,
+      'role add': { privs: 'string' },
+      'role modify': { privs: 'string', append: 'string' },
+      'role delete': {},
+      'user list': { ...out, enabled: 'string', full: 'string' },
+      'user add': { comment: 'string', email: 'string', enable: 'string', expire: 'string', firstname: 'string', lastname: 'string', groups: 'string', keys: 'string', password: 'string' },
+      'user delete': {},
+      'user token list': out,
+      'user token add': { ...out, comment: 'string', expire: 'string', privsep: 'string' },
+      'user token remove': {},
+      'user token delete': {},
+      'acl list': out,
+      'acl modify': acl,
+      'acl delete': acl,
+    };
     let [a, b, c] = args;
     // Legacy aliases: aclmod = acl modify, acldel = acl delete, useradd = user add, …
     if (a === 'aclmod') args = ['acl', 'modify', ...args.slice(1)];
     if (a === 'acldel') args = ['acl', 'delete', ...args.slice(1)];
     [a, b, c] = args;
     const usage = `pveum ${args.filter((x) => !x.startsWith('-')).slice(0, 3).join(' ')} [OPTIONS]`;
-    const parse = (from) => parseArgs(args.slice(from), spec, unknownOpt(usage));
+    const parse = (from) => parseArgs(args.slice(from), SPECS[args.slice(0, from).join(' ')] ?? {}, unknownOpt(usage));
 
     if (a === 'role') {
       const { opts, pos } = parse(2);
