@@ -17,6 +17,7 @@ import * as talosctl from '../../scripts/lib/talos/talosctl.ts';
 import * as talosModes from '../../scripts/lib/talos/modes.ts';
 import { parseEtcdMemberTable } from '../../scripts/lib/talos/etcd.ts';
 import * as tf from '../../scripts/lib/terraform/terraform.ts';
+import { parsePveVersion, parseStorageContent } from '../../scripts/lib/proxmox/host.ts';
 import { readInfrastructureOutputs } from '../../scripts/lib/terraform/layers.ts';
 import type { Runner, RunOptions } from '../../scripts/lib/core/runner.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
@@ -69,7 +70,7 @@ test('talosctl service/etcd members/resource stream parsers', () => {
   ].join('\n');
   const hostnames = (out: string) => parseEtcdMemberTable(out).map((m) => m.hostname);
   assert.equal(hostnames(members), ['infra-cp-1', 'infra-cp-2']);
-  assert.equal(hostnames('ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER\nabc  cp1  https://x:2380  https://x:2379  false\n'), ['cp1']);
+  assert.equal(hostnames('ID    HOSTNAME   PEER URLS        CLIENT URLS      LEARNER\nabc   cp1        https://x:2380   https://x:2379   false\n'), ['cp1']);
   assert.equal(hostnames(''), []);
   const stream = '{\n    "node": "10.0.0.1",\n    "spec": {"stage": "running", "x": "a}{b"}\n}\n{\n    "node": "10.0.0.2",\n    "spec": {"stage": "booting"}\n}\n';
   assert.is(talosctl.parseResourceStream(stream).length, 2);
@@ -214,6 +215,36 @@ test('terraform output of 01-infrastructure is read in the cluster\'s own worksp
   assert.equal(seen[0]!.argv, tf.outputArgv('01-infrastructure'));
   assert.is(seen[0]!.opts.env?.TF_WORKSPACE, c.cluster.name);
   assert.is(seen[0]!.opts.env?.PROXMOX_VE_API_TOKEN, 'tok');
+});
+
+test('labels a kubelet may not set (NodeRestriction): role and restricted namespaces; topology and node.kubernetes.io are fine', () => {
+  for (const l of ['node-role.kubernetes.io/worker', 'node-restriction.kubernetes.io/x', 'kubernetes.io/foo', 'foo.k8s.io/bar', 'example.node-restriction.kubernetes.io/y']) {
+    assert.ok(kubeNodes.kubeletMayNotSet(l), l);
+  }
+  for (const l of ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'node.kubernetes.io/pool', 'kubelet.kubernetes.io/x', 'kubernetes.io/hostname', 'example.com/role', 'plain']) {
+    assert.not.ok(kubeNodes.kubeletMayNotSet(l), l);
+  }
+  const list = JSON.stringify({ items: [{ metadata: { name: 'w1', labels: { a: '1' } } }, { metadata: { name: 'w2', labels: { [kubeNodes.WORKER_ROLE_LABEL]: '' } } }] });
+  assert.equal(kubeNodes.missingLabel(kubeNodes.nodeLabels(list), ['w1', 'w2', 'w3'], kubeNodes.WORKER_ROLE_LABEL), ['w1']);
+  assert.equal(kubeNodes.labelNodeArgv('w1', kubeNodes.WORKER_ROLE_LABEL), ['kubectl', 'label', 'node', 'w1', 'node-role.kubernetes.io/worker=']);
+});
+
+test('Proxmox host facts: pveversion line and storage content list', () => {
+  assert.equal(parsePveVersion('pve-manager/8.4.1/2a5fa54a8503f96d (running kernel: 6.8.12-9-pve)\n'), [8, 4, 1]);
+  assert.equal(parsePveVersion('pve-manager/9.1/abc'), [9, 1, 0]);
+  assert.is(parsePveVersion('bash: pveversion: command not found'), undefined);
+  assert.equal(parseStorageContent('{"content":"iso,vztmpl, backup","storage":"local"}'), ['iso', 'vztmpl', 'backup']);
+  assert.equal(parseStorageContent('{"storage":"x"}'), []);
+});
+
+test('machine config drift: versions read from the file, patches and VIP from the record', () => {
+  const file = 'machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.34.0\n  install:\n    image: factory.talos.dev/metal-installer/abc:v1.11.6\n';
+  assert.equal(machineConfig.machineConfigVersions(file), { kubernetes: '1.34.0', talos: 'v1.11.6' });
+  const want = { clusterName: 'c', vip: '10.0.0.10', talosVersion: 'v1.11.6', kubernetesVersion: '1.34.1', patches: { 'p.yaml': 'a' } };
+  assert.equal(machineConfig.genConfigDrift(want, { text: file }), ['generated for Kubernetes 1.34.0, versions.kubernetes is 1.34.1']);
+  const record = { clusterName: 'c', vip: '10.0.0.9', talosVersion: 'v1.11.6', kubernetesVersion: '1.34.1', installImage: 'x', patches: { 'p.yaml': machineConfig.sha256('b') } };
+  assert.equal(machineConfig.genConfigDrift(want, { text: file, record }), ['generated for the VIP 10.0.0.9, network.vip is 10.0.0.10', 'p.yaml changed since']);
+  assert.equal(machineConfig.genConfigDrift({ ...want, vip: '10.0.0.9', patches: { 'p.yaml': 'b' } }, { text: file, record }), []);
 });
 
 test.run();

@@ -42,9 +42,15 @@ async function setup(fixture: string, extra: { latencyMs?: Record<string, number
 }
 
 function healthy(lab: Lab, nodes: number): void {
-  const s = lab.state() as unknown as { nodes: { k8s?: { ready?: boolean } }[]; flux?: { kustomizations?: { ready?: boolean }[] } };
+  const s = lab.state() as unknown as { nodes: { name: string; role: string; k8s?: { ready?: boolean; labels?: Record<string, string> } }[] };
   assert.is(s.nodes.length, nodes);
   assert.ok(s.nodes.every((n) => n.k8s?.ready), 'every node Ready');
+  // Workers keep the topology labels (Proxmox CSI places volumes by them): the Talos nodeLabels update their kubelet
+  // makes is not rejected by NodeRestriction; the role label came from the bootstrap's admin kubeconfig.
+  for (const n of s.nodes.filter((x) => x.role === 'worker')) {
+    assert.ok(n.k8s?.labels?.['topology.kubernetes.io/zone'], `${n.name} has its topology zone label: ${JSON.stringify(n.k8s?.labels)}`);
+    assert.is(n.k8s?.labels?.['node-role.kubernetes.io/worker'], '', `${n.name} has its role label`);
+  }
 }
 
 for (const [fixture, nodes, cps] of [['one-node.yaml', 1, 1], ['five-node.yaml', 5, 3]] as const) {

@@ -8,7 +8,7 @@ import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
-import { startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
+import { emptyProxmox, startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
 import type { SshdServer } from '../servers/sshd.ts';
 import { startFakeGithub, type FakeGithub } from '../servers/github.ts';
 
@@ -142,6 +142,9 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
   const base = mkdtempSync(join(tmpdir(), 'bootstrap-e2e-'));
   const host = await startRemoteHost();
   const { sshd, remote } = host;
+  // A Proxmox host set up as docs/bootstrap.md asks: its image storage allows the "import" content type.
+  const pve = emptyProxmox();
+  remote.setProxmox({ ...pve, storages: { ...pve.storages, local: { volumes: [], content: 'backup,import,iso,vztmpl' } } });
   let repo: Repo;
   let github: FakeGithub;
   try {

@@ -84,7 +84,11 @@ test('tailscale patch only with headscale + the tailscale extension + an auth ke
   const doc = parse(tailscalePatch(five, 'tskey-auth-1')!) as { kind: string; environment: string[] };
   assert.is(doc.kind, 'ExtensionServiceConfig');
   assert.ok(doc.environment.includes('TS_AUTHKEY=tskey-auth-1'));
-  assert.match(doc.environment[1]!, /--login-server=https:\/\/headscale\.example\.org.*--advertise-routes=10\.0\.10\.0\/24,10\.0\.10\.192\/27/);
+  // Routes in TS_ROUTES (siderolabs/extensions network/tailscale/README.md), not a second --advertise-routes.
+  assert.ok(doc.environment.includes('TS_ROUTES=10.0.10.0/24,10.0.10.192/27'), doc.environment.join('\n'));
+  const extra = doc.environment.find((e) => e.startsWith('TS_EXTRA_ARGS='))!;
+  assert.match(extra, /^TS_EXTRA_ARGS=--login-server=https:\/\/headscale\.example\.org --accept-routes/);
+  assert.not.match(extra, /advertise-routes/);
   assert.is.not(genConfigInputsHash(['a', 'b']), genConfigInputsHash(['ab', '']));
 });
 

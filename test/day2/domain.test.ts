@@ -61,6 +61,12 @@ test('etcd members / status / service table / version / snapshot parsers', () =>
     { id: 'b59c021e76e707db', hostname: 'infra-cp-2', learner: true },
   ]);
   assert.equal(talosEtcd.parseEtcdMemberTable(''), []);
+  // A learner that has not started: empty HOSTNAME and CLIENT URLS cells (talosctl's tabwriter still pads them).
+  const learner = [...members.split('\n').slice(0, 2), '10.0.10.11   c69c021e76e707db                https://10.0.10.13:2380                             true'].join('\n');
+  assert.equal(talosEtcd.parseEtcdMemberTable(learner), [
+    { id: 'a49c021e76e707db', hostname: 'infra-cp-1', learner: false },
+    { id: 'c69c021e76e707db', hostname: '', learner: true },
+  ]);
   const status = [
     'NODE         MEMBER             DB SIZE   IN USE            LEADER             RAFT INDEX   RAFT TERM   RAFT APPLIED INDEX   LEARNER   PROTOCOL   STORAGE   ERRORS',
     '10.0.10.11   a49c021e76e707db   4.5 MB    4.5 MB (100.00%)   a49c021e76e707db   56065        4           56065                false     3.6.0      3.6.0     ',

@@ -81,6 +81,14 @@ test('upgrade-k8s: to the config version through the first control plane, health
     const again = await run(lab, upgradeK8sScript, FAST);
     assert.is(again.code, 0);
     assert.match(again.text, /every node runs Kubernetes v1\.34\.1 already/);
+
+    // upgrade-k8s patched the configs on the nodes, not the local files (generated with 1.34.0): apply-node refuses
+    // to send one, which would revert the node's Kubernetes, and says how to regenerate.
+    const applies = lab.calls({ cmd: 'talosctl apply-config' }).length;
+    const apply = await run(lab, applyNodeScript, ['--node', 'infra-worker-1', ...FAST]);
+    assert.is(apply.code, EXIT_REFUSED, apply.text);
+    assert.match(apply.stderr, /worker\.yaml is stale \(generated for Kubernetes 1\.34\.0, versions\.kubernetes is 1\.34\.1\): applying it would revert the node\. Run `task bootstrap -- --only talos`/);
+    assert.is(lab.calls({ cmd: 'talosctl apply-config' }).length, applies);
   } finally {
     lab.cleanup();
   }

@@ -10,6 +10,7 @@ import { CSI_PRIVILEGES } from '../../scripts/lib/proxmox/pveum.ts';
 import { CsiTokenError, deleteCsiToken, ensureCsiToken } from '../../scripts/lib/proxmox/csi-token.ts';
 import { cleanupVolumesScript, csiTokenScript } from '../../scripts/lib/proxmox/scripts.ts';
 import { cleanupOrphanedVolumes, findOrphanedVolumes } from '../../scripts/lib/proxmox/volumes.ts';
+import { checkProxmoxPrerequisites } from '../../scripts/lib/proxmox/host.ts';
 import { createLab, type Lab } from '../lab/lab.ts';
 import { emptyProxmox, type ProxmoxState } from '../lab/remote/remote-lab.ts';
 import { config, makeContext, runScriptCaptured, startHarness, type Harness } from './harness.ts';
@@ -289,7 +290,11 @@ const volumes = () => h.lab.proxmox().storages['local-lvm']!.volumes.map((v) => 
 test('orphaned volumes: only unowned, unattached, unprotected CSI volumes, and only after confirmation', async () => {
   h.lab.setProxmox(volumeWorld());
   const t = makeContext(config(csiParts()));
+  h.lab.resetCalls();
   const plan = await findOrphanedVolumes(t.ctx);
+  // The JSON listing comes from the storage content API (pvesm list has no --output-format: the strict fake refuses it).
+  assert.equal(h.lab.calls({ cmd: 'pvesh get /nodes/pve/storage/local-lvm/content' }).map((c) => c.exitCode), [0]);
+  assert.is(h.lab.calls({ tool: 'pvesm' }).length, 0);
   assert.equal(plan!.orphans.map((v) => v.volid), ['local-lvm:vm-9999-pvc-aaaa', 'local-lvm:vm-9999-pvc-eeee']);
   assert.equal(plan!.kept.map((k) => `${k.volid}: ${k.reason}`).sort(), [
     'local-lvm:vm-2002-pvc-cccc: belongs to existing VM 2002',
@@ -359,6 +364,31 @@ test('the cleanup script: lists, refuses without confirmation, frees with --conf
   const again = await runScriptCaptured(cleanupVolumesScript, ['--config', file, '--confirm', 'itest'], env);
   assert.match(again.stdout, /no orphaned CSI volumes/);
   assert.match(again.stderr, /no changes/);
+});
+
+// --- host prerequisites (preflight) -------------------------------------------------------------------------------
+
+test('preflight: Proxmox VE >= 8.4 and an image storage that allows "import", each refused with its exact fix', async () => {
+  const ctx = () => makeContext(config(csiParts())).ctx;
+  const pve = emptyProxmox();
+  // A default `local` dir storage (backup,iso,vztmpl) on 8.4.1: the storage lacks "import".
+  h.lab.setProxmox(pve);
+  h.lab.resetCalls();
+  assert.equal(await checkProxmoxPrerequisites(ctx()), [
+    'storage \'local\' (proxmox.imageStorage) on 127.0.0.1 does not allow the "import" content type the Talos disk image is downloaded as (it allows backup,iso,vztmpl): run `pvesm set local --content backup,iso,vztmpl,import` on the host, or pick another storage',
+  ]);
+  assert.equal(h.lab.calls().map((c) => c.line), ['pveversion', 'pvesh get /storage/local --output-format json']);
+  assert.equal(h.lab.mutatingCalls(), []);
+  // 8.3 with the storage fixed: the version is the problem.
+  h.lab.setProxmox({ ...pve, version: '8.3.5', storages: { ...pve.storages, local: { volumes: [], content: 'backup,import,iso,vztmpl' } } });
+  const old = await checkProxmoxPrerequisites(ctx());
+  assert.is(old.length, 1);
+  assert.match(old[0]!, /^Proxmox VE on 127\.0\.0\.1 is 8\.3\.5; the Talos image download \(content type "import"\) needs 8\.4 or later/);
+  h.lab.setProxmox({ ...pve, version: '9.1.2', storages: { ...pve.storages, local: { volumes: [], content: 'backup,import,iso,vztmpl' } } });
+  assert.equal(await checkProxmoxPrerequisites(ctx()), []);
+  // A storage that does not exist: named, not a crash.
+  h.lab.setProxmox({ ...pve, storages: { 'local-lvm': { volumes: [] } } });
+  assert.equal(await checkProxmoxPrerequisites(ctx()), ["cannot read storage 'local' (proxmox.imageStorage) on 127.0.0.1: storage 'local' does not exist"]);
 });
 
 test.run();

@@ -224,7 +224,7 @@ test('JSON listings: empty or null is no entries; unparsable or not a list is an
   assert.equal(parseJsonList(' null\n', 'headscale nodes list -o json'), []);
   assert.equal(parseJsonList('[{"a":1}]', 'x'), [{ a: 1 }]);
   assert.throws(() => parseJsonList('{"a":1}', 'pvesm list'), (e: Error) => e instanceof JsonOutputError && e.message === 'pvesm list did not print a JSON list');
-  assert.throws(() => parseVolumes('pvesm: storage does not exist'), /^cannot parse the JSON of pvesm list: pvesm: storage does not exist$/);
+  assert.throws(() => parseVolumes("storage 'x' does not exist"), /^cannot parse the JSON of pvesh get …\/storage\/…\/content: storage 'x' does not exist$/);
   assert.throws(() => parseResources('{}'), /^pvesh get \/cluster\/resources did not print a JSON list$/);
   assert.throws(() => parsePvHandles('error: no kubeconfig'), /^cannot parse the JSON of kubectl get pv -o json: error: no kubeconfig$/);
   assert.throws(() => parseRoles('nope'), (e: Error) => e.name === 'PveParseError' && /^cannot parse the JSON of pveum role list: nope$/.test(e.message));

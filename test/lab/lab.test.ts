@@ -449,4 +449,91 @@ test('the fakes\' small config parser reads kubeconfig/talosconfig exactly like 
   }
 });
 
+// Every fake refuses an option its real parser does not know, with the real parser's words — so a product bug like
+// `pvesm list --output-format json` (pve-storage declares no output options for `list`) fails a test instead of
+// passing it. Cobra tools (spf13/pflag flag.go): `unknown flag: --x`; terraform (Go `flag`): `flag provided but not
+// defined: -x`; PVE tools (pve-common JSONSchema.pm get_options): `Unknown option: x` + `400 unable to parse option`.
+test('strict fakes: each one rejects an unknown flag as its real option parser does', async () => {
+  const lab = labFromConfig(fixture('one-node.yaml'), { initial: 'maintenance', kustomizations: [] });
+  const remoteDir = mkdtempSync(join(tmpdir(), 'remote-strict-'));
+  try {
+    const cobra: [string[], RegExp][] = [
+      [['talosctl', 'version', '--bogus'], /^Error: unknown flag: --bogus$/m],
+      [['flux', 'get', 'kustomizations', '--bogus'], /unknown flag: --bogus$/m],
+      [['helm', 'list', '--bogus'], /^Error: unknown flag: --bogus$/m],
+      [['kubectl', 'get', 'pods', '--bogus'], /^error: unknown flag: --bogus$/m],
+      [['kubeseal', '--bogus'], /^Error: unknown flag: --bogus$/m],
+    ];
+    for (const [argv, re] of cobra) {
+      const r = await run(lab, argv);
+      assert.is.not(r.code, 0, argv.join(' '));
+      assert.match(r.stderr, re, argv.join(' '));
+    }
+    const tf = await run(lab, ['terraform', 'plan', '-bogus']);
+    assert.is.not(tf.code, 0);
+    assert.match(tf.stderr, /flag provided but not defined: -bogus/);
+
+    const remote = (argv: string[]) => run(lab, [join(REPO_ROOT, 'test/lab/remote/bin', argv[0]!), ...argv.slice(1)], { env: { LAB_REMOTE_DIR: remoteDir } });
+    const hs = await remote(['headscale', 'nodes', 'list', '--bogus']);
+    assert.is(hs.code, 1);
+    assert.match(hs.stderr, /^Error: unknown flag: --bogus$/m);
+    const hsShort = await remote(['headscale', 'nodes', 'list', '-q']);
+    assert.match(hsShort.stderr, /^Error: unknown shorthand flag: 'q' in -q$/m);
+    for (const argv of [
+      ['pvesm', 'list', 'local-lvm', '--output-format', 'json'],
+      ['pveum', 'role', 'list', '--bogus', '1'],
+      ['pvesh', 'get', '/cluster/resources', '--content', 'images'],
+      ['pveversion', '--output-format', 'json'],
+    ]) {
+      const r = await remote(argv);
+      assert.is(r.code, 255, argv.join(' '));
+      const name = argv.find((a) => a.startsWith('--'))!.slice(2);
+      assert.match(r.stderr, new RegExp(`^Unknown option: ${name}\\n400 unable to parse option\\n`), argv.join(' '));
+    }
+    // What the product uses instead answers.
+    const ok = await remote(['pvesh', 'get', '/nodes/pve/storage/local-lvm/content', '--content', 'images', '--output-format', 'json']);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout), []);
+  } finally {
+    lab.cleanup();
+    rmSync(remoteDir, { recursive: true, force: true });
+  }
+});
+
+// Kubernetes v1.34 NodeRestriction (plugin/pkg/admission/noderestriction/admission.go) as Talos v1.11.6 meets it
+// (internal/app/machined/pkg/controllers/k8s/node_apply.go: a worker labels its Node with the kubelet's credentials).
+test('worker nodeLabels with a label a kubelet may not set are rejected whole; the admin kubeconfig can set it', async () => {
+  const cfg = fixture('five-node.yaml');
+  const lab = labFromConfig(cfg, { initial: 'maintenance', kustomizations: [] });
+  try {
+    const { d, tc } = await genConfig(lab, cfg.network.vip);
+    writeFileSync(join(d, 'labels.yaml'), 'machine:\n  nodeLabels:\n    node-role.kubernetes.io/worker: ""\n    topology.kubernetes.io/zone: pve\n');
+    writeFileSync(join(d, 'allowed.yaml'), 'machine:\n  nodeLabels:\n    topology.kubernetes.io/zone: pve\n    node.kubernetes.io/pool: a\n');
+    const [cp, w1, w2] = [lab.options.nodes.find((n) => n.role === 'controlplane')!, ...lab.options.nodes.filter((n) => n.role === 'worker')];
+    for (const n of lab.options.nodes) {
+      const file = join(d, n.role === 'controlplane' ? 'controlplane.yaml' : 'worker.yaml');
+      const extra = n === w2 ? 'allowed.yaml' : 'labels.yaml';
+      const r = await run(lab, ['talosctl', 'apply-config', '--insecure', '--nodes', n.ip, '--file', file, '--config-patch', `@${join(d, `${n.name}.yaml`)}`, '--config-patch', `@${join(d, extra)}`]);
+      assert.is(r.code, 0, r.stderr);
+    }
+    while (!lab.state().nodes.every((n) => n.reachable)) await new Promise((r) => setTimeout(r, 20));
+    assert.is((await run(lab, ['talosctl', ...tc, '-e', cp.ip, '-n', cp.ip, 'bootstrap'])).code, 0);
+    const labels = (name: string) => lab.state().nodes.find((n) => n.name === name)?.k8s?.labels;
+    for (let i = 0; i < 400 && !lab.state().nodes.every((n) => n.k8s); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(labels(w1!.name), {}, 'the whole update is rejected: the topology label is lost too');
+    assert.equal(labels(w2!.name), { 'topology.kubernetes.io/zone': 'pve', 'node.kubernetes.io/pool': 'a' });
+    assert.is(labels(cp.name)?.['node-role.kubernetes.io/worker'], '', 'control planes label with admin credentials');
+    const kc = join(lab.dir, 'kubeconfig');
+    assert.is((await run(lab, ['talosctl', ...tc, '-e', cp.ip, '-n', cp.ip, 'kubeconfig', kc, '--force', '--merge=false'])).code, 0);
+    const set = await run(lab, ['kubectl', '--kubeconfig', kc, 'label', 'node', w2!.name, 'node-role.kubernetes.io/worker=']);
+    assert.is(set.code, 0, set.stderr);
+    assert.is(set.stdout, `node/${w2!.name} labeled\n`);
+    assert.is(labels(w2!.name)?.['node-role.kubernetes.io/worker'], '');
+    const listed = JSON.parse((await run(lab, ['kubectl', '--kubeconfig', kc, 'get', 'nodes', '-o', 'json'])).stdout) as { items: { metadata: { name: string; labels: Record<string, string> } }[] };
+    assert.is(listed.items.find((n) => n.metadata.name === w2!.name)?.metadata.labels['node-role.kubernetes.io/worker'], '');
+  } finally {
+    lab.cleanup();
+  }
+});
+
 test.run();

@@ -94,7 +94,20 @@ export interface LabOptions {
   /** absent (default): VMs appear with `terraform apply` of the infrastructure layer. */
   initial?: 'absent' | 'maintenance' | 'running';
   /** Flux Kustomizations that appear on `flux bootstrap`; default: discovered under repoDir/fluxPath. */
-  kustomizations?: { name: string; namespace?: string; dependsOn?: string[]; labels?: Record<string, string> }[];
+  kustomizations?: {
+    name: string;
+    namespace?: string;
+    dependsOn?: string[];
+    labels?: Record<string, string>;
+    /**
+     * A repository path this Kustomization cannot become Ready without (e.g. the SealedSecret its HelmRelease reads):
+     * it must be on `originBranch` of `originDir` (the bare "GitHub" remote Flux reads) — in the working copy is not enough.
+     */
+    requires?: string;
+  }[];
+  /** The bare repository Flux reads (for `kustomizations[].requires`); without it, `requires` is checked in repoDir. */
+  originDir?: string;
+  originBranch?: string;
   /** Stand-in for the GitHub repository Flux reads (default: the repository root). */
   repoDir?: string;
   /** The Flux path in repoDir (default kubernetes/clusters/<cluster>). */
@@ -171,7 +184,8 @@ export interface LabState {
     etcd?: 'Running' | 'Preparing' | 'Failed';
     etcdMember: boolean;
     apiServer: boolean;
-    k8s?: { name: string; ready: boolean; reason: string };
+    /** labels: what machine.nodeLabels and `kubectl label node` set (not the kubelet's well-known ones). */
+    k8s?: { name: string; ready: boolean; reason: string; labels: Record<string, string> };
   }[];
   etcd: {
     bootstrapped: boolean;
@@ -255,6 +269,8 @@ export function createLab(opts: LabOptions): Lab {
     repoDir,
     fluxPath,
     kustomizations: opts.kustomizations ?? null,
+    originDir: opts.originDir ?? null,
+    originBranch: opts.originBranch ?? 'main',
     terraformOutputs: opts.terraformOutputs ?? {},
     github: opts.github ?? null,
     createdAt: Date.now(),

@@ -3,7 +3,8 @@ import { createServer, connect, type Socket } from 'node:net';
 
 // Fault-injecting proxies in front of the real servers:
 //   startTcpProxy    drops the first N connections (accept, then reset) — an SSH server refusing connections
-//   startHttpProxy   answers the first N requests with a 5xx — a PowerDNS API in trouble — then forwards
+//   startHttpProxy   answers the first N requests with a 5xx — a PowerDNS API in trouble — then forwards; with
+//                    `open`, also every request while open() is false (a Service with no endpoints yet)
 
 export interface Proxy {
   port: number;
@@ -15,6 +16,8 @@ export interface HttpProxy extends Proxy {
   requests: string[];
   /** The next n requests get the 5xx. */
   failNext(n: number): void;
+  /** How many requests got the 5xx. */
+  refused(): number;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }, opts: { dropFirst: number }): Promise<Proxy> {
@@ -51,17 +54,22 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
   };
 }
 
-export async function startHttpProxy(target: { host: string; port: number }, opts: { failFirst: number; status?: number }): Promise<HttpProxy> {
+export async function startHttpProxy(
+  target: { host: string; port: number },
+  opts: { failFirst: number; status?: number; open?: () => boolean; body?: string },
+): Promise<HttpProxy> {
   let count = 0;
+  let refused = 0;
   let failUntil = opts.failFirst;
   const requests: string[] = [];
   const server = createHttpServer((req, res) => {
     count++;
     requests.push(`${req.method} ${decodeURIComponent((req.url ?? '').split('?')[0]!)}`);
-    if (count <= failUntil) {
+    if (count <= failUntil || (opts.open && !opts.open())) {
+      refused++;
       req.resume();
       res.writeHead(opts.status ?? 503, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: 'Service Unavailable (injected)' }));
+      res.end(opts.body ?? JSON.stringify({ error: 'Service Unavailable (injected)' }));
       return;
     }
     const up = request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
@@ -82,6 +90,7 @@ export async function startHttpProxy(target: { host: string; port: number }, opt
     failNext: (n: number) => {
       failUntil = count + n;
     },
+    refused: () => refused,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -49,6 +49,11 @@ test('the rendered Talos patches keep CNI none, kube-proxy off, KubePrism, the V
       'talos/generated/test/common.yaml': BASE['talos/generated/test/common.yaml']!.replace('name: none', 'name: flannel').replace('disabled: true', 'disabled: false'),
       'talos/generated/test/controlplane.yaml': 'machine:\n  network:\n    interfaces:\n      - interface: eth0\n',
       'talos/generated/test/nodes/cp-1.yaml': BASE['talos/generated/test/nodes/cp-1.yaml']!.replace('hostname: cp-1', 'hostname: cp-2'),
+      // Restricted for kubelets (NodeRestriction) — next to an allowed topology label, which would be lost with it.
+      'talos/generated/test/worker.yaml': 'machine:\n  nodeLabels:\n    node-role.kubernetes.io/worker: ""\n    topology.kubernetes.io/zone: pve\n    node.kubernetes.io/pool: a\n',
+      // A worker's own patch (its role from the rendered tfvars) too; a control plane's may (admin credentials).
+      'terraform/generated/test/01-infrastructure.tfvars.json': '{ "talos_version": "v1.11.6", "nodes": { "cp-1": { "role": "controlplane" }, "w-1": { "role": "worker" } } }\n',
+      'talos/generated/test/nodes/w-1.yaml': 'machine:\n  nodeLabels:\n    node-restriction.kubernetes.io/pool: a\n  network:\n    hostname: w-1\n    interfaces:\n      - interface: eth0\n        addresses: ["10.0.0.21/24"]\n',
     },
     (root) => {
       const f: Finding[] = [];
@@ -56,8 +61,10 @@ test('the rendered Talos patches keep CNI none, kube-proxy off, KubePrism, the V
       assert.equal(f.map((x) => `${x.file}: ${x.message}`), [
         'talos/generated/test/common.yaml: cluster.network.cni.name must be "none" (the bootstrap installs Cilium)',
         'talos/generated/test/common.yaml: cluster.proxy.disabled must be true (Cilium replaces kube-proxy)',
+        'talos/generated/test/worker.yaml: machine.nodeLabels has node-role.kubernetes.io/worker, which a kubelet may not set (NodeRestriction): on workers Talos applies nodeLabels with the kubelet\'s credentials and the whole label update is rejected. Remove it from the patch (the bootstrap sets node-role.kubernetes.io/worker with the admin kubeconfig)',
         'talos/generated/test/controlplane.yaml: machine.network.interfaces[].vip.ip must hold the API VIP',
         'talos/generated/test/nodes/cp-1.yaml: machine.network.hostname must be "cp-1" (the file\'s node)',
+        'talos/generated/test/nodes/w-1.yaml: machine.nodeLabels has node-restriction.kubernetes.io/pool, which a kubelet may not set (NodeRestriction): on workers Talos applies nodeLabels with the kubelet\'s credentials and the whole label update is rejected. Remove it from the patch (the bootstrap sets node-role.kubernetes.io/worker with the admin kubeconfig)',
       ]);
     },
   );

@@ -2,14 +2,27 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CommandError } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
-import { waitNodesReady } from '../kubernetes/nodes.ts';
+import { labelNodeArgv, missingLabel, nodeLabels, nodesArgv, waitNodesReady, WORKER_ROLE_LABEL } from '../kubernetes/nodes.ts';
 import { talosHealth } from '../talos/health.ts';
 import { writeAtomic } from '../core/files.ts';
 import { firstControlPlane } from '../config/nodes.ts';
 import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
-// Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the full
+// Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the
+// workers' role label (with the admin kubeconfig: a kubelet may not set node-role.kubernetes.io/*), then the full
 // `talosctl health` — the first moment it can pass (see talos.ts).
+
+/** Labels the workers node-role.kubernetes.io/worker where missing (probe first: a labelled node is left alone). */
+async function labelWorkers(p: PhaseContext): Promise<number> {
+  const workers = p.config.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
+  if (!workers.length) return 0;
+  const res = await probe(p, nodesArgv());
+  const missing = res.dryRun ? workers : res.ok ? missingLabel(nodeLabels(res.stdout), workers, WORKER_ROLE_LABEL) : [];
+  if (!res.ok && !res.dryRun) throw new CommandError(res, 'cannot list the nodes to set their role label: is the API reachable?');
+  for (const name of missing) await act(p, labelNodeArgv(name, WORKER_ROLE_LABEL));
+  if (missing.length) p.note(`labelled ${missing.join(', ')} ${WORKER_ROLE_LABEL}`);
+  return missing.length;
+}
 
 export function ciliumValuesFile(p: { paths: { dir: string } }): string {
   return join(p.paths.dir, 'cilium-values.yaml');
@@ -52,9 +65,11 @@ export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
     hint: 'Cilium agents must run on every node: `kubectl -n kube-system get pods -l k8s-app=cilium` and `kubectl -n kube-system logs ds/cilium`',
   });
 
+  const labelled = await labelWorkers(p);
+
   const health = await talosHealth(p, firstControlPlane(c), deadline(p, 'health'));
   if (!health.dryRun && !health.ok) {
     throw new CommandError(health, 'talosctl health names the failing check above; `talosctl -n IP dmesg` and `kubectl get pods -A` help find why');
   }
-  return { changed: installed, summary: `${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok` };
+  return { changed: installed || labelled > 0, summary: `${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok` };
 }

@@ -3,6 +3,7 @@ import { diffGenerated, isClean } from '../configure/sync.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import * as fluxInstall from '../flux/install.ts';
 import { checkGithubReady } from '../github/github.ts';
+import { checkProxmoxPrerequisites } from '../proxmox/host.ts';
 import * as helm from '../helm/helm.ts';
 import * as kubectl from '../kubernetes/kubectl.ts';
 import { checkSshHost, configuredSshTargets } from '../ssh/remote.ts';
@@ -112,6 +113,14 @@ export async function preflight(p: PhaseContext): Promise<PhaseOutcome> {
     if (r.status === 'fulfilled') return;
     problems.push(`SSH ${t.role} ${t.user}@${t.host}:${t.port}: ${(r.reason as Error).message}`);
   });
+  // What the VM layer needs of the Proxmox host (version, the image storage's content types), once SSH to it works.
+  if (dry || ssh[targets.findIndex((t) => t.role === 'Proxmox')]?.status === 'fulfilled') {
+    try {
+      problems.push(...(await checkProxmoxPrerequisites(p)));
+    } catch (err) {
+      problems.push(`Proxmox ${p.config.proxmox.host}: ${(err as Error).message}`);
+    }
+  }
 
   if (problems.length) {
     throw new BootstrapError(`preflight found ${plural(problems.length, 'problem')}:\n  - ${problems.join('\n  - ')}`, 'fix each item above, then run `task bootstrap` again');

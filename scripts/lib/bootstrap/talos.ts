@@ -32,16 +32,21 @@ import { act, deadline, lastLine, parallel, planNote, plural, poll, probe, waitU
 // CNI exists (Talos installs none: cni.name=none). This phase checks what can be true now (apid on every node, etcd
 // members, the API server, the VIP); the cni phase runs the full `talosctl health` once Cilium has made nodes Ready.
 
-/** The Tailscale extension's config (auth key → secret patch), when Headscale is configured and the extension used. */
+/**
+ * The Tailscale extension's config (auth key → secret patch), when Headscale is configured and the extension used.
+ * Routes go in TS_ROUTES, the variable siderolabs/extensions network/tailscale/README.md documents for subnet routing:
+ * the extension runs containerboot, which turns TS_ROUTES into `--advertise-routes` itself (a second
+ * `--advertise-routes` in TS_EXTRA_ARGS would be passed twice to `tailscale up`).
+ */
 export function tailscalePatch(c: ClusterConfig, authKey: string | undefined): string | undefined {
   if (!c.headscale || !authKey || !c.imageFactory.extensions.includes('siderolabs/tailscale')) return undefined;
-  const args = [`--login-server=${c.headscale.loginServer}`, '--accept-routes', `--advertise-routes=${c.headscale.routes.join(',')}`];
+  const args = [`--login-server=${c.headscale.loginServer}`, '--accept-routes'];
   if (c.headscale.tag) args.push(`--advertise-tags=${c.headscale.tag}`);
   return stringify({
     apiVersion: 'v1alpha1',
     kind: 'ExtensionServiceConfig',
     name: 'tailscale',
-    environment: [`TS_AUTHKEY=${authKey}`, `TS_EXTRA_ARGS=${args.join(' ')}`],
+    environment: [`TS_AUTHKEY=${authKey}`, `TS_ROUTES=${c.headscale.routes.join(',')}`, `TS_EXTRA_ARGS=${args.join(' ')}`],
   });
 }
 
@@ -159,7 +164,18 @@ async function ensureMachineConfigs(p: PhaseContext, files: ReturnType<typeof ma
   // talosctl talks to the control planes' own IPs, never the VIP (it moves, and exists only after etcd).
   await act(p, machineConfig.configEndpointsArgv(files.talosconfig, cps));
   await act(p, machineConfig.configNodesArgv(files.talosconfig, [firstControlPlane(c).ip]));
-  if (!planNote(p, `record the gen config inputs hash in ${files.inputsHash}`)) writeAtomic(files.inputsHash, hash, 0o600);
+  if (!planNote(p, `record the gen config inputs hash in ${files.inputsHash} (and the non-secret inputs in ${files.inputsRecord})`)) {
+    const record: machineConfig.GenConfigRecord = {
+      clusterName: c.cluster.name,
+      vip: c.network.vip,
+      talosVersion: c.versions.talos,
+      kubernetesVersion: c.versions.kubernetes,
+      installImage: image,
+      patches: Object.fromEntries([gen.talosCommon, gen.talosControlPlane, gen.talosWorker].map((f, i) => [f, machineConfig.sha256(patches[i])])),
+    };
+    writeAtomic(files.inputsRecord, `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    writeAtomic(files.inputsHash, hash, 0o600);
+  }
   p.note('generated machine configs');
   return true;
 }

@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readIfExists } from '../core/files.ts';
 import { join } from 'node:path';
 import { readInfrastructureOutputs } from '../terraform/layers.ts';
 import { generatedPaths } from '../configure/render.ts';
@@ -201,13 +202,28 @@ export interface ApplyNodesOptions {
   preview: boolean;
 }
 
-/** The machine configs the bootstrap generated must be newer than the patches they were made from. */
+/**
+ * The machine config the bootstrap generated must still match the config: same versions (upgrade-k8s moves the nodes'
+ * Kubernetes without touching the local files), VIP and patches (recorded at generation; mtimes without a record).
+ */
 export function staleMachineConfig(ctx: Day2Context, role: 'controlplane' | 'worker'): string | undefined {
   const files = machineConfig.talosFiles(ctx.paths);
   const roleFile = role === 'controlplane' ? files.controlPlane : files.worker;
   if (!existsSync(roleFile)) return `${roleFile} does not exist: run \`task bootstrap\` (its talos phase generates the machine configs)`;
   const gen = generatedPaths(ctx.config.cluster.name);
-  const inputs = [gen.talosCommon, role === 'controlplane' ? gen.talosControlPlane : gen.talosWorker].map((f) => join(REPO_ROOT, f));
+  const c = ctx.config;
+  const recordText = readIfExists(files.inputsRecord);
+  const record = recordText ? (JSON.parse(recordText) as machineConfig.GenConfigRecord) : undefined;
+  const patchFiles = [gen.talosCommon, role === 'controlplane' ? gen.talosControlPlane : gen.talosWorker];
+  const drift = machineConfig.genConfigDrift(
+    { clusterName: c.cluster.name, vip: c.network.vip, talosVersion: c.versions.talos, kubernetesVersion: c.versions.kubernetes, patches: Object.fromEntries(patchFiles.map((f) => [f, readIfExists(join(REPO_ROOT, f))])) },
+    { text: readFileSync(roleFile, 'utf8'), ...(record ? { record } : {}) },
+  );
+  if (drift.length) {
+    return `${roleFile} is stale (${drift.join('; ')}): applying it would revert the node. Run \`task bootstrap -- --only talos\` to regenerate the machine configs, then apply again`;
+  }
+  if (record) return undefined;
+  const inputs = patchFiles.map((f) => join(REPO_ROOT, f));
   const newer = inputs.filter((f) => existsSync(f) && statSync(f).mtimeMs > statSync(roleFile).mtimeMs);
   if (newer.length) {
     return `${newer.map((f) => f.slice(REPO_ROOT.length + 1)).join(', ')} changed after ${roleFile} was generated: run \`task bootstrap -- --only talos\` to regenerate the machine configs, then apply again`;

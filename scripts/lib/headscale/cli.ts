@@ -251,7 +251,7 @@ export function autoApproverPolicy(config: ClusterConfig, generation: Generation
     `// Merge into your policy file (policy.path) or: headscale policy set -f policy.hujson (database mode).`,
   ];
   if (approver.startsWith('tag:')) {
-    lines.push(`// The nodes must advertise the tag: TS_EXTRA_ARGS=... --advertise-tags=${tag} --advertise-routes=${h.routes.join(',')}`);
+    lines.push(`// The nodes must advertise the tag: TS_EXTRA_ARGS=... --advertise-tags=${tag} (routes: TS_ROUTES=${h.routes.join(',')})`);
   }
   if (!h.tag && !h.user) lines.push(`// headscale.nodes selects nodes by name, which a policy cannot express: tag those nodes ${tag}.`);
   return `${lines.join('\n')}\n${JSON.stringify(policy, null, 2)}\n`;

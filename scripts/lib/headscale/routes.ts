@@ -107,7 +107,7 @@ export async function approveHeadscaleRoutes(ctx: OpsContext, opts: RemoteOption
     const count = plan.nodes.reduce((n, p) => n + p.approve.length, 0);
     const lines = [`Headscale ${detected.version} on ${h.host}: ${selected.length} node(s) ${describeSelector(selector)}`, ...formatPlan(plan, ctx.runner.dryRun)];
     if (plan.unadvertised.length) {
-      lines.push(`  not advertised by any of these nodes: ${plan.unadvertised.join(', ')} (Tailscale --advertise-routes on the nodes)`);
+      lines.push(`  not advertised by any of these nodes: ${plan.unadvertised.join(', ')} (TS_ROUTES of the nodes' Tailscale extension)`);
     }
     lines.push(count ? `${ctx.runner.dryRun ? 'would approve' : 'approved'} ${count} route(s)` : 'no changes');
     ctx.log.print(lines.join('\n'));

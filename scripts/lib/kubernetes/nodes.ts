@@ -93,3 +93,53 @@ export async function waitNodesReady(ctx: StepContext, w: NodesReadyWait): Promi
   });
   return summary;
 }
+
+// ---- labels ---------------------------------------------------------------------------------------------------------
+
+/** The role label `kubectl get nodes` shows in ROLES; a kubelet may not set it (NodeRestriction), the admin may. */
+export const WORKER_ROLE_LABEL = 'node-role.kubernetes.io/worker';
+
+// Labels a kubelet may set on its own Node: kubernetes v1.34 staging/src/k8s.io/kubelet/pkg/apis/well_known_labels.go
+// (IsKubeletLabel) and plugin/pkg/admission/noderestriction/admission.go (getForbiddenLabels).
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/arch',
+  'topology.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region',
+  'node.kubernetes.io/instance-type',
+  'beta.kubernetes.io/instance-type',
+]);
+
+const inNamespace = (ns: string, domain: string) => ns === domain || ns.endsWith(`.${domain}`);
+
+/**
+ * True when the NodeRestriction admission plugin forbids a kubelet to set this label: `node-restriction.kubernetes.io/*`,
+ * and any other `kubernetes.io` / `k8s.io` (sub)domain label except the well-known kubelet labels and the
+ * `kubelet.kubernetes.io/*`, `node.kubernetes.io/*` namespaces.
+ */
+export function kubeletMayNotSet(label: string): boolean {
+  const ns = label.includes('/') ? label.slice(0, label.indexOf('/')) : '';
+  if (inNamespace(ns, 'node-restriction.kubernetes.io')) return true;
+  if (!inNamespace(ns, 'kubernetes.io') && !inNamespace(ns, 'k8s.io')) return false;
+  return !(KUBELET_LABELS.has(label) || inNamespace(ns, 'kubelet.kubernetes.io') || inNamespace(ns, 'node.kubernetes.io'));
+}
+
+/** Node name → its labels, from `kubectl get nodes -o json`. */
+export function nodeLabels(stdout: string): Record<string, Record<string, string>> {
+  const list = JSON.parse(stdout || '{}') as { items?: { metadata?: { name?: string; labels?: Record<string, string> } }[] };
+  return Object.fromEntries((list.items ?? []).map((n) => [n.metadata?.name ?? '?', n.metadata?.labels ?? {}]));
+}
+
+export function labelNodeArgv(name: string, label: string, value = ''): string[] {
+  return ['kubectl', 'label', 'node', name, `${label}=${value}`];
+}
+
+/** The nodes among `names` that lack `label` (nodes not registered are left out: nothing to label yet). */
+export function missingLabel(labels: Record<string, Record<string, string>>, names: string[], label: string): string[] {
+  return names.filter((n) => labels[n] && !(label in labels[n]!));
+}

@@ -8,7 +8,8 @@ import { proxmoxTarget } from './csi-token.ts';
 // storage, over SSH to config.proxmox.host:
 //
 //   findOrphanedVolumes(ctx, { inspect? })         list them, with the reason every other CSI volume is kept
-//     ssh: pvesm list STORAGE --content images --output-format json
+//     ssh: pvesh get /nodes/NODE/storage/STORAGE/content --content images --output-format json
+//          (`pvesm list` prints only a text table: pve-storage src/PVE/CLI/pvesm.pm declares no --output-format)
 //          pvesh get /cluster/resources --type vm --output-format json
 //          pvesh get /nodes/NODE/qemu/VMID/config --output-format json      (per existing VM: attached disks)
 //     local: kubectl get pv -o json   (only while this cluster's VMs exist: its PersistentVolumes are kept)
@@ -19,7 +20,8 @@ import { proxmoxTarget } from './csi-token.ts';
 // VM, protected volumes, and — while the cluster's VMs exist — volumes behind its PersistentVolumes; if those cannot
 // be listed then, nothing is freed.
 
-export const storageListArgv = (storage: string): string[] => ['pvesm', 'list', storage, '--content', 'images', '--output-format', 'json'];
+/** The images on a storage as pve-storage src/PVE/API2/Storage/Content.pm `index` returns them: [{volid, format, size, vmid?, protected?, …}]. */
+export const storageListArgv = (node: string, storage: string): string[] => ['pvesh', 'get', `/nodes/${node}/storage/${storage}/content`, '--content', 'images', '--output-format', 'json'];
 export const resourcesArgv = (): string[] => ['pvesh', 'get', '/cluster/resources', '--type', 'vm', '--output-format', 'json'];
 export const vmConfigArgv = (node: string, type: string, vmid: number): string[] => ['pvesh', 'get', `/nodes/${node}/${type}/${vmid}/config`, '--output-format', 'json'];
 export const freeArgv = (volid: string): string[] => ['pvesm', 'free', volid];
@@ -40,7 +42,7 @@ export interface VmResource {
 }
 
 export function parseVolumes(stdout: string): Volume[] {
-  return parseJsonList(stdout, 'pvesm list').map((v) => ({
+  return parseJsonList(stdout, 'pvesh get …/storage/…/content').map((v) => ({
     volid: String(v.volid),
     vmid: v.vmid === undefined || v.vmid === null || v.vmid === '' ? undefined : Number(v.vmid),
     size: Number(v.size ?? 0),
@@ -124,7 +126,7 @@ function listPersistentVolumes(ctx: OpsContext, host: RemoteHost): Promise<RunRe
 
 async function inspect(ctx: OpsContext, host: RemoteHost): Promise<OrphanPlan | undefined> {
   const storage = ctx.config.proxmoxCsi?.storage ?? ctx.config.proxmox.storage;
-  const vols = await host.read(storageListArgv(storage));
+  const vols = await host.read(storageListArgv(ctx.config.proxmox.node, storage));
   const res = await host.read(resourcesArgv());
   if (!vols || !res) {
     host.note(`for each existing VM: pvesh get /nodes/NODE/qemu/VMID/config --output-format json (attached disks are kept)`);

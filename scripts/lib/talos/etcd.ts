@@ -48,24 +48,16 @@ export interface EtcdMember {
 }
 
 /**
- * `talosctl etcd members`: `NODE  ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER` (NODE only through apid). Columns
- * are located by header name; the URL columns may hold commas but no spaces.
+ * `talosctl etcd members`: `NODE  ID  HOSTNAME  PEER URLS  CLIENT URLS  LEARNER` (NODE only through apid), a
+ * tabwriter table. A learner that has not started yet has empty HOSTNAME and CLIENT URLS cells (Talos v1.11
+ * cmd/talosctl/cmd/talos/etcd.go prints `member.Hostname` and the joined client URLs as they are), so cells are cut at
+ * the header's column offsets, never split on whitespace (which would shift the peer URL into HOSTNAME).
  */
 export function parseEtcdMemberTable(stdout: string): EtcdMember[] {
   const lines = stdout.split('\n').filter((l) => l.trim());
   const headerAt = lines.findIndex((l) => /\bHOSTNAME\b/.test(l) && /\bID\b/.test(l));
   if (headerAt < 0) return [];
-  const header = lines[headerAt]!.trim().split(/\t+|\s{2,}/);
-  const idCol = header.indexOf('ID');
-  const hostCol = header.indexOf('HOSTNAME');
-  const learnerCol = header.indexOf('LEARNER');
-  return lines.slice(headerAt + 1).flatMap((l) => {
-    const cells = l.trim().split(/\s+/);
-    const id = cells[idCol];
-    const hostname = cells[hostCol];
-    if (!id || !hostname) return [];
-    return [{ id, hostname, learner: learnerCol >= 0 && cells[learnerCol] === 'true' }];
-  });
+  return columns(lines, headerAt).flatMap((r) => (r.ID ? [{ id: r.ID, hostname: r.HOSTNAME ?? '', learner: r.LEARNER === 'true' }] : []));
 }
 
 export interface EtcdStatusRow {

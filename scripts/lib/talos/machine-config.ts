@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { apiServerUrl } from '../kubernetes/kubectl.ts';
 import { at, talosMinor } from './talosctl.ts';
 
@@ -15,6 +17,8 @@ export function talosFiles(paths: { talosDir: string; talosSecrets: string; talo
     talosconfig: paths.talosconfig,
     /** Hash of everything `gen config` read; equal hash ⇒ the generated files are current. */
     inputsHash: join(paths.talosDir, 'gen-config.inputs.sha256'),
+    /** The non-secret inputs of that `gen config` (GenConfigRecord): what day-2 applies compare with the config. */
+    inputsRecord: join(paths.talosDir, 'gen-config.inputs.json'),
     /** Extra machine-config patch holding secrets (the Tailscale auth key), 0600. */
     secretPatch: join(paths.talosDir, 'secret-patch.yaml'),
   };
@@ -97,4 +101,52 @@ export function applyConfigArgv(a: ApplyInput): string[] {
     '--mode', a.mode,
     ...(a.preview ? ['--dry-run'] : []),
   ];
+}
+
+// ---- staleness of the generated machine configs ------------------------------------------------------------------
+
+/** The non-secret inputs of one `talosctl gen config` run, recorded next to the generated files. */
+export interface GenConfigRecord {
+  clusterName: string;
+  vip: string;
+  talosVersion: string;
+  kubernetesVersion: string;
+  installImage: string;
+  /** Repo-relative patch file → sha256 of its content then. */
+  patches: Record<string, string>;
+}
+
+export const sha256 = (text: string | undefined): string => createHash('sha256').update(text ?? '').digest('hex');
+
+/** The versions a generated machine config really carries: machine.kubelet.image and machine.install.image tags. */
+export function machineConfigVersions(text: string): { kubernetes?: string; talos?: string } {
+  const doc = (parse(text) ?? {}) as { machine?: { kubelet?: { image?: string }; install?: { image?: string } } };
+  const tag = (image: string | undefined) => (image && /:([^:/@]+)(@.*)?$/.exec(image)?.[1]) || undefined;
+  const kubernetes = tag(doc.machine?.kubelet?.image)?.replace(/^v/, '');
+  const talos = tag(doc.machine?.install?.image);
+  return { ...(kubernetes ? { kubernetes } : {}), ...(talos ? { talos } : {}) };
+}
+
+/**
+ * Why a generated machine config no longer matches the config it would be applied for (empty: current). Applying a
+ * stale one reverts what day-2 commands moved on: `talosctl upgrade-k8s` patches the configs on the nodes, not the
+ * local files, so a file generated with the old --kubernetes-version would downgrade the node's Kubernetes.
+ */
+export function genConfigDrift(
+  want: { clusterName: string; vip: string; talosVersion: string; kubernetesVersion: string; patches: Record<string, string | undefined> },
+  file: { text: string; record?: GenConfigRecord },
+): string[] {
+  const out: string[] = [];
+  const has = machineConfigVersions(file.text);
+  const k8s = file.record?.kubernetesVersion ?? has.kubernetes;
+  if (k8s && k8s.replace(/^v/, '') !== want.kubernetesVersion.replace(/^v/, '')) out.push(`generated for Kubernetes ${k8s}, versions.kubernetes is ${want.kubernetesVersion}`);
+  const talos = file.record?.talosVersion ?? has.talos;
+  if (talos && talos !== want.talosVersion) out.push(`generated for Talos ${talos}, versions.talos is ${want.talosVersion}`);
+  if (file.record) {
+    if (file.record.vip !== want.vip) out.push(`generated for the VIP ${file.record.vip}, network.vip is ${want.vip}`);
+    if (file.record.clusterName !== want.clusterName) out.push(`generated for cluster ${file.record.clusterName}`);
+    const changed = Object.entries(want.patches).filter(([f, text]) => f in file.record!.patches && file.record!.patches[f] !== sha256(text)).map(([f]) => f);
+    if (changed.length) out.push(`${changed.join(', ')} changed since`);
+  }
+  return out;
 }

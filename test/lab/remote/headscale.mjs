@@ -1,5 +1,7 @@
 // Fake `headscale` CLI (server-side commands over SSH), both generations, selected by the configured version
 // (state.version, e.g. "0.22.3", "0.25.1", "0.26.1", "0.28.0"). Facts: /work/shared/reference/tool-facts.md §1.
+// Follows juanfont/headscale v0.22–v0.28 cmd/headscale/cli/{nodes,routes,version}.go; flags are cobra/pflag's
+// (`Error: unknown flag: --x` / `Error: unknown shorthand flag: 'x' in -x`, exit 1).
 //
 //   headscale version [-o json]
 //   headscale nodes list [-o json] [-u USER]                          (all versions; ≥0.26 with route fields)
@@ -106,8 +108,14 @@ function run(args, dir) {
       if (output.startsWith('json')) throw new ToolExit(1, JSON.stringify({ error: msg }, null, '\t') + '\n');
       throw new ToolExit(1, `Error: ${msg}\n`);
     };
+    // spf13/pflag v1.0.x flag.go (failf in parseLongArg / parseSingleShortArg), printed by cobra as `Error: …`.
     const unknownFlag = (name, raw, why) =>
-      new ToolExit(1, why ? `Error: flag needs an argument: ${raw}\n` : `Error: unknown ${raw.startsWith('--') ? 'flag' : 'shorthand flag'}: '${name}' in ${raw}\n`);
+      new ToolExit(
+        1,
+        raw.startsWith('--')
+          ? `Error: ${why ? 'flag needs an argument' : 'unknown flag'}: --${name}\n`
+          : `Error: ${why ? 'flag needs an argument' : 'unknown shorthand flag'}: '${name[0]}' in ${raw}\n`,
+      );
     const common = { output: 'string', o: 'output', force: 'bool', config: 'string', c: 'config', help: 'bool', h: 'help' };
     const [cmd, sub, ...rest] = args.filter((a, i) => !(a.startsWith('-') || (i > 0 && ['-o', '--output', '-c', '--config'].includes(args[i - 1]))));
     void rest;

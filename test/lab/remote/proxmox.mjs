@@ -4,9 +4,17 @@
 //
 //   pveum role list|add|modify|delete     pveum user list|add|delete     pveum acl list|modify|delete (aclmod/acldel)
 //   pveum user token list|add|remove USER [TOKEN] [--privsep 0|1] [--comment C] [--output-format json]
-//   pvesm list STORAGE [--content images] [--vmid N] [--output-format json]     pvesm free VOLID
+//   pvesm list STORAGE [--content images] [--vmid N]   (text table only: no --output-format)     pvesm free VOLID
 //   pvesh get /cluster/resources [--type vm] --output-format json
 //   pvesh get /nodes/NODE/qemu/VMID/config --output-format json
+//   pvesh get /nodes/NODE/storage/STORAGE/content [--content images] [--vmid N] --output-format json
+//   pvesh get /storage/STORAGE --output-format json      pveversion
+//
+// Option parsing follows pve-common 9.x src/PVE/JSONSchema.pm get_options (Getopt::Long over the method's declared
+// parameters plus, for commands that print through PVE::CLIFormatter, the standard output options): an undeclared
+// option prints Getopt's `Unknown option: NAME` and dies with `400 unable to parse option` (exit 255). pve-storage
+// 9.1 src/PVE/CLI/pvesm.pm declares no output options for `list` (it prints its own table), so
+// `pvesm list … --output-format json` fails exactly like that.
 import { randomUUID } from 'node:crypto';
 import { ToolExit, main, parseArgs, withLock, loadState, saveState, emptyProxmox } from './lib.mjs';
 
@@ -46,22 +54,43 @@ function parsePrivs(s, usage) {
   return privs;
 }
 
+/** pve-common JSONSchema.pm get_options: Getopt::Long warns, then raise("unable to parse option\n", code => 400). */
 function unknownOpt(usage) {
-  return (name, raw, why) => paramExc(name, why ? 'value is missing' : 'property is not defined in schema and the schema does not allow additional properties', usage);
+  return (name, raw, why) => die(why ? `Option ${name} requires an argument\n400 unable to parse option\n${usage}` : `Unknown option: ${name}\n400 unable to parse option\n${usage}`);
 }
 
 function pveum(args, dir) {
   return withLock(dir, () => {
     const state = loadState(dir, FILE, emptyProxmox());
     const save = () => saveState(dir, FILE, state);
-    const spec = { 'output-format': 'string', privs: 'string', append: 'string', comment: 'string', privsep: 'string', expire: 'string', users: 'string', user: 'users', roles: 'string', role: 'roles', tokens: 'string', token: 'tokens', groups: 'string', propagate: 'string', delete: 'string', full: 'string' };
+    // The parameters each API method declares (pve-access-control 9.1 src/PVE/API2/{Role,User,ACL}.pm), plus the
+    // output options for the commands pveum prints through PVE::CLIFormatter (src/PVE/CLI/pveum.pm: the listings and
+    // `user token add`). Anything else is an unknown option.
+    const out = { 'output-format': 'string', noborder: 'string', noheader: 'string' };
+    const acl = { users: 'string', tokens: 'string', groups: 'string', roles: 'string', propagate: 'string', delete: 'string', path: 'string' };
+    const SPECS = {
+      'role list': out,
+      'role add': { privs: 'string' },
+      'role modify': { privs: 'string', append: 'string' },
+      'role delete': {},
+      'user list': { ...out, enabled: 'string', full: 'string' },
+      'user add': { comment: 'string', email: 'string', enable: 'string', expire: 'string', firstname: 'string', lastname: 'string', groups: 'string', keys: 'string', password: 'string' },
+      'user delete': {},
+      'user token list': out,
+      'user token add': { ...out, comment: 'string', expire: 'string', privsep: 'string' },
+      'user token remove': {},
+      'user token delete': {},
+      'acl list': out,
+      'acl modify': acl,
+      'acl delete': acl,
+    };
     let [a, b, c] = args;
     // Legacy aliases: aclmod = acl modify, acldel = acl delete, useradd = user add, …
     if (a === 'aclmod') args = ['acl', 'modify', ...args.slice(1)];
     if (a === 'acldel') args = ['acl', 'delete', ...args.slice(1)];
     [a, b, c] = args;
     const usage = `pveum ${args.filter((x) => !x.startsWith('-')).slice(0, 3).join(' ')} [OPTIONS]`;
-    const parse = (from) => parseArgs(args.slice(from), spec, unknownOpt(usage));
+    const parse = (from) => parseArgs(args.slice(from), SPECS[args.slice(0, from).join(' ')] ?? {}, unknownOpt(usage));
 
     if (a === 'role') {
       const { opts, pos } = parse(2);
@@ -186,22 +215,36 @@ function volName(volid) {
   return volid.slice(volid.indexOf(':') + 1);
 }
 
+/** PVE::Storage::volume_list rows as pve-storage 9.1 src/PVE/API2/Storage/Content.pm `index` returns them. */
+function volumeRows(storage, st, opts) {
+  return st.volumes
+    .filter((v) => !opts.content || (v.content ?? 'images') === opts.content)
+    .filter((v) => !opts.vmid || String(v.vmid) === opts.vmid)
+    .map((v) => ({ volid: `${storage}:${v.name}`, format: v.format ?? 'raw', size: v.size ?? 1073741824, used: 0, ...(v.vmid !== undefined ? { vmid: v.vmid } : {}), content: v.content ?? 'images', ctime: v.ctime ?? 1712345678, ...(v.protected ? { protected: 1 } : {}) }))
+    .sort((x, y) => x.volid.localeCompare(y.volid));
+}
+
+/** pve-storage 9.1 src/PVE/Storage/Plugin.pm defaults: `dir` storages hold files, `lvmthin` images and rootdirs. */
+function storageConfig(id, st) {
+  const type = st.type ?? (id === 'local' ? 'dir' : 'lvmthin');
+  const content = st.content ?? (type === 'dir' ? 'backup,iso,vztmpl' : 'images,rootdir');
+  return { storage: id, type, content, digest: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678', ...(type === 'dir' ? { path: st.path ?? '/var/lib/vz' } : { thinpool: 'data', vgname: 'pve' }) };
+}
+
 function pvesm(args, dir) {
   return withLock(dir, () => {
     const state = loadState(dir, FILE, emptyProxmox());
     const usage = `pvesm ${args[0] ?? ''} [OPTIONS]`;
-    const { opts, pos } = parseArgs(args.slice(1), { 'output-format': 'string', content: 'string', vmid: 'string', storage: 'string', delay: 'string' }, unknownOpt(usage));
+    // pvesm.pm: `list` => [ "PVE::API2::Storage::Content", 'index', ['storage'], { node => $nodename }, $print_content ]
+    // (own printer, no output options); `free` => [ Content, 'delete', ['volume'], … ].
+    const specs = { list: { content: 'string', vmid: 'string' }, free: { storage: 'string', delay: 'string' } };
+    const { opts, pos } = parseArgs(args.slice(1), specs[args[0]] ?? {}, unknownOpt(usage));
     if (args[0] === 'list') {
       const storage = pos[0];
       if (!storage) throw paramExc('storage', 'property is missing and it is not optional', usage);
       const st = state.storages[storage];
       if (!st) throw die(`storage '${storage}' does not exist`);
-      let rows = st.volumes
-        .filter((v) => !opts.content || (v.content ?? 'images') === opts.content)
-        .filter((v) => !opts.vmid || String(v.vmid) === opts.vmid)
-        .map((v) => ({ volid: `${storage}:${v.name}`, format: v.format ?? 'raw', size: v.size ?? 1073741824, vmid: v.vmid, content: v.content ?? 'images', ctime: v.ctime ?? 1712345678, ...(v.protected ? { protected: 1 } : {}) }));
-      rows = rows.sort((x, y) => x.volid.localeCompare(y.volid));
-      return format(opts, rows, () => ['Volid Format  Type Size VMID', ...rows.map((r) => `${r.volid} ${r.format} ${r.content} ${r.size} ${r.vmid}`)].join('\n'));
+      return ['Volid Format  Type Size VMID', ...volumeRows(storage, st, opts).map((r) => `${r.volid} ${r.format} ${r.content} ${r.size} ${r.vmid ?? ''}`)].join('\n') + '\n';
     }
     if (args[0] === 'free') {
       const volid = pos[0];
@@ -225,9 +268,11 @@ function pvesh(args, dir) {
   return withLock(dir, () => {
     const state = loadState(dir, FILE, emptyProxmox());
     const usage = `pvesh ${args.slice(0, 2).join(' ')} [OPTIONS]`;
-    const { opts, pos } = parseArgs(args.slice(1), { 'output-format': 'string', type: 'string' }, unknownOpt(usage));
     if (args[0] !== 'get') throw die(`ERROR: unknown command 'pvesh ${args[0] ?? ''}'`);
-    const path = pos[0] ?? '';
+    // pve-manager 9.x PVE/CLI/pvesh.pm: the options are the API method's parameters plus the output options.
+    const path = args.slice(1).find((a) => !a.startsWith('-')) ?? '';
+    const params = path === '/cluster/resources' ? { type: 'string' } : /\/storage\/[^/]+\/content$/.test(path) ? { content: 'string', vmid: 'string' } : /\/config$/.test(path) ? { current: 'string', snapshot: 'string' } : {};
+    const { opts } = parseArgs(args.slice(1), { 'output-format': 'string', ...params }, unknownOpt(usage));
     if (path === '/cluster/resources') {
       const rows = Object.entries(state.vms)
         .filter(() => !opts.type || opts.type === 'vm')
@@ -241,9 +286,37 @@ function pvesh(args, dir) {
       const cfg = { name: vm.name, ...(vm.config ?? {}) };
       return format(opts, cfg, () => Object.entries(cfg).map(([k, v]) => `${k}: ${v}`).join('\n'));
     }
+    const content = /^\/nodes\/([^/]+)\/storage\/([^/]+)\/content$/.exec(path);
+    if (content) {
+      const st = state.storages[content[2]];
+      if (!st) throw die(`storage '${content[2]}' does not exist`);
+      const rows = volumeRows(content[2], st, opts);
+      return format(opts, rows, () => rows.map((r) => `${r.volid} ${r.format} ${r.size}`).join('\n'));
+    }
+    const storage = /^\/storage\/([^/]+)$/.exec(path);
+    if (storage) {
+      // pve-storage 9.1 src/PVE/API2/Storage/Config.pm `read`: the section config of one storage.
+      const st = state.storages[storage[1]];
+      if (!st) throw die(`storage '${storage[1]}' does not exist`);
+      const cfg = storageConfig(storage[1], st);
+      return format(opts, cfg, () => Object.entries(cfg).map(([k, v]) => `${k}: ${v}`).join('\n'));
+    }
     throw die(`no such resource '${path}'`);
   });
 }
 
+/**
+ * pve-manager 9.x bin/pveversion: `pve-manager/VERSION/REPOID (running kernel: KERNEL)`; `-v|--verbose` lists
+ * packages. Anything else fails like get_options.
+ */
+function pveversion(args, dir) {
+  const state = loadState(dir, FILE, emptyProxmox());
+  const { opts, pos } = parseArgs(args, { verbose: 'bool', v: 'verbose' }, unknownOpt('pveversion [OPTIONS]'));
+  if (pos.length) throw die(`400 too many arguments\npveversion [OPTIONS]`);
+  const version = state.version ?? '8.4.1';
+  const line = `pve-manager/${version}/2a5fa54a8503f96d (running kernel: 6.8.12-9-pve)`;
+  return opts.verbose ? `proxmox-ve: ${version} (running kernel: 6.8.12-9-pve)\npve-manager: ${version} (running version: ${version}/2a5fa54a8503f96d)\n` : `${line}\n`;
+}
+
 const tool = process.argv[1]?.endsWith('proxmox.mjs') ? process.env.LAB_PROXMOX_TOOL : undefined;
-main(tool ?? 'pveum', { pveum, pvesm, pvesh }[tool ?? 'pveum']);
+main(tool ?? 'pveum', { pveum, pvesm, pvesh, pveversion }[tool ?? 'pveum']);

@@ -46,7 +46,10 @@ export interface ProxmoxState {
   roles: Record<string, { privs: string[] }>;
   users: Record<string, { enable?: number; expire?: number; comment?: string; tokens?: Record<string, { privsep: number; expire?: number; comment?: string }> }>;
   acl: { path: string; type: string; ugid: string; roleid: string; propagate: number }[];
-  storages: Record<string, { volumes: ProxmoxVolume[] }>;
+  /** Storages; `type`/`content` as in /etc/pve/storage.cfg (defaults: local = dir backup,iso,vztmpl; others lvmthin images,rootdir). */
+  storages: Record<string, { volumes: ProxmoxVolume[]; type?: string; content?: string }>;
+  /** pve-manager version `pveversion` reports (default 8.4.1). */
+  version?: string;
   vms: Record<string, { name: string; node?: string; type?: string; status?: string; config?: Record<string, string> }>;
   /** Written by the fake: every token value issued (the server side knows it; tests compare with the sealed copy). */
   issuedTokens?: { id: string; value: string }[];
@@ -76,6 +79,7 @@ const READS = [
   /^pveum (role|user|acl) list\b/,
   /^pveum user token list\b/,
   /^pvesm list\b/,
+  /^pveversion\b/,
   /^pvesh get\b/,
 ];
 

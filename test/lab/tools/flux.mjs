@@ -1,6 +1,9 @@
 // Fake flux CLI (v2.x): bootstrap github, check [--pre], get kustomizations|sources git, reconcile, suspend/resume,
 // uninstall, version. Kustomizations come from the lab's repository stand-in and turn Ready in dependsOn order.
 // All progress goes to stderr with flux's glyphs (► ✚ ◎ ✔ ✗). See test/lab/README.md.
+// Follows flux v2.7.3: fluxcd/flux2 cmd/flux/{bootstrap_github,check,get_kustomization,get_source_git,reconcile,
+// suspend,resume,uninstall,version}.go; readiness texts from fluxcd/kustomize-controller kustomization_controller.go.
+// Flags are cobra/pflag's: an undeclared one fails with `✗ unknown flag: --x` (flux prints errors with ✗), exit 1.
 import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit, tabbed } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';
 import { kustomizationStatus, hexId, fluxUp } from './lib/world.mjs';

@@ -1,6 +1,8 @@
 // Fake helm (v3): upgrade --install / install / status / list / get values / uninstall / repo add|update / version /
 // template. Releases live in the simulated cluster; installing kube-system/cilium brings the CNI (nodes turn Ready
 // cniReady ms later). See test/lab/README.md.
+// Follows helm v3.19.0: helm/helm cmd/helm/{upgrade,install,status,list,get_values,uninstall,repo_add,template}.go and
+// pkg/action; flags are cobra/pflag's: an undeclared one fails with `Error: unknown flag: --x`, exit 1.
 import fs from 'node:fs';
 import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, table, tabbed, yaml } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';

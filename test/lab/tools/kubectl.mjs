@@ -1,5 +1,7 @@
 // Fake kubectl against the simulated cluster. Client-only commands (kustomize, create/label --dry-run=client /
 // --local, version --client, completion) run the real /usr/bin/kubectl. See test/lab/README.md.
+// Follows kubectl v1.34: kubernetes/kubectl pkg/cmd/{get,apply,label,annotate,delete,patch,wait,rollout,logs}; an
+// undeclared flag fails as cobra/pflag make it, printed by kubectl's cmdutil: `error: unknown flag: --x`, exit 1.
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, age, readStdin } from './lib/core.mjs';
@@ -458,7 +460,9 @@ async function labelOrAnnotate(verb, args, flags, lab, io) {
     checkAccess(st, lab, now, kc);
     const ns = nsOf(flags, kc);
     const k = key(r, ns, name);
-    const o = st.k8s.objects[k];
+    // Nodes are derived from st.k8s.nodes (objects.mjs nodeObject): their labels live there.
+    const node = r.kind === 'Node' ? st.k8s.nodes[name] : undefined;
+    const o = node ? { metadata: { labels: node.labels, annotations: node.annotations } } : st.k8s.objects[k];
     if (!o) fail(notFound(r, name));
     o.metadata[field] = { ...(o.metadata[field] ?? {}) };
     for (const p of pairs) {
@@ -471,6 +475,7 @@ async function labelOrAnnotate(verb, args, flags, lab, io) {
         o.metadata[field][kk] = v ?? '';
       }
     }
+    if (node) node[field] = o.metadata[field];
     st.k8s.rv += 1;
     o.metadata.resourceVersion = String(st.k8s.rv);
     io.out(`${typeWord(r)}/${name} ${verb === 'label' ? 'labeled' : 'annotated'}\n`);

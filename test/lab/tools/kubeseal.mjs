@@ -1,6 +1,8 @@
 // Fake kubeseal (sealed-secrets v0.36): seals with the documented hybrid scheme (RSA-OAEP-SHA256 with the scope
 // label wrapping an AES-256-GCM session key, zero nonce), so the output decrypts with the real private key.
 // Offline with --cert; online --fetch-cert/sealing reads the active sealing key Secret in the simulated cluster.
+// Follows kubeseal v0.32: bitnami-labs/sealed-secrets cmd/kubeseal/main.go and pkg/kubeseal/kubeseal.go (ParseKey,
+// Seal, errors); flags are pflag's: an undeclared one fails with `Error: unknown flag: --x`, exit 1.
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { main, parseArgs, fail, snapshot, readStdin, yaml } from './lib/core.mjs';

@@ -1,4 +1,7 @@
 // Fake talosctl (Talos v1.11 CLI): see test/lab/README.md for the commands, outputs and errors reproduced.
+// Follows talosctl v1.11.6: siderolabs/talos cmd/talosctl/cmd/talos/{apply-config,bootstrap,etcd,health,kubeconfig,
+// upgrade,upgrade-k8s,reset,get,service}.go and cmd/talosctl/cmd/mgmt/gen/{config,secrets}.go; flags are cobra/pflag's
+// (spf13/pflag flag.go: an undeclared flag fails with `Error: unknown flag: --x`, exit 1 — see GLOBAL and the per-command SPECS).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

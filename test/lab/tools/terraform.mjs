@@ -1,6 +1,9 @@
 // Fake terraform: init / workspace / plan / apply / output / show / state list / destroy / validate per layer
 // directory, state kept in LAB_DIR (nothing written into the layer directory). Applying the infrastructure layer
 // creates the lab's VMs. `fmt` and `version` run the real terraform. See test/lab/README.md.
+// Follows terraform v1.11.4: hashicorp/terraform internal/command/{init,plan,apply,output,show,workspace_*,state_list,
+// validate}.go and internal/command/arguments/*.go (FLAGS below: Go `flag` sets; an undefined flag fails the parse
+// with `flag provided but not defined: -x` in a "Failed to parse command-line flags" diagnostic).
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -28,6 +31,26 @@ function parseTf(argv) {
   }
   return { flags, positionals };
 }
+
+// The flags each subcommand's Go `flag.FlagSet` defines (terraform v1.11 internal/command/arguments/{init,plan,apply,
+// output,show,validate}.go, internal/command/workspace_*.go, state_list.go). An undefined one fails the parse with
+// Go's `flag provided but not defined: -x`, shown in a "Failed to parse command-line flags" diagnostic.
+const RUN_FLAGS = ['compact-warnings', 'destroy', 'input', 'json', 'lock', 'lock-timeout', 'parallelism', 'refresh', 'refresh-only', 'replace', 'state', 'target', 'var', 'var-file'];
+const FLAGS = {
+  init: ['backend', 'backend-config', 'force-copy', 'from-module', 'get', 'input', 'json', 'lock', 'lock-timeout', 'lockfile', 'migrate-state', 'plugin-dir', 'reconfigure', 'upgrade'],
+  plan: [...RUN_FLAGS, 'detailed-exitcode', 'generate-config-out', 'out'],
+  apply: [...RUN_FLAGS, 'auto-approve', 'backup', 'state-out'],
+  destroy: [...RUN_FLAGS, 'auto-approve', 'backup', 'state-out'],
+  output: ['json', 'raw', 'state'],
+  show: ['json'],
+  validate: ['json', 'no-tests', 'test-directory'],
+  'state list': ['id', 'state'],
+  'workspace select': ['or-create'],
+  'workspace new': ['lock', 'lock-timeout', 'state'],
+  'workspace delete': ['force', 'lock', 'lock-timeout'],
+  'workspace list': [],
+  'workspace show': [],
+};
 
 function readVars(dir, files) {
   const vars = {};
@@ -134,6 +157,9 @@ main('terraform', async (argv, io) => {
   const { flags, positionals } = parseTf(rest);
   const sub = positionals[0] ?? '';
   const cmd = sub === 'workspace' || sub === 'state' ? `${sub} ${positionals[1] ?? ''}`.trim() : sub;
+  const known = FLAGS[cmd];
+  const unknown = known && Object.keys(flags).find((f) => !known.includes(f) && !['no-color', 'help', 'h'].includes(f));
+  if (unknown) return { cmd, noFaults: true, run: async () => fail(box('Failed to parse command-line flags', `flag provided but not defined: -${unknown}`)) };
   if (sub === 'fmt' || sub === 'version' || flags.version || flags.v) {
     return {
       cmd: sub || 'version',

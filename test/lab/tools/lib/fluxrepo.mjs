@@ -72,6 +72,7 @@ export function explicitKustomizations(list) {
     namespace: k.namespace ?? 'flux-system',
     dependsOn: (k.dependsOn ?? []).map((d) => (d.includes('/') ? d : `${k.namespace ?? 'flux-system'}/${d}`)),
     labels: k.labels ?? {},
+    ...(k.requires ? { requires: k.requires } : {}),
     spec: { interval: '10m0s', path: `./${k.name}`, prune: true, sourceRef: { kind: 'GitRepository', name: 'flux-system' } },
     suspended: false,
   }));

@@ -1,5 +1,8 @@
 // The simulated world: time-based transitions (advance) and derived status (view). Pure functions of
 // (state, lab config, now); nothing runs in the background. See test/lab/README.md "Time model".
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 export const DEFAULT_TIMINGS = {
   vmBoot: 0,
@@ -141,7 +144,7 @@ export function advance(st, lab, now) {
             name,
             ip: n.ip,
             role: n.config.type,
-            labels: n.config.nodeLabels ?? {},
+            labels: nodeLabelsApplied(n.config),
             registeredAt: at,
             kubeletVersion: `v${(n.config.kubernetesVersion ?? lab.kubernetesVersion).replace(/^v/, '')}`,
           };
@@ -178,6 +181,7 @@ export function advance(st, lab, now) {
     if (fx && fx.controllersReadyAt != null) {
       for (const k of fx.kustomizations) {
         if (k.readyAt != null || k.suspended || k.stuck) continue;
+        if (k.requires && !inFluxSource(lab, k.requires)) continue;
         const deps = depsOf(fx, k);
         if (deps.some((d) => !d || d.readyAt == null)) continue;
         const at = max(fx.controllersReadyAt, k.appliedAt, ...deps.map((d) => d.readyAt)) + t.kustomizationStep;
@@ -326,6 +330,11 @@ export function kustomizationStatus(st, lab, k, now) {
     return { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${fx.branch}@sha1:${fx.revision}`, at: k.readyAt };
   }
   if (!fluxUp(st, now)) return undefined; // never reconciled yet
+  if (k.readyAt == null && k.requires && !inFluxSource(lab, k.requires)) {
+    // What kustomize-controller reports when the build references a file the source lacks (flux2 v2.7
+    // kustomize-controller internal/controller/kustomization_controller.go: BuildFailed).
+    return { ready: 'False', reason: 'BuildFailed', message: `kustomize build failed: accumulating resources: open ${k.requires}: no such file or directory` };
+  }
   if (notReady) {
     return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
   }
@@ -355,7 +364,7 @@ export function summarize(st, lab, now) {
       etcd: etcdService(st, lab, n, now)?.state,
       etcdMember: !!n?.etcd,
       apiServer: apiServerOn(st, lab, n, now),
-      k8s: kn ? { name: kn.name, ready: kn.ready, reason: kn.reason } : undefined,
+      k8s: kn ? { name: kn.name, ready: kn.ready, reason: kn.reason, labels: { ...(reg.labels ?? {}) } } : undefined,
     };
   });
   const fx = st.flux;
@@ -394,4 +403,37 @@ export function summarize(st, lab, now) {
     terraform: st.terraform.layers,
     faults: st.faults,
   };
+}
+
+// Labels a kubelet may set on its own Node: kubernetes v1.34 staging/src/k8s.io/kubelet/pkg/apis/well_known_labels.go
+// (kubeletLabels, kubeletLabelNamespaces, IsKubeletLabel) and plugin/pkg/admission/noderestriction/admission.go
+// (getForbiddenLabels: node-restriction.kubernetes.io/*, and kubernetes.io / k8s.io namespaces unless IsKubeletLabel).
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type', 'kubernetes.io/os',
+  'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
+]);
+const inNamespace = (ns, domain) => ns === domain || ns.endsWith(`.${domain}`);
+export function kubeletMayNotSet(label) {
+  const ns = label.includes('/') ? label.slice(0, label.indexOf('/')) : '';
+  if (inNamespace(ns, 'node-restriction.kubernetes.io')) return true;
+  if (!inNamespace(ns, 'kubernetes.io') && !inNamespace(ns, 'k8s.io')) return false;
+  return !(KUBELET_LABELS.has(label) || inNamespace(ns, 'kubelet.kubernetes.io') || inNamespace(ns, 'node.kubernetes.io'));
+}
+
+/**
+ * machine.nodeLabels as they end up on the Node. Talos v1.11.6 internal/app/machined/pkg/controllers/k8s/node_apply.go
+ * applies them with the kubelet's credentials on workers (admin credentials on control planes): one label
+ * NodeRestriction forbids rejects the whole update, so a worker gets none of them (siderolabs/talos#10122).
+ */
+function nodeLabelsApplied(config) {
+  const labels = config.nodeLabels ?? {};
+  if (config.type !== 'controlplane' && Object.keys(labels).some(kubeletMayNotSet)) return {};
+  return labels;
+}
+
+/** Is `rel` in what Flux reads: the origin branch when the lab has an origin (pushed, not just committed), else repoDir. */
+function inFluxSource(lab, rel) {
+  if (!lab.originDir) return fs.existsSync(path.join(lab.repoDir, rel));
+  return spawnSync('git', ['--git-dir', lab.originDir, 'cat-file', '-e', `refs/heads/${lab.originBranch ?? 'main'}:${rel}`], { stdio: 'ignore' }).status === 0;
 }
