@@ -17,7 +17,7 @@ async function sequential<T, R>(items: T[], fn: (item: T) => Promise<R>): Promis
 export async function integrationsPhase(p: PhaseContext): Promise<PhaseOutcome> {
   const steps = integrations(p);
   if (!steps.length) {
-    p.runner.planOnly('# nothing configured (no headscale, proxmoxCsi or powerdns section)');
+    p.runner.planOnly('# nothing configured (no headscale, proxmoxCsi, powerdns or vps section)');
     return { changed: false, summary: 'none configured' };
   }
   const one = async (s: (typeof steps)[number]) => {

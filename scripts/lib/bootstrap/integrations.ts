@@ -2,6 +2,7 @@ import type { OpsContext, OpResult } from '../core/context.ts';
 import { approveHeadscaleRoutes } from '../headscale/routes.ts';
 import { syncPowerDns } from '../powerdns/sync.ts';
 import { ensureCsiToken } from '../proxmox/csi-token.ts';
+import { exposeVps } from '../vps/expose.ts';
 
 // The bootstrap's door to operations other modules own. Preflight calls the GitHub and SSH checks directly; the
 // integrations phase runs the Headscale routes, Proxmox CSI token and PowerDNS steps listed here. Each is an operation
@@ -12,6 +13,8 @@ import { ensureCsiToken } from '../proxmox/csi-token.ts';
 //   scripts/lib/headscale/routes.ts   approveHeadscaleRoutes(ctx)                 integrations, when `headscale:`
 //   scripts/lib/proxmox/csi-token.ts  ensureCsiToken(ctx)                         integrations, when `proxmoxCsi:`
 //   scripts/lib/powerdns/sync.ts      syncPowerDns(ctx)                           integrations, when `powerdns:`
+//   scripts/lib/vps/expose.ts         exposeVps(ctx)                              integrations, when `vps:` (it runs the
+//                                                                                 PowerDNS sync first, in place of that step)
 
 export interface Integration {
   name: string;
@@ -24,6 +27,7 @@ export function integrations(ctx: OpsContext): Integration[] {
   const out: Integration[] = [];
   if (c.headscale) out.push({ name: 'headscale routes', run: (x) => approveHeadscaleRoutes(x) });
   if (c.proxmoxCsi) out.push({ name: 'proxmox csi token', run: (x) => ensureCsiToken(x) });
-  if (c.powerdns) out.push({ name: 'powerdns', run: (x) => syncPowerDns(x) });
+  if (c.powerdns && !c.vps) out.push({ name: 'powerdns', run: (x) => syncPowerDns(x) });
+  if (c.vps) out.push({ name: 'vps expose', run: (x) => exposeVps(x) });
   return out;
 }

@@ -153,6 +153,13 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       }
     }
   }
+  // 8. The VPS entry needs the zone it serves and the ingress it forwards to.
+  if (c.vps) {
+    if (!c.powerdns) add(['vps'], 'the vps section serves powerdns.zone as a secondary: add the powerdns section (or remove vps)');
+    if (!c.network.loadBalancerIps?.ingress) {
+      add(['network', 'loadBalancerIps', 'ingress'], 'vps forwards HTTPS to the ingress: set network.loadBalancerIps.ingress to the ingress LoadBalancer address');
+    }
+  }
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
   }
