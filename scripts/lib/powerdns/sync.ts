@@ -128,7 +128,10 @@ function verificationChecks(ctx: OpsContext, zoneRRsets: RRset[]): DigCheck[] {
   const p = ctx.config.powerdns!;
   const checks: DigCheck[] = zoneRRsets.map((want) => ({ argv: digArgv(p.nameserver.ip, p.dnsPort, want.name, want.type), wants: [want] }));
   const d = p.delegation;
-  if (d) checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), wants: desiredDelegation(ctx.config) });
+  // With a vps section the VPS serves the child zone itself (a secondary), so it answers the NS instead of referring
+  // with glue; the glue is compared in the parent zone's listing (syncDelegation).
+  const delegation = ctx.config.vps ? desiredDelegation(ctx.config).filter((r) => r.type === 'NS') : desiredDelegation(ctx.config);
+  if (d) checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), wants: delegation });
   return checks;
 }
 

@@ -31,9 +31,10 @@ export function streamConfig(config: ClusterConfig): string {
   const names = sniNames(config);
   const width = Math.max(...names.map((s) => s.length), 'default'.length) + 1;
   const lines = [
-    `# Managed by home-ops (task net:expose) for cluster ${config.cluster.name}: edits are overwritten, the previous`,
-    `# version is kept in ${n.file}.previous. TLS passthrough: nginx reads the requested name (ssl_preread) and`,
-    `# forwards the connection, still encrypted, to the cluster's ingress ${ingress} over the tailnet.`,
+    `# Managed by home-ops (task net:expose) for cluster ${config.cluster.name}: edits are overwritten; the previous`,
+    `# version is kept next to it as ${n.file.split('/').pop()}.previous.`,
+    `# TLS passthrough: nginx reads the requested name (ssl_preread) and forwards the connection, still encrypted, to`,
+    `# the cluster's ingress ${ingress} over the tailnet.`,
     'stream {',
     `    upstream ${id}_ingress {`,
     `        server ${ingress};`,

@@ -41,14 +41,14 @@ export type ShownZone = { exists: false } | { exists: true; kind: string; primar
 
 /**
  * `pdnsutil show-zone` (PowerDNS 4.7–4.9): "This is a Slave zone" / "This is a Native zone", then for secondaries
- * "Primaries: 10.0.10.200:53 " (4.7+; "Masters:" before). A missing zone exits 1 with "No such zone in the database".
+ * "Primary: 10.0.10.200:53 " ("Primaries:" when several; "Master(s):" before 4.5). A missing zone exits 1 with "No such zone in the database".
  */
 export function parseShowZone(res: { ok: boolean; stdout: string; stderr: string }): ShownZone | undefined {
   const text = `${res.stdout}\n${res.stderr}`;
   if (!res.ok) return /No such zone/i.test(text) ? { exists: false } : undefined;
   const kind = /This is an? (\w+) zone/i.exec(text)?.[1];
   if (!kind) return undefined;
-  const primaries = (/^(?:Primaries|Masters):\s*(.*)$/m.exec(text)?.[1] ?? '').split(/[\s,]+/).filter(Boolean);
+  const primaries = (/^(?:Primaries|Primary|Masters|Master):\s*(.*)$/m.exec(text)?.[1] ?? '').split(/[\s,]+/).filter(Boolean);
   return { exists: true, kind, primaries };
 }
 

@@ -149,7 +149,8 @@ export async function verifyExposure(ctx: OpsContext, opts: VerifyOptions = {}):
   }
 
   // 4. TLS passthrough: the VPS shows the certificate the ingress shows.
-  const [through, straight] = await Promise.all([ctx.runner.probe(viaVps, { input: '', timeoutMs: 15_000 }), ctx.runner.probe(direct, { input: '', timeoutMs: 15_000 })]);
+  // "Q" on stdin ends s_client right after the handshake (an empty input would leave stdin open).
+  const [through, straight] = await Promise.all([ctx.runner.probe(viaVps, { input: 'Q\n', timeoutMs: 15_000 }), ctx.runner.probe(direct, { input: 'Q\n', timeoutMs: 15_000 })]);
   const a = peerCertificate(through.stdout);
   const b = peerCertificate(straight.stdout);
   if (!a) failed.push(`no TLS handshake with ${v.host}:${v.nginx.listen} for ${sni}: ${through.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
