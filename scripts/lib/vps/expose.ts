@@ -1,6 +1,7 @@
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { waitUntil } from '../core/steps.ts';
 import { digArgv, fqdn } from '../powerdns/records.ts';
+import type { PowerDnsApi } from '../powerdns/api.ts';
 import { powerDnsApi, syncPowerDns, type PowerDnsSyncOptions } from '../powerdns/sync.ts';
 import type { SshTarget } from '../ssh/client.ts';
 import { withRemote } from '../ssh/remote.ts';
@@ -41,7 +42,7 @@ export async function exposeVps(ctx: OpsContext, opts: PowerDnsSyncOptions = {})
   if (transferChanged || !live) {
     if (!ctx.runner.planOnly(`PUT ${api.notifyUrl(zone)}   # NOTIFY: the VPS transfers the zone now`)) await api.notify(zone);
   }
-  if (!ctx.runner.dryRun) await waitForSecondary(ctx, opts);
+  if (!ctx.runner.dryRun) await waitForSecondary(ctx, api, opts);
   const changes = [transferChanged && 'zone transfer', nginx.changed && 'nginx'].filter(Boolean);
   const summary = ctx.runner.dryRun
     ? live
@@ -51,11 +52,17 @@ export async function exposeVps(ctx: OpsContext, opts: PowerDnsSyncOptions = {})
   return { changed: dns.changed || changes.length > 0, summary };
 }
 
-/** The VPS answers the zone with the primary's SOA serial (bounded; the AXFR after NOTIFY takes seconds). */
-async function waitForSecondary(ctx: OpsContext, opts: PowerDnsSyncOptions): Promise<void> {
+/**
+ * The VPS answers the zone with the primary's SOA serial (bounded; the AXFR after NOTIFY takes seconds). While it does
+ * not, NOTIFY is sent again every 10 s: on a first bootstrap the tailnet route to the primary may be approved only
+ * now (the Headscale step runs alongside), and a NOTIFY makes the VPS try the transfer at once instead of at its next
+ * refresh.
+ */
+async function waitForSecondary(ctx: OpsContext, api: PowerDnsApi, opts: PowerDnsSyncOptions): Promise<void> {
   const p = ctx.config.powerdns!;
   const v = ctx.config.vps!;
   const zone = fqdn(p.zone);
+  let notified = Date.now();
   await waitUntil(ctx, {
     what: `${v.host} to serve ${zone} with the primary's SOA serial`,
     timeoutMs: opts.verifyTimeoutMs ?? 90_000,
@@ -66,6 +73,10 @@ async function waitForSecondary(ctx: OpsContext, opts: PowerDnsSyncOptions): Pro
         ctx.runner.probe(digArgv(v.host, v.dnsPort, zone, 'SOA'), { timeoutMs: 10_000 }),
       ]);
       const [sa, sb] = [soaSerial(a.stdout), soaSerial(b.stdout)];
+      if ((sa === undefined || sa !== sb) && Date.now() - notified >= 10_000) {
+        notified = Date.now();
+        await api.notify(zone);
+      }
       return { done: sa !== undefined && sa === sb, detail: `primary serial ${sa ?? 'no answer'}, VPS ${sb ?? 'no answer'}` };
     },
     hint: `on the VPS: pdnsutil show-zone ${zone} and its PowerDNS log; the primary (${p.nameserver.ip}) must allow AXFR from ${v.tailnetIp} and be reachable over the tailnet (Headscale routes)`,
