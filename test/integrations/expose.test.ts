@@ -197,6 +197,27 @@ test('a config nginx rejects is rolled back: the previous file is restored, no r
   assert.is(ok.changed, false);
 });
 
+test('a first file nginx rejects is removed again (nothing to restore); nginx keeps serving', async () => {
+  // Another cluster on the same VPS, its own file, a fallback nginx cannot resolve.
+  const data = configData({ fallback: 'no-such-host.invalid:8443' });
+  const other = configObject(h.parts({ clusterName: 'other' }));
+  const file = join(nginx.modulesEnabled, '98-home-ops-other.conf');
+  Object.assign(data, { cluster: other.cluster, nodes: other.nodes });
+  Object.assign((data.vps as { nginx: Record<string, unknown> }).nginx, { file, listen: await freePort() });
+  const reloads = nginx.reloads();
+  const t = makeContext(parseConfigText(stringify(data), 'other.yaml'), { secrets: secrets() });
+  const err = await exposeVps(t.ctx, FAST).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.match(err?.message ?? '', /host not found in upstream "no-such-host\.invalid:8443"[\s\S]*98-home-ops-other\.conf was removed; nginx was not reloaded/);
+  assert.is(existsSync(file), false);
+  assert.is(existsSync(`${file}.previous`), false);
+  assert.is(nginx.reloads(), reloads);
+  assert.is(handshakeFingerprint(listen, `grafana.${ZONE}`), ingress.fingerprint);
+  assert.is(await site(), "the VPS's own site\n");
+});
+
 test('--verify: delegation, SOA serial, TXT propagation and TLS passthrough, through the entry script', async () => {
   const file = configFile(configData(), 'expose.yaml');
   const res = await runScriptCaptured(netExposeScript, ['--config', file, '--verify', '--sni', `grafana.${ZONE}`, '--verify-timeout', '60'], {
