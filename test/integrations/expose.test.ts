@@ -106,6 +106,7 @@ test('--dry-run before anything exists: prints the secondary zone, the nginx fil
   assert.match(dry.stdout, /\$ ssh -p \d+ \S+ -- tee \S+99-home-ops-sni\.conf\.new/);
   assert.match(dry.stdout, /\$ ssh -p \d+ \S+ -- \/usr\/sbin\/nginx -p \S+ -c \S+nginx\.conf -t\n[\s\S]*-s reload/);
   assert.match(dry.stdout, /PUT http:\/\/127\.0\.0\.1:\d+\/api\/v1\/servers\/localhost\/zones\/k8s\.example\.test\.\/metadata\/ALLOW-AXFR-FROM \{"kind":"ALLOW-AXFR-FROM","metadata":\["127\.0\.0\.1"\]\}/);
+  assert.match(dry.stderr + dry.stdout, /would change: zone transfer, nginx; dns: would change 3 in the zone, 2 in the delegation/);
   assert.not.match(dry.stdout + dry.stderr, new RegExp(primary.apiKey));
   assert.is(existsSync(nginxFile()), false);
   assert.throws(() => vps.pdnsutil(['show-zone', ZONE]));

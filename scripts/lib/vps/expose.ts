@@ -43,13 +43,13 @@ export async function exposeVps(ctx: OpsContext, opts: PowerDnsSyncOptions = {})
     if (!ctx.runner.planOnly(`PUT ${api.notifyUrl(zone)}   # NOTIFY: the VPS transfers the zone now`)) await api.notify(zone);
   }
   if (!ctx.runner.dryRun) await waitForSecondary(ctx, api, opts);
-  const changes = [transferChanged && 'zone transfer', nginx.changed && 'nginx'].filter(Boolean);
-  const summary = ctx.runner.dryRun
-    ? live
-      ? `would change: ${[primary.changes + secondary.changes ? 'zone transfer' : '', nginx.lines[0]?.includes('no changes') ? '' : 'nginx'].filter(Boolean).join(', ') || 'nothing'}; dns: ${dns.summary}`
-      : `would ensure the secondary on ${v.host}, AXFR/NOTIFY on the primary and SNI passthrough; dns: ${dns.summary}`
-    : `${changes.length ? `changed ${changes.join(' and ')}` : 'no changes'}; ${v.host} serves ${zone} as a secondary; dns: ${dns.summary}`;
-  return { changed: dns.changed || changes.length > 0, summary };
+  const changes = [transferChanged && 'zone transfer', nginx.changes > 0 && 'nginx'].filter(Boolean);
+  const summary = !live
+    ? `would ensure the secondary on ${v.host}, AXFR/NOTIFY on the primary and SNI passthrough; dns: ${dns.summary}`
+    : ctx.runner.dryRun
+      ? `would change: ${changes.join(', ') || 'nothing'}; dns: ${dns.summary}`
+      : `${changes.length ? `changed ${changes.join(' and ')}` : 'no changes'}; ${v.host} serves ${zone} as a secondary; dns: ${dns.summary}`;
+  return { changed: !ctx.runner.dryRun && (dns.changed || changes.length > 0), summary };
 }
 
 /**

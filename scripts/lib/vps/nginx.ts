@@ -71,15 +71,15 @@ export class NginxConfigError extends Error {
   override name = 'NginxConfigError';
 }
 
-/** Writes the stream file when it differs, tests, reloads; rolls back when the test fails. */
-export async function ensureSniPassthrough(ctx: OpsContext, host: RemoteHost): Promise<{ changed: boolean; lines: string[] }> {
+/** Writes the stream file when it differs, tests, reloads; rolls back when the test fails. `changes`: 1 when it differed (or would). */
+export async function ensureSniPassthrough(ctx: OpsContext, host: RemoteHost): Promise<{ changes: number; lines: string[] }> {
   const v = ctx.config.vps!;
   const { file, command } = v.nginx;
   const content = streamConfig(ctx.config);
   const names = sniNames(ctx.config).join(', ');
   const current = await host.read(catArgv(file), { check: false });
   if (current && current.ok && current.stdout === content) {
-    return { changed: false, lines: [`nginx on ${v.host}: no changes (${file}: ${names} → ${ctx.config.network.loadBalancerIps!.ingress}:${v.nginx.ingressPort})`] };
+    return { changes: 0, lines: [`nginx on ${v.host}: no changes (${file}: ${names} → ${ctx.config.network.loadBalancerIps!.ingress}:${v.nginx.ingressPort})`] };
   }
   if (current && !current.ok && !/No such file/i.test(current.stderr)) {
     throw new Error(`cannot read ${file} on ${v.host}: ${current.stderr.trim()}`);
@@ -100,5 +100,5 @@ export async function ensureSniPassthrough(ctx: OpsContext, host: RemoteHost): P
     );
   }
   await host.change(reloadArgv(command));
-  return { changed: !ctx.runner.dryRun, lines: [`nginx on ${v.host}: ${ctx.runner.dryRun ? 'would write' : 'wrote'} ${file} (${names} → ${ctx.config.network.loadBalancerIps!.ingress}:${v.nginx.ingressPort}), tested, reloaded`] };
+  return { changes: current ? 1 : 0, lines: [`nginx on ${v.host}: ${ctx.runner.dryRun ? 'would write' : 'wrote'} ${file} (${names} → ${ctx.config.network.loadBalancerIps!.ingress}:${v.nginx.ingressPort}), tested, reloaded`] };
 }
