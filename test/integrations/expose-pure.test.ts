@@ -10,6 +10,7 @@ import { desiredDelegation, desiredZoneRRsets, zoneKind } from '../../scripts/li
 import { sniNames, streamConfig } from '../../scripts/lib/vps/nginx.ts';
 import { desiredTransfer, parseShowZone, primaryEndpoint, secondaryCommands } from '../../scripts/lib/vps/secondary.ts';
 import { defaultSni, soaSerial } from '../../scripts/lib/vps/verify.ts';
+import { configuredSshTargets } from '../../scripts/lib/ssh/remote.ts';
 import { makeContext } from './harness.ts';
 
 // The pure parts of the public entry (net:expose): the records and delegation the internet sees, the primary's transfer
@@ -83,6 +84,16 @@ test('the nginx file: one stream block, SNI map to the ingress upstream, fallbac
   assert.match(withFallback, /upstream home_ops_infra_fallback \{\n {8}server 127\.0\.0\.1:8443;/);
   assert.match(withFallback, /default +home_ops_infra_fallback;/);
   assert.match(withFallback, /listen 8444;/);
+});
+
+test('preflight checks SSH to the VPS too (once when it is also the Headscale host)', () => {
+  const roles = (c: ClusterConfig) => configuredSshTargets({ config: c }).map((t) => `${t.role} ${t.user}@${t.host}:${t.port}`);
+  assert.equal(roles(withVps()), ['Proxmox root@pve.home.arpa:22', 'Headscale root@vps.example.org:22']);
+  assert.equal(roles(withVps({ host: 'edge.example.org', sshUser: 'admin' })), [
+    'Proxmox root@pve.home.arpa:22',
+    'Headscale root@vps.example.org:22',
+    'VPS admin@edge.example.org:22',
+  ]);
 });
 
 test('soaSerial reads the serial of dig +answer SOA output', () => {
