@@ -24,6 +24,9 @@ import { configObject, makeContext, runScriptCaptured, startHarness, type Harnes
 
 const ZONE = 'k8s.example.test';
 const PUBLIC_IP = '192.0.2.10';
+// The cluster's pinned LoadBalancer addresses, on loopback (all of 127/8 is local on Linux): the primary PowerDNS
+// listens and sends NOTIFY from its own, the ingress on its own; the VPS's tailnet address is 127.0.0.1.
+const LB = { ingress: '127.0.0.65', dns: '127.0.0.66' };
 
 let h: Harness;
 let primary: PdnsServer;
@@ -39,10 +42,10 @@ test.before(async () => {
   const cycle = /xfr-cycle-interval=(\d+)/.exec(fluxConf)?.[1];
   assert.ok(cycle, 'the Flux powerdns-config sets xfr-cycle-interval');
   [primary, vps, nginx, ingress, ownSite, listen] = await Promise.all([
-    startPdns({ extraConfig: ['primary=yes', `xfr-cycle-interval=${cycle}`, 'allow-axfr-ips=127.0.0.1', 'query-local-address=127.0.0.1'] }),
+    startPdns({ extraConfig: [`local-address=${LB.dns}`, `query-local-address=${LB.dns}`, 'primary=yes', `xfr-cycle-interval=${cycle}`, 'allow-axfr-ips=127.0.0.1'] }),
     startPdns({ zones: [{ name: 'example.test', nameserver: 'ns1.example.test' }], extraConfig: ['secondary=yes', 'query-local-address=127.0.0.1', 'xfr-cycle-interval=60'] }),
     startNginx(),
-    startTlsServer(`*.${ZONE}`),
+    startTlsServer(`*.${ZONE}`, LB.ingress),
     startTlsServer('vps.example.test'),
     freePort(),
   ]);
@@ -58,11 +61,15 @@ function configData(over: { fallback?: string } = {}): Record<string, unknown> {
   const base = configObject(h.parts());
   return {
     ...base,
-    network: { ...(base.network as object), loadBalancerIps: { ingress: '127.0.0.1' } },
+    network: { nodeCidr: '127.0.0.0/24', gateway: '127.0.0.1', dnsServers: ['127.0.0.1'], vip: '127.0.0.10', loadBalancerCidr: '127.0.0.64/27', loadBalancerIps: LB },
+    nodes: [
+      { name: 'itest-cp-1', role: 'controlplane', ip: '127.0.0.11', vmId: 1011 },
+      { name: 'itest-worker-1', role: 'worker', ip: '127.0.0.21', vmId: 1021 },
+    ],
     powerdns: {
       apiUrl: primary.apiUrl,
       zone: ZONE,
-      nameserver: { ip: '127.0.0.1' },
+      nameserver: { ip: LB.dns },
       dnsPort: primary.dnsPort,
       records: [{ name: 'api', type: 'A', content: '10.0.10.10' }],
       delegation: { host: '127.0.0.1', sshPort: h.sshd.port, sshUser: h.sshd.user, parentZone: 'example.test', pdnsutil: vps.pdnsutilArgv, dnsPort: vps.dnsPort },
@@ -89,20 +96,20 @@ const cfg = (over: { fallback?: string } = {}): ClusterConfig => parseConfigText
 const secrets = () => ({ PDNS_API_KEY: primary.apiKey });
 const FAST = { verifyTimeoutMs: 30_000, verifyIntervalMs: 200, http: { attempts: 2, backoffMs: 50 } };
 
-const dig = (port: number, name: string, type: string, extra: string[] = ['+answer']) =>
-  execFileSync('dig', ['@127.0.0.1', '-p', String(port), '+norecurse', '+time=2', '+tries=1', '+noall', ...extra, name, type], { encoding: 'utf8' })
+const dig = (server: PdnsServer, name: string, type: string, extra: string[] = ['+answer']) =>
+  execFileSync('dig', [`@${server === primary ? LB.dns : '127.0.0.1'}`, '-p', String(server.dnsPort), '+norecurse', '+time=2', '+tries=1', '+noall', ...extra, name, type], { encoding: 'utf8' })
     .trim()
     .split('\n')
     .filter(Boolean)
     .map((l) => l.split(/\s+/).slice(3).join(' '));
-const serial = (port: number) => dig(port, ZONE, 'SOA')[0]?.split(' ')[3];
+const serial = (server: PdnsServer) => dig(server, ZONE, 'SOA')[0]?.split(' ')[3];
 const site = async () => (await fetch(`http://127.0.0.1:${nginx.sitePort}/`)).text();
 
 test('--dry-run before anything exists: prints the secondary zone, the nginx file, nginx -t and reload; changes nothing', async () => {
   const file = configFile(configData(), 'expose.yaml');
   const dry = await runScriptCaptured(netExposeScript, ['--config', file, '--dry-run'], { HOME_OPS_STATE_DIR: h.stateDir, PDNS_API_KEY: primary.apiKey });
   assert.is(dry.code, 0, dry.stderr + dry.stdout);
-  assert.match(dry.stdout, /\$ ssh -p \d+ \S+ -- \/usr\/bin\/pdnsutil --config-dir=\S+ create-secondary-zone k8s\.example\.test 127\.0\.0\.1:\d+/);
+  assert.match(dry.stdout, /\$ ssh -p \d+ \S+ -- \/usr\/bin\/pdnsutil --config-dir=\S+ create-secondary-zone k8s\.example\.test 127\.0\.0\.66:\d+/);
   assert.match(dry.stdout, /\$ ssh -p \d+ \S+ -- tee \S+99-home-ops-sni\.conf\.new/);
   assert.match(dry.stdout, /\$ ssh -p \d+ \S+ -- \/usr\/sbin\/nginx -p \S+ -c \S+nginx\.conf -t\n[\s\S]*-s reload/);
   assert.match(dry.stdout, /PUT http:\/\/127\.0\.0\.1:\d+\/api\/v1\/servers\/localhost\/zones\/k8s\.example\.test\.\/metadata\/ALLOW-AXFR-FROM \{"kind":"ALLOW-AXFR-FROM","metadata":\["127\.0\.0\.1"\]\}/);
@@ -119,16 +126,16 @@ test('first run: the VPS holds the zone as a secondary (real AXFR), public names
   assert.is(r.changed, true);
   assert.match(r.summary, /changed zone transfer and nginx/);
   // The secondary answers the zone with the primary's serial, from a real transfer.
-  assert.match(vps.pdnsutil(['show-zone', ZONE]), /This is a Slave zone\nPrimary: 127\.0\.0\.1:\d+/);
-  assert.ok(serial(primary.dnsPort));
-  assert.is(serial(vps.dnsPort), serial(primary.dnsPort));
-  assert.equal(dig(vps.dnsPort, `grafana.${ZONE}`, 'A'), [`A ${PUBLIC_IP}`]); // "*" → the VPS
-  assert.equal(dig(vps.dnsPort, `api.${ZONE}`, 'A'), ['A 10.0.10.10']);
-  assert.equal(dig(vps.dnsPort, ZONE, 'NS'), ['NS ns1.example.test.']);
+  assert.match(vps.pdnsutil(['show-zone', ZONE]), /This is a Slave zone\nPrimary: 127\.0\.0\.66:\d+/);
+  assert.ok(serial(primary));
+  assert.is(serial(vps), serial(primary));
+  assert.equal(dig(vps, `grafana.${ZONE}`, 'A'), [`A ${PUBLIC_IP}`]); // "*" → the VPS
+  assert.equal(dig(vps, `api.${ZONE}`, 'A'), ['A 10.0.10.10']);
+  assert.equal(dig(vps, ZONE, 'NS'), ['NS ns1.example.test.']);
   // The parent zone delegates to the VPS's public name, glue = its public address (not a private one).
   assert.match(vps.pdnsutil(['list-zone', 'example.test']), /k8s\.example\.test\t3600\tIN\tNS\tns1\.example\.test\.\nns1\.example\.test\t3600\tIN\tA\t192\.0\.2\.10/);
   // The primary serves AXFR to the VPS's tailnet address only (metadata and allow-axfr-ips).
-  const axfr = (source: string) => spawnSync('dig', ['@127.0.0.1', '-p', String(primary.dnsPort), '-b', source, '+time=2', '+tries=1', ZONE, 'AXFR'], { encoding: 'utf8' }).stdout;
+  const axfr = (source: string) => spawnSync('dig', [`@${LB.dns}`, '-p', String(primary.dnsPort), '-b', source, '+time=2', '+tries=1', ZONE, 'AXFR'], { encoding: 'utf8' }).stdout;
   assert.match(axfr('127.0.0.1'), /grafana|\*\.k8s\.example\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.10/);
   assert.match(axfr('127.0.0.2'), /Transfer failed/);
   const meta = (kind: string) => fetch(`${primary.apiUrl}/api/v1/servers/localhost/zones/${ZONE}./metadata/${kind}`, { headers: { 'X-API-Key': primary.apiKey } }).then((x) => x.json() as Promise<{ metadata: string[] }>);
@@ -155,13 +162,13 @@ test('NOTIFY: a TXT record written to the primary through its API is answered by
   assert.is(res.status, 204);
   let answer: string[] = [];
   while (Date.now() - started < 60_000) {
-    answer = dig(vps.dnsPort, `_acme-challenge.grafana.${ZONE}`, 'TXT');
+    answer = dig(vps, `_acme-challenge.grafana.${ZONE}`, 'TXT');
     if (answer.length) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(answer, ['TXT "token-1"']);
   console.log(`  NOTIFY → answer on the secondary: ${((Date.now() - started) / 1000).toFixed(2)} s (primary xfr-cycle-interval as in the Flux tree)`);
-  assert.is(serial(vps.dnsPort), serial(primary.dnsPort));
+  assert.is(serial(vps), serial(primary));
 });
 
 test('second run: no changes, no write, no reload', async () => {
@@ -201,9 +208,8 @@ test('a config nginx rejects is rolled back: the previous file is restored, no r
 test('a first file nginx rejects is removed again (nothing to restore); nginx keeps serving', async () => {
   // Another cluster on the same VPS, its own file, a fallback nginx cannot resolve.
   const data = configData({ fallback: 'no-such-host.invalid:8443' });
-  const other = configObject(h.parts({ clusterName: 'other' }));
   const file = join(nginx.modulesEnabled, '98-home-ops-other.conf');
-  Object.assign(data, { cluster: other.cluster, nodes: other.nodes });
+  Object.assign(data, { cluster: { name: 'other', id: 8 }, nodes: (data.nodes as { name: string }[]).map((n) => ({ ...n, name: n.name.replace('itest', 'other') })) });
   Object.assign((data.vps as { nginx: Record<string, unknown> }).nginx, { file, listen: await freePort() });
   const reloads = nginx.reloads();
   const t = makeContext(parseConfigText(stringify(data), 'other.yaml'), { secrets: secrets() });
@@ -232,19 +238,25 @@ test('--verify: delegation, SOA serial, TXT propagation and TLS passthrough, thr
   assert.match(res.stdout, new RegExp(`ok {3}127\\.0\\.0\\.1:${listen} passes grafana\\.k8s\\.example\\.test through to the ingress: certificate CN=\\*\\.k8s\\.example\\.test`));
   console.log(`  --verify: ${/answered by the VPS after (\S+ s)/.exec(res.stdout)?.[1]}`);
   // The verification record is gone again.
-  assert.equal(dig(primary.dnsPort, `_home-ops-verify.${ZONE}`, 'TXT'), []);
+  assert.equal(dig(primary, `_home-ops-verify.${ZONE}`, 'TXT'), []);
 });
 
 test('--verify fails (exit 1) and says why when nginx sends the name elsewhere', async () => {
-  const data = configData();
-  (data.vps as { nginx: { ingressPort: number } }).nginx.ingressPort = ownSite.port; // "the ingress" now shows another certificate
-  const file = configFile(data, 'wrong-ingress.yaml');
-  const res = await runScriptCaptured(netExposeScript, ['--config', file, '--verify', '--sni', `grafana.${ZONE}`, '--verify-timeout', '30'], {
-    HOME_OPS_STATE_DIR: h.stateDir,
-    PDNS_API_KEY: primary.apiKey,
-  });
-  assert.is(res.code, 1, res.stdout + res.stderr);
-  assert.match(res.stdout, /FAIL 127\.0\.0\.1:\d+ answered grafana\.k8s\.example\.test with CN=\*\.k8s\.example\.test \(\S+\), not the ingress's certificate CN=vps\.example\.test/);
+  // "The ingress" the config names now shows another certificate than the one nginx passes through.
+  const other = await startTlsServer('other.example.test', LB.ingress);
+  try {
+    const data = configData();
+    (data.vps as { nginx: { ingressPort: number } }).nginx.ingressPort = other.port;
+    const file = configFile(data, 'wrong-ingress.yaml');
+    const res = await runScriptCaptured(netExposeScript, ['--config', file, '--verify', '--sni', `grafana.${ZONE}`, '--verify-timeout', '30'], {
+      HOME_OPS_STATE_DIR: h.stateDir,
+      PDNS_API_KEY: primary.apiKey,
+    });
+    assert.is(res.code, 1, res.stdout + res.stderr);
+    assert.match(res.stdout, /FAIL 127\.0\.0\.1:\d+ answered grafana\.k8s\.example\.test with CN=\*\.k8s\.example\.test \(\S+\), not the ingress's certificate CN=other\.example\.test/);
+  } finally {
+    await other.stop();
+  }
 });
 
 test.run();

@@ -83,11 +83,11 @@ export const ClusterConfigSchema = z
         .describe('MetalLB pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
       loadBalancerIps: z
         .strictObject({
-          ingress: ipv4.optional().describe('Fixed LoadBalancer address of the ingress (the VPS forwards HTTPS here over the tailnet)'),
-          dns: ipv4.optional().describe('Fixed LoadBalancer address of the in-cluster DNS server'),
+          ingress: ipv4.describe("The shared Gateway's address (HTTPS front door; the VPS forwards here)"),
+          dns: ipv4.describe("The in-cluster PowerDNS Service's address (nameserver glue, API)"),
         })
         .optional()
-        .describe('Fixed LoadBalancer addresses of the platform services'),
+        .describe('Addresses pinned on their LoadBalancer Services, inside loadBalancerCidr: the only addresses DNS records and delegations may name'),
       interface: z.string().min(1).default('eth0').describe('Node network interface (net.ifnames=0 naming)'),
       mtu: z.number().int().min(1280).max(9000).default(1500).describe('MTU of the node interface'),
     }),
