@@ -9,7 +9,7 @@ import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { desiredDelegation, desiredZoneRRsets, zoneKind } from '../../scripts/lib/powerdns/records.ts';
 import { sniNames, streamConfig } from '../../scripts/lib/vps/nginx.ts';
 import { desiredTransfer, parseShowZone, primaryEndpoint, secondaryCommands } from '../../scripts/lib/vps/secondary.ts';
-import { defaultSni, soaSerial } from '../../scripts/lib/vps/verify.ts';
+import { defaultSni, soaSerial, verifyExposure } from '../../scripts/lib/vps/verify.ts';
 import { configuredSshTargets } from '../../scripts/lib/ssh/remote.ts';
 import { makeContext } from './harness.ts';
 
@@ -97,6 +97,19 @@ test('preflight checks SSH to the VPS too (once when it is also the Headscale ho
     'Headscale root@vps.example.org:22',
     'VPS admin@edge.example.org:22',
   ]);
+});
+
+test('--verify --dry-run prints every check and the one write, runs nothing', async () => {
+  const t = makeContext(withVps({ publicNames: ['grafana'] }), { dryRun: true });
+  const r = await verifyExposure(t.ctx);
+  assert.equal(r.failed, []);
+  const plan = t.plan.join('\n');
+  assert.match(plan, /\? dig @vps\.example\.org -p 53 \+norecurse .* k8s\.example\.org\. NS +# NS must be ns1\.example\.org\./);
+  assert.match(plan, /\? dig @10\.0\.10\.200 -p 53 .* k8s\.example\.org\. SOA/);
+  assert.match(plan, /PATCH http:\/\/10\.0\.10\.200:8081\/api\/v1\/servers\/localhost\/zones\/k8s\.example\.org\. .*_home-ops-verify\.k8s\.example\.org\./);
+  assert.match(plan, /\? openssl s_client -connect vps\.example\.org:443 -servername grafana\.k8s\.example\.org/);
+  assert.match(plan, /\? openssl s_client -connect 10\.0\.10\.201:443 -servername grafana\.k8s\.example\.org/);
+  assert.equal(t.ctx.runner.history, []);
 });
 
 test('soaSerial reads the serial of dig +answer SOA output', () => {
