@@ -184,6 +184,18 @@ test('second run: no changes, no write, no reload', async () => {
   assert.not.match(t.log.lines.join('\n'), /nginx -p \S+ -c \S+ -t|tee /);
 });
 
+test('a zone that was Native (made before the vps section) becomes the primary again; the VPS catches up', async () => {
+  const zoneUrl = `${primary.apiUrl}/api/v1/servers/localhost/zones/${ZONE}.`;
+  const headers = { 'X-API-Key': primary.apiKey };
+  assert.is((await fetch(zoneUrl, { method: 'PUT', headers, body: JSON.stringify({ kind: 'Native' }) })).status, 204);
+  const t = makeContext(cfg(), { secrets: secrets() });
+  const r = await exposeVps(t.ctx, FAST);
+  assert.match(r.summary, /^changed zone transfer;/);
+  assert.match(t.log.printed.join('\n'), /~ kind Native → Master/);
+  assert.is(((await (await fetch(zoneUrl, { headers })).json()) as { kind: string }).kind, 'Master');
+  assert.is(serial(vps), serial(primary));
+});
+
 test('a config nginx rejects is rolled back: the previous file is restored, no reload, nginx keeps serving', async () => {
   const before = readFileSync(nginxFile(), 'utf8');
   const reloads = nginx.reloads();
