@@ -93,7 +93,7 @@ test('the plan shows no secret and writes no state', () => {
 test('a one-node plan bootstraps and applies once and has no optional integrations', () => {
   const one = results.find((r) => r.args[1]?.endsWith('one-node.yaml'))!;
   assert.is(one.stdout.split('\n').filter((l) => l.includes('$ talosctl apply-config --insecure')).length, 1);
-  assert.match(one.stdout, /nothing configured \(no headscale, proxmoxCsi or powerdns section\)/);
+  assert.match(one.stdout, /nothing configured \(no headscale, proxmoxCsi, powerdns or vps section\)/);
   assert.not.match(one.stdout, /--worker-nodes/);
   assert.not.match(one.stdout, /kubeseal --cert/);
 });

@@ -244,17 +244,18 @@ test('canonical record contents match what PowerDNS stores', () => {
 });
 
 test('desired rrsets: config records, apex NS and glue; the delegation in the parent', () => {
+  // The example has a vps section: the apex NS and the delegation name the VPS's nameserver, "*" points at the VPS
+  // (without one: the in-cluster nameserver and its glue, expose-pure.test.ts).
   const c = example();
   const zone = desiredZoneRRsets(c);
   assert.equal(zone.map((r) => `${r.name} ${r.type} ${r.ttl} ${r.records.join(',')}`), [
     'api.k8s.example.org. A 300 10.0.10.10',
-    '*.k8s.example.org. A 300 10.0.10.201',
-    'k8s.example.org. NS 3600 ns1.k8s.example.org.',
-    'ns1.k8s.example.org. A 3600 10.0.10.200',
+    'k8s.example.org. NS 3600 ns1.example.org.',
+    '*.k8s.example.org. A 300 203.0.113.10',
   ]);
-  assert.equal(desiredDelegation(c).map((r) => `${r.name} ${r.type} ${r.records.join(',')}`), ['k8s.example.org. NS ns1.k8s.example.org.', 'ns1.k8s.example.org. A 10.0.10.200']);
+  assert.equal(desiredDelegation(c).map((r) => `${r.name} ${r.type} ${r.records.join(',')}`), ['k8s.example.org. NS ns1.example.org.', 'ns1.example.org. A 203.0.113.10']);
   assert.equal(replaceRRsetArgv(['docker', 'exec', 'pdns', 'pdnsutil'], 'example.org', desiredDelegation(c)[0]!), [
-    'docker', 'exec', 'pdns', 'pdnsutil', 'replace-rrset', 'example.org', 'k8s', 'NS', '3600', 'ns1.k8s.example.org.',
+    'docker', 'exec', 'pdns', 'pdnsutil', 'replace-rrset', 'example.org', 'k8s', 'NS', '3600', 'ns1.example.org.',
   ]);
   assert.is(relativeName('example.org.', 'example.org'), '@');
   assert.throws(() => relativeName('other.net.', 'example.org'), /not inside zone/);

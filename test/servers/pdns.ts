@@ -25,7 +25,14 @@ export interface PdnsServer {
 
 const SCHEMA = '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql';
 
-export async function startPdns(opts: { apiKey?: string; zones?: { name: string; nameserver: string }[] } = {}): Promise<PdnsServer> {
+export interface PdnsOptions {
+  apiKey?: string;
+  zones?: { name: string; nameserver: string }[];
+  /** More pdns.conf lines, e.g. primary=yes / secondary=yes for a zone-transfer pair. */
+  extraConfig?: string[];
+}
+
+export async function startPdns(opts: PdnsOptions = {}): Promise<PdnsServer> {
   const pdnsServer = requireBinary('/usr/sbin/pdns_server', 'pdns-server');
   const pdnsutil = requireBinary('/usr/bin/pdnsutil', 'pdns-server');
   requireBinary(SCHEMA, 'pdns-backend-sqlite3');
@@ -60,6 +67,7 @@ export async function startPdns(opts: { apiKey?: string; zones?: { name: string;
       'receiver-threads=1',
       'distributor-threads=1',
       'loglevel=4',
+      ...(opts.extraConfig ?? []),
       '',
     ].join('\n'),
   );

@@ -53,7 +53,7 @@ export async function waitForKustomizations(p: PhaseContext, names: string[], wh
 export async function integrationsPhase(p: PhaseContext): Promise<PhaseOutcome> {
   const steps = integrations(p);
   if (!steps.length) {
-    p.runner.planOnly('# nothing configured (no headscale, proxmoxCsi or powerdns section)');
+    p.runner.planOnly('# nothing configured (no headscale, proxmoxCsi, powerdns or vps section)');
     return { changed: false, summary: 'none configured' };
   }
   const publishing = serial();

@@ -4,6 +4,7 @@ import { REPO_ROOT } from '../core/paths.ts';
 import { approveHeadscaleRoutes } from '../headscale/routes.ts';
 import { syncPowerDns } from '../powerdns/sync.ts';
 import { ensureCsiToken } from '../proxmox/csi-token.ts';
+import { exposeVps } from '../vps/expose.ts';
 
 // The bootstrap's door to operations other modules own. Preflight calls the GitHub and SSH checks directly; the
 // integrations phase runs the steps listed here. Each is an operation `(ctx, …) => Promise<OpResult>` that honours
@@ -15,6 +16,8 @@ import { ensureCsiToken } from '../proxmox/csi-token.ts';
 //   scripts/lib/headscale/routes.ts   approveHeadscaleRoutes(ctx)                 integrations, when `headscale:`
 //   scripts/lib/proxmox/csi-token.ts  ensureCsiToken(ctx)                         integrations, when `proxmoxCsi:`
 //   scripts/lib/powerdns/sync.ts      syncPowerDns(ctx)                           integrations, when `powerdns:`
+//   scripts/lib/vps/expose.ts         exposeVps(ctx)                              integrations, when `vps:` (it runs the
+//                                                                                 PowerDNS sync first, in place of that step)
 //
 // The order between them is real, not incidental: the in-cluster PowerDNS (Vault's volumes) needs Proxmox CSI, which
 // needs the CSI token in git. So a step says what it needs from Flux (`needs`: Kustomizations that must be Ready
@@ -46,6 +49,7 @@ export function integrations(ctx: OpsContext): Integration[] {
     });
   }
   if (c.headscale) out.push({ name: 'headscale routes', run: (x) => approveHeadscaleRoutes(x) });
-  if (c.powerdns) out.push({ name: 'powerdns', needs: [KUSTOMIZATION_FOR.powerdns], run: (x) => syncPowerDns(x) });
+  if (c.powerdns && !c.vps) out.push({ name: 'powerdns', needs: [KUSTOMIZATION_FOR.powerdns], run: (x) => syncPowerDns(x) });
+  if (c.vps) out.push({ name: 'vps expose', needs: [KUSTOMIZATION_FOR.powerdns], run: (x) => exposeVps(x) });
   return out;
 }

@@ -15,7 +15,7 @@ export const PHASE_TITLES: Record<PhaseName, string> = {
   cni: 'Cilium (helm), every node Ready, talosctl health',
   secrets: 'stable sealed-secrets keypair, active key in the cluster, bootstrap secrets sealed and pushed',
   gitops: 'flux bootstrap github, Kustomizations Ready in dependency order',
-  integrations: 'Headscale routes, Proxmox CSI token, PowerDNS (each when configured)',
+  integrations: 'Headscale routes, Proxmox CSI token, PowerDNS, VPS public entry (each when configured)',
   verify: 'nodes Ready, Flux healthy, summary',
 };
 

@@ -153,6 +153,25 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       }
     }
   }
+  // 8. The VPS entry needs the zone it serves and the ingress it forwards to.
+  if (c.vps) {
+    if (!c.powerdns) add(['vps'], 'the vps section serves powerdns.zone as a secondary: add the powerdns section (or remove vps)');
+    if (!c.network.loadBalancerIps?.ingress) {
+      add(['network', 'loadBalancerIps', 'ingress'], 'vps forwards HTTPS to the ingress: set network.loadBalancerIps.ingress to the ingress LoadBalancer address');
+    }
+    // A public name is answered with vps.publicIp; an A record of the config for the same name would win and show the
+    // internet an address it cannot reach.
+    if (c.powerdns) {
+      const zone = c.powerdns.zone.replace(/\.$/, '');
+      const full = (n: string) => (n === '@' ? `${zone}.` : n.endsWith('.') ? n : `${n}.${zone}.`);
+      const publicNames = new Set(c.vps.publicNames.map(full));
+      c.powerdns.records.forEach((r, i) => {
+        if (r.type === 'A' && publicNames.has(full(r.name))) {
+          add(['powerdns', 'records', i, 'name'], `${r.name} is in vps.publicNames, which points it at vps.publicIp ${c.vps!.publicIp}; remove this A record (the internet cannot reach ${[r.content].flat().join(', ')})`);
+        }
+      });
+    }
+  }
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
   }

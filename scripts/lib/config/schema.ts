@@ -81,6 +81,13 @@ export const ClusterConfigSchema = z
       loadBalancerCidr: cidrv4
         .optional()
         .describe('MetalLB pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
+      loadBalancerIps: z
+        .strictObject({
+          ingress: ipv4.describe("The shared Gateway's address (HTTPS front door; the VPS forwards here)"),
+          dns: ipv4.describe("The in-cluster PowerDNS Service's address (nameserver glue, API)"),
+        })
+        .optional()
+        .describe('Addresses pinned on their LoadBalancer Services, inside loadBalancerCidr: the only addresses DNS records and delegations may name'),
       interface: z.string().min(1).default('eth0').describe('Node network interface (net.ifnames=0 naming)'),
       mtu: z.number().int().min(1280).max(9000).default(1500).describe('MTU of the node interface'),
     }),
@@ -156,6 +163,41 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('Zones and records on PowerDNS; absent: phase off'),
+    vps: z
+      .strictObject({
+        host: hostOrIp.describe('SSH host of the VPS (its PowerDNS and nginx)'),
+        sshUser: z.string().min(1).default('root'),
+        sshPort: port.default(22),
+        publicIp: ipv4.describe('Address the internet connects to; the public names and the nameserver glue point here'),
+        nameserver: dnsName.describe('Public nameserver name of the VPS, e.g. ns1.example.org; the parent zone delegates the cluster zone to it'),
+        tailnetIp: ipv4.describe('Tailnet address of the VPS: the in-cluster PowerDNS allows AXFR only from it and sends it NOTIFY'),
+        publicNames: z
+          .array(z.string().regex(/^(\*|@|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*)$/, { message: 'must be "*", "@" or a name relative to the zone such as grafana' }))
+          .min(1)
+          .default(['*'])
+          .describe('Names (relative to powerdns.zone) reachable from the internet: A records to publicIp and SNI passthrough; "*" = every name'),
+        dnsPort: port.default(53).describe('DNS port of the VPS PowerDNS (secondary of the cluster zone)'),
+        pdnsutil: z.array(z.string().min(1)).default(['pdnsutil']).describe('Command prefix on the VPS, e.g. [docker, exec, powerdns, pdnsutil]'),
+        nginx: z
+          .strictObject({
+            command: z.array(z.string().min(1)).default(['nginx']).describe('nginx command prefix on the VPS (gets -t and -s reload)'),
+            file: z
+              .string()
+              .regex(/^\/.+\.conf$/, { message: 'must be an absolute path ending in .conf' })
+              .default('/etc/nginx/modules-enabled/99-home-ops-sni.conf')
+              .describe('The one file this tool owns: a top-level stream {} block (Debian includes modules-enabled/*.conf at top level)'),
+            listen: port.default(443).describe('Port nginx stream listens on for TLS (passthrough, never terminated)'),
+            ingressPort: port.default(443).describe('HTTPS port of the ingress (network.loadBalancerIps.ingress)'),
+            fallback: z
+              .string()
+              .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { message: 'must be host:port, e.g. 127.0.0.1:8443' })
+              .optional()
+              .describe('Where other TLS names go (the VPS\'s own HTTPS sites, moved off the listen port); absent: other names are refused'),
+          })
+          .prefault({}),
+      })
+      .optional()
+      .describe('Public entry through a VPS: secondary DNS of powerdns.zone and SNI passthrough to the ingress; absent: phase off'),
     proxmoxCsi: z
       .strictObject({
         user: z.string().regex(/^[^@\s]+@[a-z0-9]+$/, { message: 'must look like kubernetes-csi@pve' }).default('kubernetes-csi@pve'),

@@ -61,6 +61,8 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
   }
+  // The only address the in-cluster PowerDNS serves zone transfers to (its secondary on the VPS, over the tailnet).
+  if (c.vps) s.DNS_SECONDARY_IP = c.vps.tailnetIp;
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
     s.CSI_STORAGE = c.proxmoxCsi.storage;

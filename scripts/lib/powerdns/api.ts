@@ -8,6 +8,10 @@ import { redact, registerSecret } from '../core/redact.ts';
 //   GET   {api}/api/v1/servers/{id}/zones/{zone}.      → zone with rrsets (404 → undefined)
 //   POST  {api}/api/v1/servers/{id}/zones               {name, kind: Native, nameservers}  → 201 (409: exists)
 //   PATCH {api}/api/v1/servers/{id}/zones/{zone}.       {rrsets: [… changetype REPLACE]}   → 204
+//   PUT   {api}/api/v1/servers/{id}/zones/{zone}.       {kind: Master}                     → 204
+//   GET   {api}/api/v1/servers/{id}/zones/{zone}./metadata/{KIND}                          → {metadata: [...]}
+//   PUT   {api}/api/v1/servers/{id}/zones/{zone}./metadata/{KIND}  {kind, metadata: [...]} → 200
+//   PUT   {api}/api/v1/servers/{id}/zones/{zone}./notify                                   → 200 (NOTIFY to secondaries)
 
 export interface PdnsZone {
   id: string;
@@ -82,6 +86,35 @@ export class PowerDnsApi {
 
   async patchZone(zone: string, body: { rrsets: unknown[] }): Promise<void> {
     await this.request('PATCH', this.zoneUrl(zone), body);
+  }
+
+  /** Changes zone properties (e.g. kind). */
+  async putZone(zone: string, body: Record<string, unknown>): Promise<void> {
+    await this.request('PUT', this.zoneUrl(zone), body);
+  }
+
+  metadataUrl(zone: string, kind: string): string {
+    return `${this.zoneUrl(zone)}/metadata/${encodeURIComponent(kind)}`;
+  }
+
+  /** The values of one zone metadata kind (empty when unset). */
+  async getMetadata(zone: string, kind: string): Promise<string[]> {
+    const res = await this.request('GET', this.metadataUrl(zone, kind), undefined, [404]);
+    return res.status === 404 ? [] : ((res.body as { metadata?: string[] } | undefined)?.metadata ?? []);
+  }
+
+  /** Replaces every value of one zone metadata kind. */
+  async putMetadata(zone: string, kind: string, values: string[]): Promise<void> {
+    await this.request('PUT', this.metadataUrl(zone, kind), { kind, metadata: values });
+  }
+
+  notifyUrl(zone: string): string {
+    return `${this.zoneUrl(zone)}/notify`;
+  }
+
+  /** Queues a NOTIFY to the zone's secondaries (the zone must be a primary and the server run with primary=yes). */
+  async notify(zone: string): Promise<void> {
+    await this.request('PUT', this.notifyUrl(zone));
   }
 
   private async request(method: string, url: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: unknown }> {

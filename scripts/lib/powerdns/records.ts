@@ -70,7 +70,7 @@ export function canonicalContent(type: string, content: string): string {
 const sortUnique = (xs: string[]) => [...new Set(xs)].sort();
 
 /** Whether `contents` (in the form a server shows them) are exactly the rrset's records, in any order, duplicates aside. */
-function sameRecords(type: string, contents: string[], want: readonly string[]): boolean {
+export function sameRecords(type: string, contents: string[], want: readonly string[]): boolean {
   const got = sortUnique(contents.map((c) => canonicalContent(type, c)));
   return got.length === want.length && got.every((c, i) => c === want[i]);
 }
@@ -103,16 +103,38 @@ export function nsTtl(config: ClusterConfig): number {
   return config.powerdns?.delegation?.ttl ?? 3600;
 }
 
-/** The in-cluster zone's records: the config's, plus the apex NS and the nameserver's glue (unless the config sets them). */
+/**
+ * The nameserver the world is told about: with a `vps` section the VPS's public name and address (it serves the zone
+ * as a secondary), else the in-cluster server itself.
+ */
+export function publicNameserver(config: ClusterConfig): { name: string; ip: string } | undefined {
+  const p = config.powerdns;
+  if (!p) return undefined;
+  return config.vps ? { name: fqdn(config.vps.nameserver), ip: config.vps.publicIp } : { name: fqdn(p.nameserver.name), ip: p.nameserver.ip };
+}
+
+/** The public names (vps.publicNames) as FQDNs of the zone ("*" → "*.zone.", "@" → "zone."). */
+export function publicNames(config: ClusterConfig): string[] {
+  const p = config.powerdns;
+  if (!p || !config.vps) return [];
+  const zone = fqdn(p.zone);
+  return config.vps.publicNames.map((n) => (n === '@' ? zone : `${n}.${zone}`));
+}
+
+/**
+ * The in-cluster zone's records: the config's, plus the apex NS and the nameserver's glue, plus (with `vps`) an A
+ * record to the VPS's public address for each public name — unless the config sets that name and type itself.
+ */
 export function desiredZoneRRsets(config: ClusterConfig): RRset[] {
   const p = config.powerdns;
   if (!p) return [];
   const zone = fqdn(p.zone);
-  const ns = fqdn(p.nameserver.name);
+  const ns = publicNameserver(config)!;
   const out = p.records.map((r) => rrset(r.name, r.type, r.ttl, r.content));
   const has = (name: string, type: string) => out.some((r) => r.name === name && r.type === type);
-  if (!has(zone, 'NS')) out.push(rrset(zone, 'NS', nsTtl(config), [ns]));
-  if (inZone(ns, zone) && !has(ns, 'A')) out.push(rrset(ns, 'A', nsTtl(config), [p.nameserver.ip]));
+  if (!has(zone, 'NS')) out.push(rrset(zone, 'NS', nsTtl(config), [ns.name]));
+  if (inZone(ns.name, zone) && !has(ns.name, 'A')) out.push(rrset(ns.name, 'A', nsTtl(config), [ns.ip]));
+  for (const name of publicNames(config)) if (!has(name, 'A')) out.push(rrset(name, 'A', 300, [config.vps!.publicIp]));
   return out;
 }
 
@@ -121,10 +143,15 @@ export function desiredDelegation(config: ClusterConfig): RRset[] {
   const p = config.powerdns;
   const d = p?.delegation;
   if (!p || !d) return [];
-  const ns = fqdn(p.nameserver.name);
-  const out = [rrset(p.zone, 'NS', d.ttl, [ns])];
-  if (inZone(ns, d.parentZone)) out.push(rrset(ns, 'A', d.ttl, [p.nameserver.ip]));
+  const ns = publicNameserver(config)!;
+  const out = [rrset(p.zone, 'NS', d.ttl, [ns.name])];
+  if (inZone(ns.name, d.parentZone)) out.push(rrset(ns.name, 'A', d.ttl, [ns.ip]));
   return out;
+}
+
+/** The kind the in-cluster zone is created with: a primary (sends NOTIFY, serves AXFR) when the VPS is its secondary. */
+export function zoneKind(config: ClusterConfig): 'Native' | 'Master' {
+  return config.vps ? 'Master' : 'Native';
 }
 
 export interface RRsetChange {

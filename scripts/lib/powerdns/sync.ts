@@ -17,6 +17,8 @@ import {
   parseDig,
   parseListZone,
   patchBody,
+  publicNameserver,
+  zoneKind,
   replaceRRsetArgv,
   type CurrentRRset,
   type RRset,
@@ -28,7 +30,8 @@ import {
 //
 //   In-cluster server, HTTP API (X-API-Key = PDNS_API_KEY):
 //     GET   {apiUrl}/api/v1/servers/{serverId}/zones/{zone}.
-//     POST  {apiUrl}/api/v1/servers/{serverId}/zones  {"name":"{zone}.","kind":"Native","nameservers":["{ns}."]}  (missing zone)
+//     POST  {apiUrl}/api/v1/servers/{serverId}/zones  {"name":"{zone}.","kind":"Native","nameservers":["{ns}."]}  (missing zone;
+//           kind Master and the VPS's nameserver when the config has a vps section: the VPS is its secondary)
 //     PATCH {apiUrl}/api/v1/servers/{serverId}/zones/{zone}.  {"rrsets":[{name,type,ttl,changetype:"REPLACE",records}]}
 //   Parent zone on the VPS, over SSH (powerdns.delegation.pdnsutil is the command prefix):
 //     pdnsutil list-zone PARENT
@@ -51,12 +54,20 @@ export function delegationTarget(ctx: Pick<OpsContext, 'config'>): SshTarget | u
   return d && { host: d.host, port: d.sshPort, user: d.sshUser };
 }
 
-const compactJson = (v: unknown) => JSON.stringify(v);
+export const compactJson = (v: unknown) => JSON.stringify(v);
+
+/** The client of the in-cluster server's API; without PDNS_API_KEY only a plan can be printed (live: an error). */
+export function powerDnsApi(ctx: OpsContext, live: boolean, http: PowerDnsSyncOptions['http'] = {}): PowerDnsApi {
+  const p = ctx.config.powerdns!;
+  const apiKey = ctx.secrets.PDNS_API_KEY ?? '';
+  if (live && !apiKey) throw new Error('PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)');
+  return new PowerDnsApi({ apiUrl: p.apiUrl, serverId: p.serverId, apiKey: apiKey || '<PDNS_API_KEY>', log: ctx.log, ...http });
+}
 
 async function syncZone(ctx: OpsContext, api: PowerDnsApi, desired: RRset[], live: boolean): Promise<{ changes: number; lines: string }> {
   const p = ctx.config.powerdns!;
   const zone = fqdn(p.zone);
-  const createBody = { name: zone, kind: 'Native', nameservers: [fqdn(p.nameserver.name)] };
+  const createBody = { name: zone, kind: zoneKind(ctx.config), nameservers: [publicNameserver(ctx.config)!.name] };
   if (!live) {
     ctx.runner.planOnly(`? GET ${api.zoneUrl(zone)}`);
     ctx.runner.planOnly(`POST ${api.zonesUrl()} ${compactJson(createBody)}   # only if the zone is missing`);
@@ -117,7 +128,10 @@ function verificationChecks(ctx: OpsContext, zoneRRsets: RRset[]): DigCheck[] {
   const p = ctx.config.powerdns!;
   const checks: DigCheck[] = zoneRRsets.map((want) => ({ argv: digArgv(p.nameserver.ip, p.dnsPort, want.name, want.type), wants: [want] }));
   const d = p.delegation;
-  if (d) checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), wants: desiredDelegation(ctx.config) });
+  // With a vps section the VPS serves the child zone itself (a secondary), so it answers the NS instead of referring
+  // with glue; the glue is compared in the parent zone's listing (syncDelegation).
+  const delegation = ctx.config.vps ? desiredDelegation(ctx.config).filter((r) => r.type === 'NS') : desiredDelegation(ctx.config);
+  if (d) checks.push({ argv: digArgv(d.host, d.dnsPort, fqdn(p.zone), 'NS', ['answer', 'authority', 'additional']), wants: delegation });
   return checks;
 }
 
@@ -155,10 +169,8 @@ export async function syncPowerDns(ctx: OpsContext, opts: PowerDnsSyncOptions = 
   const p = ctx.config.powerdns;
   if (!p) return { changed: false, summary: 'no powerdns section: nothing to do' };
   const live = !ctx.runner.dryRun || !!opts.inspect;
-  const apiKey = ctx.secrets.PDNS_API_KEY ?? '';
-  if (live && !apiKey) throw new Error('PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)');
+  const api = powerDnsApi(ctx, live, opts.http);
   ctx.runner.heading(`PowerDNS zone ${fqdn(p.zone)} at ${p.apiUrl}${p.delegation ? `, delegation in ${fqdn(p.delegation.parentZone)} on ${p.delegation.host}` : ''}:`);
-  const api = new PowerDnsApi({ apiUrl: p.apiUrl, serverId: p.serverId, apiKey: apiKey || '<PDNS_API_KEY>', log: ctx.log, ...(opts.http ?? {}) });
   const desired = desiredZoneRRsets(ctx.config);
   const zone = await syncZone(ctx, api, desired, live);
   const delegation = p.delegation ? await syncDelegation(ctx, opts) : { changes: 0, lines: '' };

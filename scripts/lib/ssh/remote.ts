@@ -12,7 +12,7 @@ import { describeTarget, sshLine, type ConnectOptions, type ExecOptions, type Re
 //
 //   withRemote(ctx, target, { inspect }, fn)   connects when needed, always closes
 //   checkSshHost(ctx, target)                  one host reachable, host key verified against known_hosts
-//   checkSshHosts(ctx)                         every SSH host the config names (Proxmox, Headscale, DNS parent)
+//   checkSshHosts(ctx)                         every SSH host the config names (Proxmox, Headscale, DNS parent, VPS)
 
 export interface RemoteOptions {
   /** Under --dry-run, still read the real state over SSH (read-only) so the plan lists the exact changes. */
@@ -71,13 +71,14 @@ export interface NamedSshTarget extends SshTarget {
   role: string;
 }
 
-/** Every SSH host the config names (Proxmox always; Headscale and the DNS parent zone's host when configured), deduplicated. */
+/** Every SSH host the config names (Proxmox always; Headscale, the DNS parent zone's host and the VPS when configured), deduplicated. */
 export function configuredSshTargets(ctx: Pick<OpsContext, 'config'>): NamedSshTarget[] {
   const c = ctx.config;
   const out: NamedSshTarget[] = [{ role: 'Proxmox', host: c.proxmox.host, port: c.proxmox.sshPort, user: c.proxmox.sshUser }];
   if (c.headscale) out.push({ role: 'Headscale', host: c.headscale.host, port: c.headscale.sshPort, user: c.headscale.sshUser });
   const d = c.powerdns?.delegation;
   if (d) out.push({ role: 'DNS parent zone', host: d.host, port: d.sshPort, user: d.sshUser });
+  if (c.vps) out.push({ role: 'VPS', host: c.vps.host, port: c.vps.sshPort, user: c.vps.sshUser });
   return out.filter((t, i) => out.findIndex((o) => o.host === t.host && o.port === t.port && o.user === t.user) === i);
 }
 
