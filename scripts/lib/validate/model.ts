@@ -12,7 +12,8 @@ export type Check =
   | 'talos'
   | 'taskfile'
   | 'ownership'
-  | 'config';
+  | 'config'
+  | 'sso';
 
 export interface Finding {
   check: Check;

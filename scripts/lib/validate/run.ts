@@ -10,6 +10,7 @@ import { checkSecretFiles, checkTree, clusterNames, helmReleases, loadCluster, t
 import { SourceIndex, onPath, pool, type Exec } from './kustomize.ts';
 import { describe, type Finding } from './model.ts';
 import { validateObject } from './schemas.ts';
+import { checkSso } from './sso.ts';
 import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
@@ -93,6 +94,10 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
   await timed(timings, 'flux-checks', () => {
     for (const t of trees) checkTree(t, root, findings);
     checkSecretFiles(index, trees, findings);
+  });
+
+  await timed(timings, 'sso', () => {
+    for (const t of trees) checkSso(t, root, findings);
   });
 
   let objects = 0;
