@@ -78,7 +78,7 @@ export function vendoredSchemaPath(root: string, apiVersion: string, kind: strin
   return join(root, 'schemas', group, `${kind.toLowerCase()}_${version}.json`);
 }
 
-export function jsonSchema(file: string): ValidateFunction | null {
+function jsonSchema(file: string): ValidateFunction | null {
   if (jsonCache.has(file)) return jsonCache.get(file)!;
   const fn = existsSync(file) ? ajv.compile(JSON.parse(readFileSync(file, 'utf8')) as object) : null;
   jsonCache.set(file, fn);

@@ -1,8 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse as parseYaml, parseDocument, type CollectionTag, type ScalarTag, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { AppliedObject, ClusterTree } from './flux.ts';
 import { describe, namespaceOf, type Finding, type K8sObject } from './model.ts';
-import { ajvMessage, jsonSchema } from './schemas.ts';
+import { ajvMessage } from './schemas.ts';
 
 // Single sign-on wiring, checked offline from the Flux tree after substitution: the Authentik side (the blueprints
 // the authentik HelmRelease mounts, the environment its pods get from External Secrets) against each app's OIDC
@@ -58,35 +60,53 @@ export function withoutTags(v: unknown): unknown {
   return v;
 }
 
-/** Schema problems of one blueprint, each naming the entry (index and model) it is about. */
-export function blueprintSchemaProblems(doc: Record<string, unknown>, root: string): string[] {
-  const validate = jsonSchema(join(root, BLUEPRINT_SCHEMA));
-  if (!validate) return [`no ${BLUEPRINT_SCHEMA}: vendor Authentik's blueprint schema (schemas/README.md)`];
-  const plain = withoutTags(doc);
-  if (validate(plain)) return [];
-  const entries = arr(rec(withoutTags(doc)).entries).map(rec);
-  const branches = ((validate.schema as { $defs?: { blueprint_entry?: { oneOf?: { properties?: { model?: { const?: string } } }[] } } }).$defs?.blueprint_entry?.oneOf ?? []).map(
-    (b) => b.properties?.model?.const,
-  );
-  const out = new Set<string>();
-  for (const e of validate.errors ?? []) {
-    const m = /^\/entries\/(\d+)(\/.*)?$/.exec(e.instancePath ?? '');
-    if (!m) {
-      out.add(ajvMessage(e));
-      continue;
+interface BlueprintValidators {
+  /** The document with its entries left out (version, metadata, context). */
+  top: ValidateFunction;
+  /** One validator per model: the blueprint_entry alternative whose model is that const. */
+  entries: Map<string, ValidateFunction>;
+}
+const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+const validators = new Map<string, BlueprintValidators | null>();
+
+function blueprintValidators(file: string): BlueprintValidators | null {
+  if (validators.has(file)) return validators.get(file)!;
+  let v: BlueprintValidators | null = null;
+  if (existsSync(file)) {
+    const schema = JSON.parse(readFileSync(file, 'utf8')) as Obj & { $defs?: Obj };
+    const defs = rec(schema.$defs);
+    const entries = new Map<string, ValidateFunction>();
+    for (const alt of arr(rec(defs.blueprint_entry).oneOf).map(rec)) {
+      const model = str(rec(rec(alt.properties).model).const);
+      if (model) entries.set(model, ajv.compile({ ...alt, $defs: defs }));
     }
-    const i = Number(m[1]);
-    const model = String(entries[i]?.model ?? '');
-    const branch = branches.indexOf(model);
-    if (branch < 0) {
-      out.add(`entries[${i}]: model "${model}" is not an Authentik model (not in ${BLUEPRINT_SCHEMA})`);
-      continue;
-    }
-    // oneOf reports every branch; keep the errors of the branch this entry's model selects.
-    if (!(e.schemaPath ?? '').includes(`/oneOf/${branch}/`)) continue;
-    out.add(`entries[${i}] (${model}): ${ajvMessage(e)}`);
+    v = { top: ajv.compile(schema), entries };
   }
-  return [...out];
+  validators.set(file, v);
+  return v;
+}
+
+/**
+ * Schema problems of one blueprint, each naming the entry (index and model) it is about. Each entry is checked
+ * against the schema's alternative for its model (the schema's oneOf would report every alternative's complaints).
+ */
+export function blueprintSchemaProblems(doc: Record<string, unknown>, root: string): string[] {
+  const v = blueprintValidators(join(root, BLUEPRINT_SCHEMA));
+  if (!v) return [`no ${BLUEPRINT_SCHEMA}: vendor Authentik's blueprint schema (schemas/README.md)`];
+  const plain = rec(withoutTags(doc));
+  const out: string[] = [];
+  const entries = Array.isArray(plain.entries) ? plain.entries : undefined;
+  if (!v.top({ ...plain, ...(entries ? { entries: [] } : {}) })) out.push(...(v.top.errors ?? []).map((e) => ajvMessage(e)));
+  for (const [i, e] of (entries ?? []).entries()) {
+    const model = str(rec(e).model);
+    const fn = model ? v.entries.get(model) : undefined;
+    if (!fn) {
+      out.push(`entries[${i}]: model "${model ?? ''}" is not an Authentik model (not in ${BLUEPRINT_SCHEMA})`);
+      continue;
+    }
+    if (!fn(e)) out.push(...(fn.errors ?? []).map((x) => `entries[${i}] (${model}): ${ajvMessage(x)}`));
+  }
+  return out;
 }
 
 // --- External Secrets: what a Secret will hold, with each value traced to its Vault key ---------------------------
