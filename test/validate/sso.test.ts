@@ -16,7 +16,8 @@ import { BASE, only, show, validateWith } from './fixture.ts';
 
 const APP = 'kubernetes/apps/app';
 const BP = `${APP}/blueprints/gitea.yaml`;
-const GITEA_SSO = `${APP}/gitea-sso.yaml`;
+const GITEA_SSO = 'kubernetes/apps/gitea-sso/oidc.yaml';
+const FLUX = 'kubernetes/clusters/test/flux.yaml';
 const AUTHENTIK = `${APP}/authentik.yaml`;
 
 const BLUEPRINT = `version: 1
@@ -51,6 +52,29 @@ entries:
 `;
 
 const SSO_FILES: Record<string, string> = {
+  // Gitea's SSO settings in their own Kustomization, after the one that generates the client secret (as in the repo).
+  [FLUX]: `${BASE[FLUX]!}---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: gitea-sso
+  namespace: flux-system
+spec:
+  interval: 30m
+  timeout: 5m
+  path: ./kubernetes/apps/gitea-sso
+  prune: true
+  wait: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  dependsOn:
+    - name: app
+  postBuild:
+    substituteFrom:
+      - kind: ConfigMap
+        name: cluster-settings
+`,
   'kubernetes/clusters/test/cluster-settings.yaml': BASE['kubernetes/clusters/test/cluster-settings.yaml']! + '  DNS_ZONE: example.test\n',
   'kubernetes/apps/sources/repository.yaml': `${BASE['kubernetes/apps/sources/repository.yaml']!}---
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -78,7 +102,6 @@ resources:
   - helmrelease.yaml
   - authentik.yaml
   - gitea.yaml
-  - gitea-sso.yaml
 configMapGenerator:
   - name: authentik-blueprints
     namespace: podinfo
@@ -131,6 +154,28 @@ spec:
       remoteRef:
         key: gitea
         property: oidc-client-secret
+---
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata:
+  name: sso-seed-gitea-client-secret
+  namespace: podinfo
+spec:
+  updatePolicy: IfNotExists
+  secretStoreRefs:
+    - kind: ClusterSecretStore
+      name: vault
+  selector:
+    generatorRef:
+      apiVersion: generators.external-secrets.io/v1alpha1
+      kind: ClusterGenerator
+      name: password-48
+  data:
+    - match:
+        secretKey: password
+        remoteRef:
+          remoteKey: gitea
+          property: oidc-client-secret
 `,
   [`${APP}/gitea.yaml`]: `apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -238,8 +283,9 @@ test('a redirect URI on the wrong host, and an app whose real host moved', async
 
 test('the two ends reading the client secret from different Vault keys, or from git', async () => {
   let f = await sso(edit(GITEA_SSO, '        key: gitea\n        property: oidc-client-secret', '        key: gitea-sso\n        property: oidc-client-secret'));
-  assert.is(f.length, 1, show(f));
+  assert.is(f.length, 2, show(f));
   assert.match(f[0]!.message, 'reads its client secret from Vault gitea-sso#oidc-client-secret, but Authentik (!Env GITEA_OIDC_CLIENT_SECRET) reads gitea#oidc-client-secret');
+  assert.match(f[1]!.message, 'no PushSecret in the tree generates Vault key gitea-sso#oidc-client-secret');
   f = await sso(edit(AUTHENTIK, 'property: oidc-client-secret', 'property: client-secret'));
   assert.match(f[0]?.message ?? '', 'Authentik (!Env GITEA_OIDC_CLIENT_SECRET) reads gitea#client-secret');
   f = await sso(edit(GITEA_SSO, `secret: '{{ .client }}'`, 'secret: s3cr3t-in-git'));
@@ -249,6 +295,16 @@ test('the two ends reading the client secret from different Vault keys, or from 
   assert.ok(f.some((x) => x.message.includes(`client_secret is !Env GITEA_CLIENT_SECRET, but the authentik release's environment has no GITEA_CLIENT_SECRET`)), show(f));
   f = await sso(edit(BP, 'client_secret: !Env GITEA_OIDC_CLIENT_SECRET', 'client_secret: s3cr3t-in-git'));
   assert.ok(f.some((x) => x.message.includes(`provider gitea's client secret (client_secret) is written in the tree`)), show(f));
+});
+
+test('a client secret nobody generates, and a reader that does not wait for its generation', async () => {
+  let f = await sso(edit(AUTHENTIK, '          remoteKey: gitea\n', '          remoteKey: gitea-other\n'));
+  assert.is(f.length, 2, show(f));
+  assert.match(f[0]!.message, 'no PushSecret in the tree generates Vault key gitea#oidc-client-secret, which gitea oauth source authentik reads');
+  assert.match(f[1]!.message, `no PushSecret in the tree generates Vault key gitea#oidc-client-secret, which Authentik's provider gitea reads`);
+  f = await sso(edit(FLUX, '  dependsOn:\n    - name: app\n', ''));
+  assert.is(f.length, 1, show(f));
+  assert.match(f[0]!.message, 'ExternalSecret podinfo/gitea-oidc (Kustomization flux-system/gitea-sso) reads Vault key gitea#oidc-client-secret for gitea oauth source authentik, but does not wait for Kustomization flux-system/app');
 });
 
 test('an app mapping a group no blueprint declares', async () => {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse as parseYaml, parseDocument, type CollectionTag, type ScalarTag, type YAMLMap, type YAMLSeq } from 'yaml';
-import type { AppliedObject, ClusterTree } from './flux.ts';
+import { ksDeps, type AppliedObject, type ClusterTree } from './flux.ts';
 import { describe, namespaceOf, type Finding, type K8sObject } from './model.ts';
 import { ajvMessage } from './schemas.ts';
 
@@ -178,6 +178,8 @@ interface AuthentikSide {
   providers: Provider[];
   groups: Set<string>;
   release: AppliedObject;
+  /** The ExternalSecrets that write the Secrets of Authentik's environment. */
+  envBy: AppliedObject[];
 }
 
 function deepMerge(a: unknown, b: unknown): unknown {
@@ -228,12 +230,14 @@ function authentikSide(idx: TreeIndex, root: string, findings: Finding[]): Authe
 
   // The environment of the worker (which applies blueprints): global and worker env/envFrom.
   const env = new Map<string, string>();
+  const envBy: AppliedObject[] = [];
   for (const part of [rec(values.global), rec(values.worker)]) {
     for (const from of arr(part.envFrom).map(rec)) {
       const name = str(rec(from.secretRef).name);
       if (!name) continue;
       const s = idx.secret(ns, name);
       if (!s) findings.push({ check: 'sso', ...here, message: `envFrom Secret ${ns}/${name}: no ExternalSecret in the tree writes it` });
+      if (s) envBy.push(s.by);
       for (const [k, v] of Object.entries(s?.data ?? {})) env.set(k, v);
     }
     for (const e of arr(part.env).map(rec)) {
@@ -242,7 +246,9 @@ function authentikSide(idx: TreeIndex, root: string, findings: Finding[]): Authe
       if (typeof e.value === 'string') env.set(name, e.value);
       const ref = rec(rec(e.valueFrom).secretKeyRef);
       if (str(ref.name) && str(ref.key)) {
-        const v = idx.secret(ns, str(ref.name)!)?.data[str(ref.key)!];
+        const s = idx.secret(ns, str(ref.name)!);
+        if (s) envBy.push(s.by);
+        const v = s?.data[str(ref.key)!];
         if (v !== undefined) env.set(name, v);
       }
     }
@@ -299,7 +305,7 @@ function authentikSide(idx: TreeIndex, root: string, findings: Finding[]): Authe
     }
   }
   for (const bp of blueprints) for (const p of bp.problems) findings.push({ check: 'sso', ...(bp.file ? { file: bp.file } : {}), object: bp.object, message: `blueprint ${bp.where.split(': ')[1]}: ${p}` });
-  return { blueprints, providers, groups, release };
+  return { blueprints, providers, groups, release, envBy };
 }
 
 /** Every !KeyOf must name the id of an entry of the same blueprint (Authentik fails the whole blueprint otherwise). */
@@ -322,6 +328,8 @@ function keyOfProblems(doc: Record<string, unknown>): string[] {
 
 export interface AppClient {
   app: string;
+  /** Namespace of the app, where the ExternalSecrets holding its client secret are. */
+  namespace: string;
   file?: string;
   object: string;
   clientId: string;
@@ -356,6 +364,7 @@ function giteaClients(hr: AppliedObject, v: Obj, idx: TreeIndex): AppClient[] {
       const secret = str(o.secret) ?? stored?.secret;
       return {
         app: `gitea oauth source ${String(o.name)}`,
+        namespace: ns,
         ...(hr.file ? { file: hr.file } : {}),
         object: describe(hr.obj),
         clientId: str(o.key) ?? stored?.key ?? '',
@@ -382,6 +391,7 @@ function harborClients(hr: AppliedObject, v: Obj, findings: Finding[]): AppClien
   return [
     {
       app: 'harbor',
+      namespace: namespaceOf(hr.obj),
       ...(hr.file ? { file: hr.file } : {}),
       object: describe(hr.obj),
       clientId: str(s.oidc_client_id) ?? '',
@@ -399,6 +409,7 @@ function synapseClients(hr: AppliedObject, v: Obj): AppClient[] {
     .map(rec)
     .map((p) => ({
       app: `synapse oidc provider ${String(p.idp_id)}`,
+      namespace: namespaceOf(hr.obj),
       ...(hr.file ? { file: hr.file } : {}),
       object: describe(hr.obj),
       clientId: str(p.client_id) ?? '',
@@ -448,6 +459,7 @@ function vaultClients(job: AppliedObject, idx: TreeIndex): AppClient[] {
     }
     out.push({
       app: 'vault oidc auth method',
+      namespace: ns,
       ...(job.file ? { file: job.file } : {}),
       object: describe(job.obj),
       clientId,
@@ -490,6 +502,54 @@ function safeRegex(s: string): RegExp | undefined {
   }
 }
 
+/** PushSecrets of the tree by the Vault marker they write (key#property), with the Kustomization applying each. */
+function pushedKeys(tree: ClusterTree): Map<string, AppliedObject[]> {
+  const out = new Map<string, AppliedObject[]>();
+  for (const a of tree.objects) {
+    if (a.obj.kind !== 'PushSecret') continue;
+    for (const d of arr(rec(a.obj.spec).data).map(rec)) {
+      const r = rec(rec(d.match).remoteRef);
+      if (!str(r.remoteKey)) continue;
+      const m = vaultMarker(str(r.remoteKey)!, str(r.property));
+      out.set(m, [...(out.get(m) ?? []), a]);
+    }
+  }
+  return out;
+}
+
+/** Kustomizations `id` waits for, directly or not (itself included). */
+function waitsFor(tree: ClusterTree, id: string): Set<string> {
+  const seen = new Set<string>();
+  const stack = [id];
+  while (stack.length) {
+    const k = stack.pop()!;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    const ks = tree.kustomizations.get(k);
+    if (ks) stack.push(...ksDeps(ks));
+  }
+  return seen;
+}
+
+/**
+ * The client secret must be generated (a PushSecret writes its Vault key) by a Kustomization that each reader's
+ * Kustomization waits for: otherwise the reader's ExternalSecret fails until a retry happens to come after it.
+ */
+function checkSecretOrder(tree: ClusterTree, marker: string, readers: AppliedObject[], reader: string, at: Omit<Finding, 'message'>, findings: Finding[]): void {
+  const pushers = pushedKeys(tree).get(marker) ?? [];
+  const key = MARKER.exec(marker)?.[1] ?? marker;
+  if (!pushers.length) {
+    findings.push({ ...at, message: `no PushSecret in the tree generates Vault key ${key}, which ${reader} reads` });
+    return;
+  }
+  for (const es of readers.filter((a) => Object.values(externalSecretData(a.obj)).some((v) => v.includes(marker)))) {
+    const before = waitsFor(tree, es.by);
+    if (!pushers.some((p) => before.has(p.by))) {
+      findings.push({ ...at, message: `${describe(es.obj)} (Kustomization ${es.by}) reads Vault key ${key} for ${reader}, but does not wait for Kustomization ${pushers[0]!.by}, whose PushSecret generates it` });
+    }
+  }
+}
+
 export function checkSso(tree: ClusterTree, root: string, findings: Finding[]): void {
   const idx = new TreeIndex(tree);
   const clients = appClients(tree, findings);
@@ -524,6 +584,9 @@ export function checkSso(tree: ClusterTree, root: string, findings: Finding[]): 
     if (appKey && akKey && appKey !== akKey) {
       findings.push({ ...at, message: `${c.app} reads its client secret from Vault ${appKey}, but Authentik (${p.secretFrom}) reads ${akKey}: both must read the same key` });
     }
+    const inAppNamespace = tree.objects.filter((a) => isExternalSecret(a.obj) && namespaceOf(a.obj) === c.namespace && !ak.envBy.includes(a));
+    if (appKey) checkSecretOrder(tree, c.secret!, inAppNamespace, c.app, at, findings);
+    if (akKey) checkSecretOrder(tree, p.secret!, ak.envBy, `Authentik's provider ${c.clientId}`, at, findings);
     for (const g of c.groups) {
       if (!ak.groups.has(g.group)) findings.push({ ...at, message: `${c.app} maps group "${g.group}" (${g.role}), which no blueprint declares` });
     }
