@@ -317,6 +317,7 @@ test('a blueprint the schema rejects, a dangling !KeyOf and an unknown tag', asy
   let f = await sso(edit(BP, 'client_type: confidential', 'client_type: secret'));
   assert.is(f.length, 1, show(f));
   assert.is(f[0]!.object, 'ConfigMap podinfo/authentik-blueprints');
+  assert.is(f[0]!.file, BP);
   assert.match(f[0]!.message, 'blueprint gitea.yaml: entries[1] (authentik_providers_oauth2.oauth2provider): attrs.client_type must be equal to one of the allowed values (confidential, public)');
   f = await sso(edit(BP, 'model: authentik_core.group', 'model: authentik_core.groups'));
   assert.ok(f.some((x) => x.message.includes('entries[0]: model "authentik_core.groups" is not an Authentik model')), show(f));

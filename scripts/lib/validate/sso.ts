@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse as parseYaml, parseDocument, type CollectionTag, type ScalarTag, type YAMLMap, type YAMLSeq } from 'yaml';
 import { ksDeps, type AppliedObject, type ClusterTree } from './flux.ts';
@@ -217,6 +217,24 @@ function setPath(path: string, v: unknown): Obj {
     .reduce<unknown>((acc, k) => ({ [k]: acc }), v) as Obj;
 }
 
+/** The file a configMapGenerator made data key `key` of ConfigMap `a` from (repo-relative), when it can be told. */
+function generatedFrom(tree: ClusterTree, a: AppliedObject, root: string, key: string): string | undefined {
+  const path = str(rec(tree.kustomizations.get(a.by)?.obj.spec).path)?.replace(/^\.\//, '');
+  const kfile = path ? join(root, path, 'kustomization.yaml') : undefined;
+  if (!path || !kfile || !existsSync(kfile)) return undefined;
+  try {
+    const k = rec(parseYaml(readFileSync(kfile, 'utf8')));
+    const gen = arr(k.configMapGenerator).map(rec).find((g) => g.name === a.obj.metadata?.name);
+    for (const f of arr(gen?.files).map(String)) {
+      const [name, src] = f.includes('=') ? f.split('=', 2) : [f.split('/').pop(), f];
+      if (name === key) return join(path, src!);
+    }
+  } catch {
+    // an unreadable kustomization.yaml is reported by the kustomize build
+  }
+  return undefined;
+}
+
 function chartOf(hr: K8sObject): string | undefined {
   return str(rec(rec(rec(hr.spec).chart).spec).chart);
 }
@@ -263,9 +281,10 @@ function authentikSide(idx: TreeIndex, root: string, findings: Finding[]): Authe
     }
     for (const [key, text] of Object.entries(rec(a.obj.data))) {
       const { doc, problems } = parseBlueprint(String(text));
+      const file = generatedFrom(idx.tree, a, root, key) ?? a.file;
       const bp: Blueprint = {
         where: `${describe(a.obj)}: ${key}`,
-        ...(a.file ? { file: join(dirname(a.file), 'blueprints', key) } : {}),
+        ...(file ? { file } : {}),
         object: describe(a.obj),
         doc,
         problems,
