@@ -254,9 +254,12 @@ function authentikSide(idx: TreeIndex, root: string, findings: Finding[]): Authe
       const name = str(rec(from.secretRef).name);
       if (!name) continue;
       const s = idx.secret(ns, name);
-      if (!s) findings.push({ check: 'sso', ...here, message: `envFrom Secret ${ns}/${name}: no ExternalSecret in the tree writes it` });
-      if (s) envBy.push(s.by);
-      for (const [k, v] of Object.entries(s?.data ?? {})) env.set(k, v);
+      if (!s) {
+        findings.push({ check: 'sso', ...here, message: `envFrom Secret ${ns}/${name}: no ExternalSecret in the tree writes it` });
+        continue;
+      }
+      envBy.push(s.by);
+      for (const [k, v] of Object.entries(s.data)) env.set(k, v);
     }
     for (const e of arr(part.env).map(rec)) {
       const name = str(e.name);
@@ -308,7 +311,8 @@ function authentikSide(idx: TreeIndex, root: string, findings: Finding[]): Authe
       if (e.model !== 'authentik_providers_oauth2.oauth2provider') continue;
       const clientId = str(attrs.client_id);
       if (!clientId) continue;
-      const app = entries.find((x) => x.model === 'authentik_core.application' && rec(x.attrs).provider instanceof BlueprintTag && (rec(x.attrs).provider as BlueprintTag).tag === '!KeyOf' && (rec(x.attrs).provider as BlueprintTag).args === e.id);
+      const isThis = (v: unknown) => v instanceof BlueprintTag && v.tag === '!KeyOf' && v.args === e.id;
+      const app = entries.find((x) => x.model === 'authentik_core.application' && isThis(rec(x.attrs).provider));
       const slug = app ? (str(rec(app.attrs).slug) ?? str(rec(app.identifiers).slug)) : undefined;
       let secret: string | undefined;
       let secretFrom = 'client_secret';
