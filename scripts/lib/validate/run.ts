@@ -96,10 +96,6 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     checkSecretFiles(index, trees, findings);
   });
 
-  await timed(timings, 'sso', () => {
-    for (const t of trees) checkSso(t, root, findings);
-  });
-
   let objects = 0;
   await timed(timings, 'schemas', async () => {
     const all = trees.flatMap((t) => t.objects);
@@ -119,6 +115,10 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     tfvarsFiles = checkVariables(root, tfFiles, TERRAFORM_LAYERS, findings);
     checkOutputs(tfFiles, '01-infrastructure', INFRASTRUCTURE_OUTPUTS, findings);
     checkModules(root, tfFiles, findings);
+  });
+
+  await timed(timings, 'sso', () => {
+    for (const t of trees) checkSso(t, root, findings);
   });
 
   const talosFiles = checkTalos(root, findings);
