@@ -1,6 +1,7 @@
 // Shapes shared by the checks: a finding names the check, the file and the object, so every error says where to look.
 
 export type Check =
+  | 'sso'
   | 'kustomize'
   | 'schema'
   | 'flux-graph'

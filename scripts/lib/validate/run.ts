@@ -10,6 +10,7 @@ import { checkSecretFiles, checkTree, clusterNames, helmReleases, loadCluster, t
 import { SourceIndex, onPath, pool, type Exec } from './kustomize.ts';
 import { describe, type Finding } from './model.ts';
 import { validateObject } from './schemas.ts';
+import { checkSso } from './sso.ts';
 import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
@@ -114,6 +115,10 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     tfvarsFiles = checkVariables(root, tfFiles, TERRAFORM_LAYERS, findings);
     checkOutputs(tfFiles, '01-infrastructure', INFRASTRUCTURE_OUTPUTS, findings);
     checkModules(root, tfFiles, findings);
+  });
+
+  await timed(timings, 'sso', () => {
+    for (const t of trees) checkSso(t, root, findings);
   });
 
   const talosFiles = checkTalos(root, findings);

@@ -67,7 +67,7 @@ function modelSchema(apiVersion: string, kind: string): ModelSchema | null {
   return result;
 }
 
-function ajvMessage(e: { instancePath?: string; message?: string; params?: Record<string, unknown> }): string {
+export function ajvMessage(e: { instancePath?: string; message?: string; params?: Record<string, unknown> }): string {
   const path = (e.instancePath ?? '').replace(/^\//, '').replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.') || '(object)';
   const extra = e.params?.additionalProperty ? `: ${String(e.params.additionalProperty)}` : e.params?.allowedValues ? ` (${(e.params.allowedValues as unknown[]).join(', ')})` : '';
   return `${path} ${e.message ?? 'is invalid'}${extra}`;
