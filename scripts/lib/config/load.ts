@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
@@ -153,8 +153,24 @@ export interface LoadedConfig {
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { path: file, isDefault } = resolveConfigPath(opts.path, opts.env);
   const shown = relative(process.cwd(), file) || file;
-  if (!existsSync(file)) throw new ConfigError(shown, [`file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
-  return { config: parseConfigText(readFileSync(file, 'utf8'), shown), file, isDefault };
+  if (!existsSync(file)) throw new ConfigError(shown, [`${shown}: file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
+  return { config: parseConfigText(readConfigFile(file, shown), shown), file, isDefault };
+}
+
+/** The config file's text; a directory or an unreadable file is a config error (exit 3) that names the path. */
+function readConfigFile(file: string, shown: string): string {
+  if (statSync(file).isDirectory()) {
+    throw new ConfigError(shown, [`${shown} is a directory; give the cluster config file, e.g. --config ${join(shown, 'infra.yaml')} or cluster.yaml`]);
+  }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ConfigError(shown, [`${shown} cannot be read (permission denied); make it readable for this user (chmod u+r ${shown})`]);
+    }
+    throw new ConfigError(shown, [`${shown} cannot be read: ${(err as Error).message}`]);
+  }
 }
 
 export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterConfig {
