@@ -8,6 +8,9 @@ import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
 import { executeScript, nearestOption, strayWordMessage, type OptionSpec, type ScriptSpec } from '../../scripts/lib/core/cli.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { powerDnsSyncScript } from '../../scripts/lib/powerdns/script.ts';
+import { deleteCsiToken } from '../../scripts/lib/proxmox/csi-token.ts';
+import { config, makeContext } from '../integrations/harness.ts';
 
 // One command-line convention for every entry script in scripts/ (scripts/lib/core/cli.ts): the usage line names the
 // task, every --help has exit codes and examples, nodes are chosen one way, confirmation is the cluster's name (never
@@ -188,6 +191,32 @@ test('a reader that goes away (| head -1) ends the script quietly', async () => 
   assert.not.match(stderr, 'EPIPE');
   assert.not.match(stderr, /at .*\(node:/);
   assert.is(code, 0);
+});
+
+test('a dry-run that cannot make a read it needs says which read (dns:sync without PDNS_API_KEY)', async () => {
+  await withStateDir(async (dir) => {
+    const prev = { key: process.env.PDNS_API_KEY, cfg: process.env.HOME_OPS_CONFIG_DIR };
+    delete process.env.PDNS_API_KEY;
+    process.env.HOME_OPS_CONFIG_DIR = dir; // no .env here: a user's own .env must not change the test
+    try {
+      const r = await captured(['--dry-run', '--config', join(REPO_ROOT, 'cluster.example.yaml')], powerDnsSyncScript as unknown as ScriptSpec<Record<string, OptionSpec>>);
+      assert.is(r.code, 1);
+      assert.match(r.err, /--dry-run could not read zone k8s\.example\.org\. from the PowerDNS API \(GET http:\/\/[^ ]+\/zones\/k8s\.example\.org\.\) to show the diff: PDNS_API_KEY is missing/);
+      assert.match(r.err, 'nothing was changed');
+    } finally {
+      if (prev.key !== undefined) process.env.PDNS_API_KEY = prev.key;
+      if (prev.cfg === undefined) delete process.env.HOME_OPS_CONFIG_DIR;
+      else process.env.HOME_OPS_CONFIG_DIR = prev.cfg;
+    }
+  });
+});
+
+test('a dry-run that cannot reach a host over SSH says it could not read the current state there', async () => {
+  const t = makeContext(config({ sshPort: 1, identityFile: '/nonexistent/id', knownHostsFile: '/nonexistent/known_hosts', user: 'root', proxmoxCsi: {} }), { dryRun: true });
+  await deleteCsiToken(t.ctx, { inspect: true }).then(
+    () => assert.unreachable('no SSH, no read'),
+    (err: unknown) => assert.match((err as Error).message, /^--dry-run could not read the current state from root@[^ ]+ over SSH \(read-only commands; nothing was changed\): /),
+  );
 });
 
 test.run();

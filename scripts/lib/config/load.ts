@@ -337,8 +337,11 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
 
 export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY)/;
 
-/** Reads .env (without touching process.env), registers every value as a secret for redaction. */
-export function loadSecrets(file = resolve(REPO_ROOT, '.env'), env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+/**
+ * Reads .env (without touching process.env), registers every value as a secret for redaction. The file sits next to
+ * cluster.yaml: in the repository root, or in HOME_OPS_CONFIG_DIR when set.
+ */
+export function loadSecrets(file = resolve(process.env.HOME_OPS_CONFIG_DIR ?? REPO_ROOT, '.env'), env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {};
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && SECRET_PATTERN.test(k)) merged[k] = v;

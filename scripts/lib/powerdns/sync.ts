@@ -156,7 +156,15 @@ export async function syncPowerDns(ctx: OpsContext, opts: PowerDnsSyncOptions = 
   if (!p) return { changed: false, summary: 'no powerdns section: nothing to do' };
   const live = !ctx.runner.dryRun || !!opts.inspect;
   const apiKey = ctx.secrets.PDNS_API_KEY ?? '';
-  if (live && !apiKey) throw new Error('PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)');
+  if (live && !apiKey) {
+    const missing = 'PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)';
+    // A dry-run reads the zone to show the diff; say which read it could not make.
+    throw new Error(
+      ctx.runner.dryRun
+        ? `--dry-run could not read zone ${fqdn(p.zone)} from the PowerDNS API (GET ${p.apiUrl.replace(/\/+$/, '')}/api/v1/servers/${p.serverId}/zones/${fqdn(p.zone)}) to show the diff: ${missing}; nothing was changed`
+        : missing,
+    );
+  }
   ctx.runner.heading(`PowerDNS zone ${fqdn(p.zone)} at ${p.apiUrl}${p.delegation ? `, delegation in ${fqdn(p.delegation.parentZone)} on ${p.delegation.host}` : ''}:`);
   const api = new PowerDnsApi({ apiUrl: p.apiUrl, serverId: p.serverId, apiKey: apiKey || '<PDNS_API_KEY>', log: ctx.log, ...(opts.http ?? {}) });
   const desired = desiredZoneRRsets(ctx.config);
