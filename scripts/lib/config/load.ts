@@ -350,13 +350,26 @@ export function loadSecrets(file = resolve(process.env.HOME_OPS_CONFIG_DIR ?? RE
   return merged;
 }
 
-/** Throws ConfigError naming every missing secret and the section that needs it. */
-export function checkSecrets(c: ClusterConfig, secrets: Record<string, string>, envFile = '.env'): void {
-  const missing = requiredSecrets(c).filter((r) => !secrets[r.env]);
-  if (missing.length) {
-    throw new ConfigError(
-      envFile,
-      missing.map((m) => `${m.env} is missing (needed by section "${m.section}": ${m.why}); add it to ${envFile} — see .env.example`),
-    );
+/** The values .env.example ships with (non-empty ones): a .env that still holds one was copied but not filled in. */
+export function examplePlaceholders(file = resolve(REPO_ROOT, '.env.example')): Record<string, string> {
+  if (!existsSync(file)) return {};
+  return Object.fromEntries(Object.entries(parseDotenv(readFileSync(file))).filter(([, v]) => v.trim() !== ''));
+}
+
+/** A value nobody would use for real: the example's own, an all-zero UUID, "changeme", "<…>". */
+function isPlaceholder(env: string, value: string, placeholders: Record<string, string>): boolean {
+  return value === placeholders[env] || /0{8}-0{4}-0{4}-0{4}-0{12}/.test(value) || /^(changeme|change-me|todo|xxx+|<[^>]*>)$/i.test(value.trim());
+}
+
+/** Throws ConfigError naming every missing or placeholder secret and the section that needs it. */
+export function checkSecrets(c: ClusterConfig, secrets: Record<string, string>, envFile = '.env', placeholders = examplePlaceholders()): void {
+  const problems: string[] = [];
+  for (const r of requiredSecrets(c)) {
+    const value = secrets[r.env];
+    if (!value) problems.push(`${r.env} is missing (needed by section "${r.section}": ${r.why}); add it to ${envFile} — see .env.example`);
+    else if (isPlaceholder(r.env, value, placeholders)) {
+      problems.push(`${r.env} in ${envFile} is still the placeholder from .env.example (needed by section "${r.section}": ${r.why}); put the real value in`);
+    }
   }
+  if (problems.length) throw new ConfigError(envFile, problems);
 }

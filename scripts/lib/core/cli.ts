@@ -79,7 +79,9 @@ export function helpText<O extends Record<string, OptionSpec>>(spec: ScriptSpec<
   return [
     `${spec.name} — ${spec.summary}`,
     '',
-    ...(spec.task ? [`usage: task ${spec.task} -- ${args}`, `   or: npx tsx scripts/${spec.name}.ts ${args}`] : [`usage: npx tsx scripts/${spec.name}.ts ${args}`]),
+    ...(spec.task
+      ? [`usage: task ${spec.task} -- ${args}`, `   or: npm run ${spec.task} -- ${args}`, `   or: npx tsx scripts/${spec.name}.ts ${args}`]
+      : [`usage: npx tsx scripts/${spec.name}.ts ${args}`]),
     '',
     'options:',
     ...rows,
