@@ -36,6 +36,8 @@ test("the tests that read the repository pass in a user's working copy", () => {
     // The copy's own cluster.yaml is the one found: no override of the config lookup.
     const { CLUSTER_CONFIG: _c, HOME_OPS_CONFIG_DIR: _d, ...inherited } = process.env;
     const env: NodeJS.ProcessEnv = { ...inherited, HOME_OPS_STATE_DIR: state };
+    // And the shell a user has there: direnv's .envrc exports CLUSTER_CONFIG for the tests too.
+    const userShell: NodeJS.ProcessEnv = { ...env, CLUSTER_CONFIG: join(copy, 'cluster.yaml') };
     const tsx = join(copy, 'node_modules', '.bin', 'tsx');
     for (const args of [[], ['--config', 'test/fixtures/config/valid/one-node.yaml']]) {
       const r = spawnSync(tsx, ['scripts/configure.ts', ...args], { cwd: copy, env, encoding: 'utf8' });
@@ -45,7 +47,7 @@ test("the tests that read the repository pass in a user's working copy", () => {
     for (const dir of ['kubernetes/clusters/mylab/', 'kubernetes/clusters/solo/', 'cluster.yaml']) assert.match(untracked, dir);
 
     for (const [dir, file] of AFFECTED) {
-      const r = spawnSync(join(copy, 'node_modules', '.bin', 'uvu'), [dir, file, '-r', 'tsx'], { cwd: copy, env: { ...env, FORCE_COLOR: '0' }, encoding: 'utf8' });
+      const r = spawnSync(join(copy, 'node_modules', '.bin', 'uvu'), [dir, file, '-r', 'tsx'], { cwd: copy, env: { ...userShell, FORCE_COLOR: '0' }, encoding: 'utf8' });
       assert.is(r.status, 0, `${dir}/${file} failed in the working copy:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
       assert.match(r.stdout, /Passed:\s+\d+/);
       assert.not.match(r.stdout, /FAIL/);
