@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
 import { executeScript, nearestOption, strayWordMessage, type OptionSpec, type ScriptSpec } from '../../scripts/lib/core/cli.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { ConfigError, readConfigFile } from '../../scripts/lib/config/load.ts';
 import { powerDnsSyncScript } from '../../scripts/lib/powerdns/script.ts';
 import { deleteCsiToken } from '../../scripts/lib/proxmox/csi-token.ts';
 import { config, makeContext } from '../integrations/harness.ts';
@@ -145,6 +146,12 @@ test('--config naming a directory or an unreadable file is a config error (exit 
     assert.is(r.code, 3);
     assert.match(r.err, `${dir} is a directory`);
     assert.not.match(r.err, 'EISDIR');
+    // Root reads any file, so the permission error is also checked with a read that fails as the kernel's would.
+    const denied = () => {
+      throw Object.assign(new Error("EACCES: permission denied, open 'x.yaml'"), { code: 'EACCES' });
+    };
+    const example = join(REPO_ROOT, 'cluster.example.yaml');
+    assert.throws(() => readConfigFile(example, 'x.yaml', denied), (e: unknown) => e instanceof ConfigError && /x\.yaml cannot be read \(permission denied\); make it readable/.test((e as Error).message));
     if (process.getuid?.() !== 0) {
       const file = join(dir, 'locked.yaml');
       writeFileSync(file, readFileSync(join(REPO_ROOT, 'cluster.example.yaml')));

@@ -186,12 +186,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 }
 
 /** The config file's text; a directory or an unreadable file is a config error (exit 3) that names the path. */
-function readConfigFile(file: string, shown: string): string {
+export function readConfigFile(file: string, shown: string, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): string {
   if (statSync(file).isDirectory()) {
     throw new ConfigError(shown, [`${shown} is a directory; give the cluster config file, e.g. --config ${join(shown, 'infra.yaml')} or cluster.yaml`]);
   }
   try {
-    return readFileSync(file, 'utf8');
+    return read(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
