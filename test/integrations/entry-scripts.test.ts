@@ -16,7 +16,7 @@ test('every integration entry script starts and documents its options', async ()
     ['headscale-approve-routes', /--policy/],
     ['proxmox-csi-token', /usage: task storage:csi-token -- create\|rotate\|delete[\s\S]*--confirm NAME[\s\S]*needs SSH access/],
     ['proxmox-cleanup-volumes', /--confirm NAME/],
-    ['powerdns-sync', /--verify-timeout SECONDS[\s\S]*PDNS_API_KEY/],
+    ['powerdns-sync', /--verify-timeout SECONDS[\s\S]*--dry-run +read the zone \(needs PDNS_API_KEY\)/],
   ];
   const results = await Promise.all(scripts.map(([name]) => run(TSX, [join(REPO_ROOT, 'scripts', `${name}.ts`), '--help'], { cwd: REPO_ROOT, timeout: 60_000 })));
   results.forEach((r, i) => {

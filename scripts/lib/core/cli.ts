@@ -34,6 +34,8 @@ export interface ScriptSpec<O extends Record<string, OptionSpec>> {
   summary: string;
   /** Extra lines after the option list (examples, exit codes). */
   details?: string;
+  /** What --dry-run does here when it is not the common "needs nothing" plan: e.g. which read-only access it needs. */
+  dryRunHelp?: string;
   /**
    * Positional arguments shown in the usage line, e.g. "create|rotate|delete". A script without it takes none: a
    * stray word is a usage error (exit 2) that suggests the flag it was probably meant for.
@@ -70,7 +72,7 @@ const COMMON: Record<keyof CommonValues, OptionSpec> = {
 };
 
 export function helpText<O extends Record<string, OptionSpec>>(spec: ScriptSpec<O>): string {
-  const all = { ...(spec.options ?? {}), ...COMMON } as Record<string, OptionSpec>;
+  const all = { ...(spec.options ?? {}), ...COMMON, ...(spec.dryRunHelp ? { 'dry-run': { ...COMMON['dry-run'], help: spec.dryRunHelp } } : {}) } as Record<string, OptionSpec>;
   const rows = Object.entries(all).map(([k, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${k}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
     return `  ${flag.padEnd(30)} ${o.help}${o.default !== undefined && o.type === 'string' ? ` (default ${String(o.default)})` : ''}`;

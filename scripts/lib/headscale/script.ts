@@ -13,6 +13,7 @@ export const approveRoutesScript: ScriptSpec<typeof options> = {
   task: 'net:approve-routes',
   summary: 'approve on Headscale exactly the advertised subnet routes the config allows (over SSH)',
   options,
+  dryRunHelp: 'read the routes over SSH (read-only; needs SSH access) and list what would change; change nothing',
   details: [
     'Selects the cluster\'s nodes by headscale.nodes, else headscale.tag, else the cluster node names (and headscale.user',
     'when set); approves the routes they advertise that are listed in headscale.routes (default: nodeCidr and',

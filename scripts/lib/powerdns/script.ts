@@ -19,6 +19,7 @@ export const powerDnsSyncScript: ScriptSpec<typeof options> = {
   task: 'dns:sync',
   summary: 'ensure the PowerDNS zone, its records and the parent zone\'s NS delegation, then verify them by DNS',
   options,
+  dryRunHelp: 'read the zone (needs PDNS_API_KEY) and the parent zone (needs SSH) and print the diff; change nothing',
   details: [
     'Creates what is missing and replaces what differs (per name and type); never deletes other records.',
     'The in-cluster server through its HTTP API (PDNS_API_KEY), the parent zone on the VPS through pdnsutil over SSH.',

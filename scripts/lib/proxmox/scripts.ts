@@ -24,6 +24,7 @@ export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
   task: 'storage:csi-token',
   summary: 'the Proxmox CSI role, user, ACL and API token, sealed into the GitOps tree (create | rotate | delete)',
   positionals: 'create|rotate|delete',
+  dryRunHelp: 'read Proxmox over SSH (read-only; needs SSH access) and print what would change; change nothing',
   options: confirmOptions,
   details: [
     'create (default): ensure role, user, ACL and token; seal the plugin config Secret with kubeseal --cert. Re-running',
@@ -68,6 +69,7 @@ export const cleanupVolumesScript: ScriptSpec<typeof confirmOptions> = {
   name: 'proxmox-cleanup-volumes',
   task: 'storage:cleanup-volumes',
   summary: 'list Proxmox CSI volumes left by destroyed clusters and free them after confirmation',
+  dryRunHelp: 'list the volumes over SSH (read-only; needs SSH access) and free nothing',
   options: confirmOptions,
   details: [
     'Lists vm-<id>-pvc-* volumes on proxmoxCsi.storage that no existing VM owns or has attached (and, while this',
