@@ -6,10 +6,11 @@ import { runBootstrap } from './lib/bootstrap/run.ts';
 
 await runScript({
   name: 'bootstrap',
+  task: 'bootstrap',
   summary: 'take the cluster from bare Proxmox to Talos + Cilium + Flux, in resumable phases (--dry-run prints the plan)',
   options: {
-    from: { type: 'string', value: 'PHASE', help: 'run this phase and every later one, whatever the state file says' },
-    only: { type: 'string', value: 'PHASE', help: 'run just this phase' },
+    only: { type: 'string', value: 'PHASE', choices: PHASES, help: 'run just this phase' },
+    from: { type: 'string', value: 'PHASE', choices: PHASES, help: 'run this phase and every later one, whatever the state file says' },
     'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
@@ -20,9 +21,10 @@ await runScript({
     '(preflight and verify always run). The state file is <state dir>/<cluster>/bootstrap-state.json.',
     'exit codes: 0 done, 1 a phase failed (the message says which command and what to try), 2 usage, 3 config, 130 Ctrl-C.',
     'examples:',
-    '  npx tsx scripts/bootstrap.ts --dry-run              # the plan: exact commands, no tools or network needed',
+    '  task plan                                           # the plan: exact commands, no tools or network needed',
     '  task bootstrap                                      # run (or resume) the bootstrap',
     '  task bootstrap -- --from cni                        # re-run cni and everything after it',
+    '  task bootstrap -- --only talos                      # just the talos phase',
   ].join('\n'),
   async run(ctx) {
     const res = await runBootstrap(ctx, {

@@ -4,11 +4,20 @@ import { diffGenerated, isClean, writeGenerated } from './lib/configure/sync.ts'
 
 await runScript({
   name: 'configure',
+  task: 'configure',
   summary: 'render Talos patches, Terraform variables, the Flux cluster-settings and the config JSON Schema from the cluster config',
   options: {
     check: { type: 'boolean', help: 'write nothing; exit 1 and list the files that are stale' },
   },
-  details: 'Running it twice changes nothing. Run it for each cluster: --config clusters/apps.yaml.',
+  details: [
+    'Running it twice changes nothing. Run it for each cluster: --config clusters/apps.yaml.',
+    '--dry-run is --check: it writes nothing and lists what would change.',
+    'exit codes: 0 done (or up to date), 1 generated files are stale (--check), 2 usage, 3 config.',
+    'examples:',
+    '  task configure                                  # render from cluster.yaml',
+    '  task configure -- --config clusters/apps.yaml   # another cluster',
+    '  task configure -- --check                       # CI: fail when a generated file is stale',
+  ].join('\n'),
   async run({ opts, config, log }) {
     if (opts.check || opts['dry-run']) {
       const { drift } = diffGenerated(config);

@@ -1,6 +1,5 @@
 #!/usr/bin/env -S npx tsx
-import { resolve } from 'node:path';
-import { runScript } from './lib/core/cli.ts';
+import { repositoryRootOption, runScript } from './lib/core/cli.ts';
 import { REPO_ROOT } from './lib/core/paths.ts';
 import { buildOwnership, describeIdentity, ownershipFindings } from './lib/ownership/ownership.ts';
 import { runnerExec } from './lib/validate/exec.ts';
@@ -10,6 +9,7 @@ import { terraformKubernetesResources } from './lib/validate/terraform.ts';
 
 await runScript({
   name: 'ownership',
+  task: 'ownership',
   summary: 'map who manages each Kubernetes object (Terraform, the bootstrap, Flux) and fail on double ownership',
   options: {
     list: { type: 'boolean', help: 'print the whole map, not only conflicts' },
@@ -19,10 +19,14 @@ await runScript({
     'Owners: Terraform (kubernetes_*, kubernetes_manifest and helm_release resources under terraform/), the bootstrap',
     '(Helm release kube-system/cilium and its objects, Secret kube-system/sealed-secrets-key, Flux and its',
     'flux-system objects), and each Flux Kustomization for what it applies. A HelmRelease also owns its Helm release,',
-    'a SealedSecret or ExternalSecret the Secret it writes. Exit 1 when any object has two owners.',
+    'a SealedSecret or ExternalSecret the Secret it writes.',
+    'exit codes: 0 every object has one owner, 1 an object has two owners, 2 usage (e.g. --root is no checkout), 3 config.',
+    'examples:',
+    '  task ownership',
+    '  task ownership -- --list | less'
   ].join('\n'),
   async run({ opts, log }) {
-    const root = opts.root ? resolve(opts.root) : REPO_ROOT;
+    const root = repositoryRootOption(opts.root, REPO_ROOT);
     const loadFindings: Finding[] = [];
     const { index, trees, tfFiles } = await loadRepository(root, { exec: runnerExec(log) }, loadFindings);
     // What stops the map from being complete: a Kustomization that does not build, a Terraform file that does not parse.

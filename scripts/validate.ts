@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { runScript } from './lib/core/cli.ts';
+import { dirname, join } from 'node:path';
+import { repositoryRootOption, runScript } from './lib/core/cli.ts';
 import { REPO_ROOT } from './lib/core/paths.ts';
 import { runnerExec } from './lib/validate/exec.ts';
 import { embedGraph, graphDocument, mermaid } from './lib/validate/graph.ts';
@@ -11,6 +11,7 @@ export const GRAPH_FILE = 'docs/flux-graph.md';
 
 await runScript({
   name: 'validate',
+  task: 'validate',
   summary: 'offline checks of the Flux tree, Terraform, Talos patches, Taskfiles and object ownership',
   options: {
     graph: { type: 'boolean', help: `also write the Flux dependency graph (Mermaid) to ${GRAPH_FILE} and into README.md (between its flux-graph markers)` },
@@ -23,11 +24,15 @@ await runScript({
     'pinned chart, OCI and Git versions; no plaintext Secret; every ${VAR} defined in cluster-settings; Terraform HCL',
     'syntax, `terraform fmt -check` (when installed), provider pins, tfvars vs variables, outputs; Talos patches;',
     'Taskfile targets; generated files vs the config; one owner per Kubernetes object (scripts/ownership.ts).',
-    'Exit codes: 0 clean, 1 problems found (each names the file and the object).',
+    '--graph --dry-run says whether the graph files are stale and writes nothing.',
+    'exit codes: 0 clean, 1 problems found (each names the file and the object), 2 usage, 3 config.',
+    'examples:',
+    '  task validate',
+    '  task validate -- --cluster infra --graph',
   ].join('\n'),
   async run({ opts, log, config }) {
     const started = Date.now();
-    const root = opts.root ? resolve(opts.root) : REPO_ROOT;
+    const root = repositoryRootOption(opts.root, REPO_ROOT);
     const report = await validateRepository({
       root,
       exec: runnerExec(log),
@@ -37,16 +42,25 @@ await runScript({
     if (opts.graph) {
       const graphs = report.trees.map(mermaid);
       const file = join(root, GRAPH_FILE);
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, graphDocument(report.trees, graphs));
-      log.info(`wrote ${GRAPH_FILE}`);
+      const doc = graphDocument(report.trees, graphs);
+      const graphStale = !existsSync(file) || readFileSync(file, 'utf8') !== doc;
+      // --dry-run says what it would write and writes nothing.
+      if (opts['dry-run']) log.info(graphStale ? `would write ${GRAPH_FILE} (dry-run: not written)` : `${GRAPH_FILE} is up to date`);
+      else if (graphStale) {
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, doc);
+        log.info(`wrote ${GRAPH_FILE}`);
+      } else log.info(`${GRAPH_FILE} is up to date`);
       const readme = join(root, 'README.md');
       if (existsSync(readme)) {
         const text = readFileSync(readme, 'utf8');
         const embedded = embedGraph(text, report.trees, graphs);
         if (embedded !== text) {
-          writeFileSync(readme, embedded);
-          log.info('updated the graph in README.md');
+          if (opts['dry-run']) log.info('would update the graph in README.md (dry-run: not written)');
+          else {
+            writeFileSync(readme, embedded);
+            log.info('updated the graph in README.md');
+          }
         }
       }
     }

@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectPhases, configHash, PHASES, PhaseSelectionError } from '../../scripts/lib/bootstrap/phases.ts';
 import { summaryTable, formatDuration, rowFromRecord } from '../../scripts/lib/bootstrap/summary.ts';
+import { CommandError } from '../../scripts/lib/core/runner.ts';
 import { bootstrapSecrets } from '../../scripts/lib/bootstrap/secrets.ts';
 import { tailscalePatch, genConfigInputsHash } from '../../scripts/lib/bootstrap/talos.ts';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
@@ -68,6 +69,17 @@ test('summary table aligns columns and shows durations', () => {
   assert.match(lines[2]!, /^talos\s+failed\s+2m05s\s+command failed$/);
   assert.match(lines[3]!, /^infra\s+skipped\s+-\s+done 2026-01-01T00:00:00Z \(unchanged config\): applied$/);
   assert.is(formatDuration(250), '250ms');
+});
+
+test("a failed phase's summary row says why: the tool, its exit code and its last stderr line", () => {
+  const err = new CommandError(
+    { argv: ['talosctl', 'apply-config', '--insecure', '--nodes', '10.0.10.11', '--file', '/home/u/.local/state/x/controlplane.yaml'], exitCode: 1, stdout: '', stderr: 'rpc error: code = Unavailable\nerror applying new configuration: connection refused\n', durationMs: 5, ok: false, dryRun: false },
+    'is the node booted from the ISO?',
+  );
+  const row = rowFromRecord('talos', { status: 'failed', durationMs: 9000, error: err.message }, true);
+  assert.is(row.what, 'talosctl apply-config exited 1: error applying new configuration: connection refused');
+  assert.is(rowFromRecord('infra', { status: 'failed', error: 'terraform is not installed\nmore' }, true).what, 'terraform is not installed');
+  assert.match(rowFromRecord('infra', { status: 'failed' }, true).what, 'no message recorded');
 });
 
 test('bootstrap secrets: only for configured sections', () => {

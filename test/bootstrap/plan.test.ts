@@ -16,7 +16,8 @@ const SECRET = 'ghp_THIS_MUST_NEVER_BE_PRINTED_42';
 function plan(args: string[], stateDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // PATH holds node only: no talosctl, terraform, helm, flux, kubectl, kubeseal, git or openssl.
-    const env: NodeJS.ProcessEnv = { PATH: dirname(process.execPath), HOME: stateDir, HOME_OPS_STATE_DIR: stateDir, GITHUB_TOKEN: SECRET };
+    // HOME_OPS_CONFIG_DIR (empty): a user's own cluster.yaml must not replace the built-in default under test.
+    const env: NodeJS.ProcessEnv = { PATH: dirname(process.execPath), HOME: stateDir, HOME_OPS_STATE_DIR: stateDir, HOME_OPS_CONFIG_DIR: stateDir, GITHUB_TOKEN: SECRET };
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/bootstrap.ts'), '--dry-run', ...args], { cwd: REPO_ROOT, env });
     let stdout = '';
     let stderr = '';

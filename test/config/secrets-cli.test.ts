@@ -72,7 +72,7 @@ test('an unknown flag exits 2; an invalid config exits 3 naming the field', asyn
     else process.env.HOME_OPS_STATE_DIR = prev;
     rmSync(dir, { recursive: true });
   }
-  assert.match(captured, /Unknown option '--bogus'/);
+  assert.match(captured, /demo: unknown option --bogus \(--help lists the options\)/);
   assert.match(captured, /nodes\[0\]\.ip: 192\.168\.50\.10 is used by both network\.vip and nodes\[0\] \(solo-cp-1\)/);
 });
 

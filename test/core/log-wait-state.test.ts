@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FatalError, Logger, formatLine } from '../../scripts/lib/core/log.ts';
+import { FatalError, Logger, formatConsoleLine, formatLine, useColor } from '../../scripts/lib/core/log.ts';
 import { StateStore } from '../../scripts/lib/core/state.ts';
 import { WaitTimeoutError, progressLine, waitFor } from '../../scripts/lib/core/wait.ts';
 
@@ -23,11 +23,26 @@ test('the console gets the chosen level and up; the file gets everything; fatal 
   log.warn('w');
   assert.throws(() => log.fatal('cannot continue'), (e: unknown) => e instanceof FatalError);
   assert.is(shown.length, 2);
-  assert.match(shown[1]!, /FATAL cannot continue/);
+  // The console: no timestamp, warnings and errors marked; the file: every line with its timestamp and level.
+  assert.equal(shown, ['warning: w', 'error: cannot continue']);
   const file = readFileSync(join(dir, 'x.log'), 'utf8').trim().split('\n');
   assert.is(file.length, 4);
+  assert.match(file[3]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z FATAL cannot continue$/);
   assert.is(statSync(join(dir, 'x.log')).mode & 0o777, 0o600);
   rmSync(dir, { recursive: true });
+});
+
+test('colour only on a terminal without NO_COLOR; a pipe gets plain text', () => {
+  assert.is(useColor({ isTTY: true }, {}), true);
+  assert.is(useColor({ isTTY: true }, { NO_COLOR: '1' }), false);
+  assert.is(useColor({ isTTY: false }, {}), false);
+  assert.is(useColor({}, {}), false);
+  assert.is(formatConsoleLine('error', 'boom', {}, true), '\x1b[31merror: \x1b[0mboom');
+  assert.is(formatConsoleLine('warn', 'careful', { node: 'cp-1' }, false), 'warning: careful node=cp-1');
+  assert.is(formatConsoleLine('info', 'done', {}, true), 'done');
+  const shown: string[] = [];
+  new Logger({ write: (l) => shown.push(l) }).error('plain');
+  assert.equal(shown, ['error: plain'], 'a custom writer (a pipe, a test) gets no escape codes');
 });
 
 function fakeClock() {

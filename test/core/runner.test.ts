@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { clearSecrets, registerSecret } from '../../scripts/lib/core/redact.ts';
-import { CommandError, Runner, formatArgv } from '../../scripts/lib/core/runner.ts';
+import { CommandError, Runner, formatArgv, shortArgv } from '../../scripts/lib/core/runner.ts';
 
 function setup(dryRun = false) {
   const dir = mkdtempSync(join(tmpdir(), 'runner-'));
@@ -51,6 +51,21 @@ test('a failing action throws CommandError with exit code, stderr and the hint',
     assert.match(e.message, /boom: disk full/);
     assert.match(e.message, /next: free some space/);
   }
+  cleanup();
+});
+
+test('info shows the command short (repo-relative paths, long arguments cut); debug and the file get it whole', async () => {
+  assert.is(shortArgv(['terraform', '-chdir=/repo/terraform/01-infrastructure', 'apply'], 140, '/repo', '/home/u'), 'terraform -chdir=terraform/01-infrastructure apply');
+  assert.is(shortArgv(['talosctl', '--talosconfig', '/home/u/.local/state/home-ops/infra/talos/talosconfig'], 140, '/repo', '/home/u'), 'talosctl --talosconfig ~/.local/state/home-ops/infra/talos/talosconfig');
+  assert.match(shortArgv(['kubectl', 'patch', '-p', 'x'.repeat(300)], 140, '/repo', '/home/u'), /^kubectl patch -p x{45}…$/);
+  assert.ok(shortArgv(Array.from({ length: 60 }, (_, i) => `arg${i}`)).length <= 140);
+  const { runner, lines, dir, cleanup } = setup();
+  const long = 'y'.repeat(200);
+  await runner.run(['node', '-e', '0', long]);
+  const info = lines.find((l) => l.startsWith('ran '))!;
+  assert.ok(info && !info.includes(long), info);
+  assert.ok(lines.some((l) => l.includes(long)), 'the full argv is at debug');
+  assert.match(readFileSync(join(dir, 'run.log'), 'utf8'), long);
   cleanup();
 });
 

@@ -14,9 +14,9 @@ const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 test('every integration entry script starts and documents its options', async () => {
   const scripts: [string, RegExp][] = [
     ['headscale-approve-routes', /--policy/],
-    ['proxmox-csi-token', /usage: npx tsx scripts\/proxmox-csi-token\.ts create\|rotate\|delete[\s\S]*--confirm CLUSTER/],
-    ['proxmox-cleanup-volumes', /--yes[\s\S]*--confirm CLUSTER/],
-    ['powerdns-sync', /--verify-timeout SECONDS/],
+    ['proxmox-csi-token', /usage: task storage:csi-token -- create\|rotate\|delete[\s\S]*--confirm NAME[\s\S]*needs SSH access/],
+    ['proxmox-cleanup-volumes', /--confirm NAME/],
+    ['powerdns-sync', /--verify-timeout SECONDS[\s\S]*--dry-run +read the zone \(needs PDNS_API_KEY\)/],
     ['net-expose', /--verify [\s\S]*--sni NAME/],
   ];
   const results = await Promise.all(scripts.map(([name]) => run(TSX, [join(REPO_ROOT, 'scripts', `${name}.ts`), '--help'], { cwd: REPO_ROOT, timeout: 60_000 })));

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { startHttpProxy } from '../servers/faults.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
@@ -91,6 +93,42 @@ test('a missing GITHUB_TOKEN is a clear error', async () => {
     assert.unreachable();
   } catch (err) {
     assert.match((err as Error).message, /GITHUB_TOKEN is missing: add it to \.env/);
+  }
+});
+
+test('a GitHub API that does not answer: bounded retries, a progress line while waiting, an error in our words', async () => {
+  // Accepts connections and never answers (the API "not answering" of a broken proxy or network).
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => sockets.add(s));
+  await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const t = ctxWith();
+  try {
+    await checkGithubReady(t.ctx, { env: { GITHUB_API_URL: url }, localSha: SHA(3), http: { timeoutMs: 400, attempts: 2, backoffMs: 10, progressEveryMs: 150 } });
+    assert.unreachable('a silent API must fail');
+  } catch (err) {
+    const m = (err as Error).message;
+    assert.match(m, `GET /repos/example-user/home-ops failed: GitHub API did not answer GET ${url}/repos/example-user/home-ops (2 attempts): no answer within 0.4s; is the GitHub API reachable`);
+    assert.not.match(m, /500|UNKNOWN/);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((res) => silent.close(() => res()));
+  }
+  const lines = t.log.lines.join('\n');
+  assert.match(lines, /waiting for GitHub API \(GET http:\/\/127\.0\.0\.1:\d+\/repos\/example-user\/home-ops\): no answer yet after \d+s; gives up at 0\.4s/);
+  assert.match(lines, /no answer within 0\.4s; retrying in 10ms \(attempt 2\/2\)/);
+});
+
+test('a 503 is retried; the library logs nothing above debug', async () => {
+  const proxy = await startHttpProxy({ host: '127.0.0.1', port: Number(new URL(gh.url).port) }, { failFirst: 1, status: 503 });
+  try {
+    const t = ctxWith();
+    const r = await checkGithubReady(t.ctx, { env: { GITHUB_API_URL: `http://127.0.0.1:${proxy.port}` }, localSha: SHA(3), http: { backoffMs: 10 } });
+    assert.match(r.summary, 'contains');
+    assert.is(proxy.requests.filter((q) => q === 'GET /repos/example-user/home-ops').length, 2, proxy.requests.join('\n'));
+    assert.not.ok(t.log.lines.some((l) => /octokit/i.test(l) && !l.startsWith('debug')), t.log.lines.join('\n'));
+  } finally {
+    await proxy.close();
   }
 });
 

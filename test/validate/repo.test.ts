@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -8,15 +8,26 @@ import { Logger } from '../../scripts/lib/core/log.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { loadConfig } from '../../scripts/lib/config/load.ts';
 import { runnerExec } from '../../scripts/lib/validate/exec.ts';
-import { embedGraph, graphDocument, README_GRAPH_BEGIN } from '../../scripts/lib/validate/graph.ts';
+import { embedGraph, graphDocument, README_GRAPH_BEGIN, README_GRAPH_END } from '../../scripts/lib/validate/graph.ts';
 import { validateRepository } from '../../scripts/lib/validate/run.ts';
 import { BASE, makeTree, show } from './fixture.ts';
 
 // The repository itself passes every check, and `task validate` (the script) exits by its findings.
 
+/**
+ * The clusters committed to git. A user's working copy also holds the trees `task configure` rendered for their own
+ * clusters (untracked); the committed graph and README describe only the committed ones.
+ */
+function committedClusters(): string[] {
+  const files = execFileSync('git', ['ls-files', '--', 'kubernetes/clusters'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\n');
+  return [...new Set(files.map((f) => /^kubernetes\/clusters\/([^/]+)\//.exec(f)?.[1]).filter((c): c is string => !!c))].sort();
+}
+
 test('this repository passes task validate', async () => {
   const { config } = loadConfig({ path: join(REPO_ROOT, 'cluster.example.yaml') });
-  const r = await validateRepository({ exec: runnerExec(new Logger({ level: 'error' })), config });
+  const clusters = committedClusters();
+  assert.ok(clusters.includes('infra'), `committed clusters: ${clusters.join(', ')}`);
+  const r = await validateRepository({ exec: runnerExec(new Logger({ level: 'error' })), config, clusters });
   assert.equal(r.findings, [], show(r.findings));
   assert.ok(r.counts.objects > 50, `objects: ${r.counts.objects}`);
   assert.ok(r.counts.kustomizations >= 15);
@@ -53,6 +64,16 @@ function runCli(args: string[]): { code: number; out: string } {
 test('scripts/validate.ts: exit 0 and the Mermaid graph on a clean tree, exit 1 naming file and object on a broken one', () => {
   const t = makeTree();
   try {
+    // --graph --dry-run says what it would write and writes nothing (neither the graph nor README.md).
+    const readmeText = `# test\n\n${README_GRAPH_BEGIN}\nold\n${README_GRAPH_END}\n`;
+    t.write('README.md', readmeText);
+    const dry = runCli(['--root', t.root, '--graph', '--dry-run']);
+    assert.is(dry.code, 0, dry.out);
+    assert.match(dry.out, 'would write docs/flux-graph.md (dry-run: not written)');
+    assert.match(dry.out, 'would update the graph in README.md (dry-run: not written)');
+    assert.not.ok(existsSync(join(t.root, 'docs/flux-graph.md')), '--dry-run wrote docs/flux-graph.md');
+    assert.is(readFileSync(join(t.root, 'README.md'), 'utf8'), readmeText, '--dry-run rewrote README.md');
+
     const ok = runCli(['--root', t.root, '--graph']);
     assert.is(ok.code, 0, ok.out);
     assert.match(ok.out, 'validated 6 objects in 2 Flux Kustomizations (1 HelmReleases)');

@@ -97,7 +97,8 @@ export async function preflight(p: PhaseContext): Promise<PhaseOutcome> {
     if (head.ok) sha = head.stdout.trim();
     else problems.push(`git rev-parse HEAD failed: ${head.stderr.trim()}`);
   }
-  if (dry || sha) {
+  // Without GITHUB_TOKEN the GitHub check cannot run; the missing token is already one problem above.
+  if (dry || (sha && p.secrets.GITHUB_TOKEN)) {
     try {
       const r = await checkGithubReady(p, { localSha: sha ?? 'HEAD', env: p.opts.env });
       p.note(r.summary);

@@ -30,6 +30,22 @@ export function summaryTable(rows: SummaryRow[]): string {
   return [line(head), ...cells.map(line)].join('\n');
 }
 
+/**
+ * A failed phase's reason in one line: for a failed command its name, exit code and the last line it wrote to stderr
+ * (where tools say why), else the error's first line.
+ */
+export function failureReason(error: string | undefined): string {
+  const lines = (error ?? '').split('\n');
+  const head = lines[0]?.trim() ?? '';
+  const cmd = /^command failed \(exit (\d+)\): (\S+)(?: (\S+))?/.exec(head);
+  if (!cmd) return head || 'failed (no message recorded; see the log file)';
+  const start = lines.findIndex((l) => /^\s+(stderr|stdout):$/.test(l));
+  const said = start < 0 ? [] : lines.slice(start + 1).filter((l) => /^ {4}\S/.test(l)).map((l) => l.trim());
+  const tool = [cmd[2]!.split('/').pop(), cmd[3] && !cmd[3].startsWith('-') ? cmd[3] : undefined].filter(Boolean).join(' ');
+  const why = said.at(-1);
+  return `${tool} exited ${cmd[1]}${why ? `: ${why.length > 160 ? `${why.slice(0, 159)}…` : why}` : ''}`;
+}
+
 export function rowFromRecord(phase: string, rec: PhaseRecord, ranNow: boolean): SummaryRow {
   if (!ranNow) {
     return {
@@ -42,6 +58,6 @@ export function rowFromRecord(phase: string, rec: PhaseRecord, ranNow: boolean):
     phase,
     status: rec.status,
     ...(rec.durationMs !== undefined ? { durationMs: rec.durationMs } : {}),
-    what: rec.status === 'failed' ? (rec.error ?? '').split('\n')[0] ?? '' : rec.summary ?? '',
+    what: rec.status === 'failed' ? failureReason(rec.error) : rec.summary ?? '',
   };
 }

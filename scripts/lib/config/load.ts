@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { closest } from 'fastest-levenshtein';
-import { LineCounter, parseDocument, isMap, isSeq, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Node as YamlNode, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { ClusterConfigSchema, type ParsedConfig } from './schema.ts';
@@ -34,11 +34,15 @@ export class ConfigError extends Error {
   }
 }
 
-/** Which file to read: --config, then CLUSTER_CONFIG, then cluster.yaml, then the shipped example. */
+/**
+ * Which file to read: --config, then CLUSTER_CONFIG, then cluster.yaml, then the shipped example. HOME_OPS_CONFIG_DIR
+ * moves where cluster.yaml is looked for (default: the repository root); tests point it at an empty directory so a
+ * user's own cluster.yaml does not change what they test.
+ */
 export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): { path: string; isDefault: boolean } {
   if (explicit) return { path: resolve(explicit), isDefault: false };
   if (env.CLUSTER_CONFIG) return { path: resolve(env.CLUSTER_CONFIG), isDefault: false };
-  const own = resolve(REPO_ROOT, DEFAULT_CONFIG);
+  const own = resolve(env.HOME_OPS_CONFIG_DIR ?? REPO_ROOT, DEFAULT_CONFIG);
   if (existsSync(own)) return { path: own, isDefault: false };
   return { path: resolve(REPO_ROOT, EXAMPLE_CONFIG), isDefault: true };
 }
@@ -86,7 +90,16 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function issueMessage(issue: z.core.$ZodIssue, input: unknown): { path: PropertyKey[]; message: string }[] {
+/** "6G", "6 GiB", "512M", "6144Mi" in MiB or GiB; undefined when it is not a size. */
+function sizeIn(text: string, unit: 'MiB' | 'GiB'): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B?)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const mib = Number(m[1]) * { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[(m[2] ?? (unit === 'MiB' ? 'M' : 'G')).toUpperCase() as 'K' | 'M' | 'G' | 'T'];
+  const n = unit === 'MiB' ? mib : mib / 1024;
+  return Number.isInteger(n) ? n : Math.round(n);
+}
+
+function issueMessage(issue: z.core.$ZodIssue, input: unknown, sourceText?: (path: readonly PropertyKey[]) => string | undefined): { path: PropertyKey[]; message: string }[] {
   const path = issue.path;
   const at = pathText(path);
   if (issue.code === 'unrecognized_keys') {
@@ -103,6 +116,21 @@ function issueMessage(issue: z.core.$ZodIssue, input: unknown): { path: Property
     return [{ path, message: `${at}: is required (expected ${issue.expected}); add it` }];
   }
   if (issue.code === 'invalid_type') {
+    const key = String(path[path.length - 1] ?? '');
+    if (issue.expected === 'string' && typeof value === 'number') {
+      const source = sourceText?.(path) ?? String(value);
+      const fix = path[0] === 'versions' ? `quote it and give the patch number, e.g. ${key}: "${/^\d+\.\d+$/.test(source) ? `${source}.1` : source}"` : `quote it: ${key}: "${source}"`;
+      return [{ path, message: `${at}: ${source} is a YAML number, not text; ${fix}` }];
+    }
+    const unit = /(MiB|GiB)$/.exec(key)?.[1];
+    if (issue.expected === 'number' && unit && typeof value === 'string') {
+      const inUnit = sizeIn(value, unit as 'MiB' | 'GiB');
+      return [{ path, message: `${at}: "${value}": the unit is ${unit} (in the key's name); write a plain number${inUnit !== undefined ? `, e.g. ${key}: ${inUnit}` : ''}` }];
+    }
+    const words = typeof value === 'string' ? /^([^\s:]+)\s+(\S.*)$/.exec(value) : null;
+    if (issue.expected === 'object' && words) {
+      return [{ path, message: `${at}: expected a mapping, got string "${value}"; \`${value}\` needs a colon: \`${words[1]}: ${words[2]}\`` }];
+    }
     return [{ path, message: `${at}: expected ${issue.expected}, got ${describeValue(value)}` }];
   }
   if (issue.code === 'too_small' && issue.origin === 'number') {
@@ -153,8 +181,24 @@ export interface LoadedConfig {
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { path: file, isDefault } = resolveConfigPath(opts.path, opts.env);
   const shown = relative(process.cwd(), file) || file;
-  if (!existsSync(file)) throw new ConfigError(shown, [`file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
-  return { config: parseConfigText(readFileSync(file, 'utf8'), shown), file, isDefault };
+  if (!existsSync(file)) throw new ConfigError(shown, [`${shown}: file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
+  return { config: parseConfigText(readConfigFile(file, shown), shown), file, isDefault };
+}
+
+/** The config file's text; a directory or an unreadable file is a config error (exit 3) that names the path. */
+export function readConfigFile(file: string, shown: string, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): string {
+  if (statSync(file).isDirectory()) {
+    throw new ConfigError(shown, [`${shown} is a directory; give the cluster config file, e.g. --config ${join(shown, 'infra.yaml')} or cluster.yaml`]);
+  }
+  try {
+    return read(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ConfigError(shown, [`${shown} cannot be read (permission denied); make it readable for this user (chmod u+r ${shown})`]);
+    }
+    throw new ConfigError(shown, [`${shown} cannot be read: ${(err as Error).message}`]);
+  }
 }
 
 export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterConfig {
@@ -164,15 +208,25 @@ export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterCo
     // The first error is the real one; later ones are usually the parser losing its footing after it.
     const first = doc.errors[0]!;
     const pos = first.linePos?.[0];
-    const what = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const what = plainYamlError(text, first) ?? first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     const more = doc.errors.length > 1 ? ` (${doc.errors.length - 1} follow-on error(s) not shown)` : '';
     throw new ConfigError(shown, [`${shown}:${pos ? `${pos.line}:${pos.col}` : '1:1'} malformed YAML: ${what}${more}`]);
   }
+  if (doc.contents === null) {
+    throw new ConfigError(shown, [`${shown}:1:1 the file is empty (or only comments); copy ${EXAMPLE_CONFIG} to it and edit that`]);
+  }
   const input = doc.toJS() ?? {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigError(shown, [`${shown}:1:1 the top level must be a mapping (cluster:, versions:, network:, …), got ${describeValue(input)}`]);
+  }
   const parsed = ClusterConfigSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue) =>
-      issueMessage(issue, input).map((m) => `${shown}:${locate(doc, lc, m.path)} ${m.message}`),
+      issueMessage(issue, input, (path) => {
+        // The value as written (1.30, not the number 1.3).
+        const node = doc.getIn(path as (string | number)[], true) as YamlNode | undefined;
+        return node?.range ? text.slice(node.range[0], node.range[1]).trim() : undefined;
+      }).map((m) => `${shown}:${locate(doc, lc, m.path)} ${m.message}`),
     );
     throw new ConfigError(shown, problems);
   }
@@ -184,6 +238,48 @@ export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterCo
     );
   }
   return resolveDefaults(parsed.data);
+}
+
+/**
+ * The YAML parser's error in plain words, for the mistakes people make by hand: a key without its colon, a key given
+ * twice. Undefined for the rest (the parser's own message is shown).
+ */
+function plainYamlError(text: string, err: YAMLError): string | undefined {
+  const pos = err.linePos?.[0];
+  if (!pos) return undefined;
+  if (err.code === 'MULTILINE_IMPLICIT_KEY' || (err.code === 'MISSING_CHAR' && /Implicit map keys/.test(err.message))) {
+    const line = (text.split('\n')[pos.line - 1] ?? '').slice(pos.col - 1).replace(/\s+#.*$/, '').trim();
+    const words = /^([^\s:]+)\s+(.+)$/.exec(line);
+    if (words) return `\`${line}\` needs a colon: \`${words[1]}: ${words[2]}\``;
+    if (line) return `\`${line}\` needs a colon and a value: \`${line}: …\``;
+    return undefined;
+  }
+  if (err.code === 'DUPLICATE_KEY') {
+    const lc = new LineCounter();
+    const loose = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
+    let found: string | undefined;
+    visit(loose, {
+      Map(_, map) {
+        if (found) return visit.BREAK;
+        const seen = new Map<string, number>();
+        for (const pair of map.items) {
+          const key = pair.key as YamlNode | null;
+          if (!isScalar(key)) continue;
+          const name = String(key.value);
+          const line = lc.linePos(key.range?.[0] ?? 0).line;
+          const before = seen.get(name);
+          if (before !== undefined && line === pos.line) {
+            found = `\`${name}\` appears twice, lines ${before} and ${line}; keep one`;
+            return visit.BREAK;
+          }
+          if (before === undefined) seen.set(name, line);
+        }
+        return undefined;
+      },
+    });
+    return found;
+  }
+  return undefined;
 }
 
 function fqdn(name: string): string {
@@ -241,8 +337,11 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
 
 export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY)/;
 
-/** Reads .env (without touching process.env), registers every value as a secret for redaction. */
-export function loadSecrets(file = resolve(REPO_ROOT, '.env'), env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+/**
+ * Reads .env (without touching process.env), registers every value as a secret for redaction. The file sits next to
+ * cluster.yaml: in the repository root, or in HOME_OPS_CONFIG_DIR when set.
+ */
+export function loadSecrets(file = resolve(process.env.HOME_OPS_CONFIG_DIR ?? REPO_ROOT, '.env'), env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {};
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && SECRET_PATTERN.test(k)) merged[k] = v;
@@ -251,13 +350,26 @@ export function loadSecrets(file = resolve(REPO_ROOT, '.env'), env: NodeJS.Proce
   return merged;
 }
 
-/** Throws ConfigError naming every missing secret and the section that needs it. */
-export function checkSecrets(c: ClusterConfig, secrets: Record<string, string>, envFile = '.env'): void {
-  const missing = requiredSecrets(c).filter((r) => !secrets[r.env]);
-  if (missing.length) {
-    throw new ConfigError(
-      envFile,
-      missing.map((m) => `${m.env} is missing (needed by section "${m.section}": ${m.why}); add it to ${envFile} — see .env.example`),
-    );
+/** The values .env.example ships with (non-empty ones): a .env that still holds one was copied but not filled in. */
+export function examplePlaceholders(file = resolve(REPO_ROOT, '.env.example')): Record<string, string> {
+  if (!existsSync(file)) return {};
+  return Object.fromEntries(Object.entries(parseDotenv(readFileSync(file))).filter(([, v]) => v.trim() !== ''));
+}
+
+/** A value nobody would use for real: the example's own, an all-zero UUID, "changeme", "<…>". */
+function isPlaceholder(env: string, value: string, placeholders: Record<string, string>): boolean {
+  return value === placeholders[env] || /0{8}-0{4}-0{4}-0{4}-0{12}/.test(value) || /^(changeme|change-me|todo|xxx+|<[^>]*>)$/i.test(value.trim());
+}
+
+/** Throws ConfigError naming every missing or placeholder secret and the section that needs it. */
+export function checkSecrets(c: ClusterConfig, secrets: Record<string, string>, envFile = '.env', placeholders = examplePlaceholders()): void {
+  const problems: string[] = [];
+  for (const r of requiredSecrets(c)) {
+    const value = secrets[r.env];
+    if (!value) problems.push(`${r.env} is missing (needed by section "${r.section}": ${r.why}); add it to ${envFile} — see .env.example`);
+    else if (isPlaceholder(r.env, value, placeholders)) {
+      problems.push(`${r.env} in ${envFile} is still the placeholder from .env.example (needed by section "${r.section}": ${r.why}); put the real value in`);
+    }
   }
+  if (problems.length) throw new ConfigError(envFile, problems);
 }

@@ -34,30 +34,51 @@ export function formatLine(level: Level, message: string, fields: Fields = {}, n
   return redact(`${now.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}${kv ? ' ' + kv : ''}`);
 }
 
+/**
+ * A console line: no timestamp (the log file keeps it), the level only where it matters — warnings and errors stand
+ * out, in colour when `color` (a terminal without NO_COLOR).
+ */
+export function formatConsoleLine(level: Level, message: string, fields: Fields = {}, color = false): string {
+  const kv = formatFields(fields);
+  const text = redact(`${message}${kv ? ' ' + kv : ''}`);
+  const tag = { debug: 'debug: ', info: '', warn: 'warning: ', error: 'error: ', fatal: 'error: ' }[level];
+  if (!color) return `${tag}${text}`;
+  const sgr = { debug: '2', info: '', warn: '33', error: '31', fatal: '1;31' }[level];
+  return sgr ? `\x1b[${sgr}m${tag}\x1b[0m${level === 'debug' ? `\x1b[2m${text}\x1b[0m` : text}` : text;
+}
+
+/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb. */
+export function useColor(stream: { isTTY?: boolean } = process.stderr, env: NodeJS.ProcessEnv = process.env): boolean {
+  return !!stream.isTTY && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
 export interface LoggerOptions {
   level?: Level;
-  /** Appends every line (all levels, debug included) to this file. */
+  /** Appends every line (all levels, debug included) to this file, each with its timestamp. */
   file?: string;
   /** Where console lines go; stderr by default so stdout stays for a script's real output. */
   write?: (line: string) => void;
+  /** Colour on the console; default: stderr is a terminal and NO_COLOR is not set (never with a custom `write`). */
+  color?: boolean;
 }
 
 export class Logger {
   level: Level;
   file: string | undefined;
   private readonly write: (line: string) => void;
+  private readonly color: boolean;
 
   constructor(opts: LoggerOptions = {}) {
     this.level = opts.level ?? 'info';
     this.file = opts.file;
     this.write = opts.write ?? ((line) => process.stderr.write(line + '\n'));
+    this.color = opts.color ?? (opts.write ? false : useColor());
     if (this.file) mkdirSync(dirname(this.file), { recursive: true });
   }
 
   private emit(level: Level, message: string, fields?: Fields): void {
-    const line = formatLine(level, message, fields);
-    if (ORDER[level] >= ORDER[this.level]) this.write(line);
-    if (this.file) appendFileSync(this.file, line + '\n', { mode: 0o600 });
+    if (ORDER[level] >= ORDER[this.level]) this.write(formatConsoleLine(level, message, fields, this.color));
+    if (this.file) appendFileSync(this.file, formatLine(level, message, fields) + '\n', { mode: 0o600 });
   }
 
   debug(message: string, fields?: Fields): void {

@@ -1,4 +1,6 @@
+import { homedir } from 'node:os';
 import { $, quote } from 'zx';
+import { REPO_ROOT } from './paths.ts';
 import type { Logger } from './log.ts';
 import { redact } from './redact.ts';
 
@@ -51,6 +53,21 @@ export class CommandError extends Error {
 /** The command as a user could paste it into a shell, secrets redacted. */
 export function formatArgv(argv: readonly string[]): string {
   return redact(argv.map((a) => quote(a)).join(' '));
+}
+
+/**
+ * The command as an info line shows it: paths relative to the repository (or ~), long arguments cut, the whole line
+ * at most `max` characters. The full argv goes to the debug level (and so to the log file).
+ */
+export function shortArgv(argv: readonly string[], max = 140, repoRoot = REPO_ROOT, home = homedir()): string {
+  const short = argv.map((a) => {
+    let s = a.split(`${repoRoot}/`).join('');
+    if (home && home !== '/') s = s.split(`${home}/`).join('~/');
+    return s.length > 60 ? `${s.slice(0, 45)}…` : s;
+  });
+  // For reading, not for pasting (paths are shortened): quotes only around arguments with spaces or quotes.
+  const line = redact(short.map((a) => (/^[^\s'"]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' '));
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 export interface RunnerOptions {
@@ -108,7 +125,7 @@ export class Runner {
       dryRun: false,
     };
     if (kind === 'action') {
-      this.log.info(`ran ${formatArgv(argv)}`, { exit: result.exitCode, ms: result.durationMs });
+      this.log.info(`ran ${shortArgv(argv)}`, { exit: result.exitCode, ms: result.durationMs });
     } else {
       this.log.debug(`probe exit=${result.exitCode}`, { ms: result.durationMs });
     }

@@ -12,6 +12,7 @@ const MODES: ApplyMode[] = ['auto', 'no-reboot', 'reboot', 'staged', 'try'];
 
 export const safeResetScript = defineScript({
   name: 'safe-reset',
+  task: 'cluster:safe-reset',
   summary: 'snapshot etcd, suspend Flux, then reset Talos nodes to maintenance mode (STATE + EPHEMERAL only; the OS stays)',
   options: {
     confirm: { type: 'string', value: 'NAME', help: 'the cluster name, for scripts and CI (interactive runs ask for it)' },
@@ -31,7 +32,7 @@ export const safeResetScript = defineScript({
     'A partial reset is graceful (drain, leave etcd); a whole-cluster reset is not (nobody is left to hand over to).',
     'exit codes: 0 done, 1 a step failed (the message says which), 2 usage, 3 config, 4 refused or not confirmed (nothing changed).',
     'examples:',
-    '  npx tsx scripts/safe-reset.ts --dry-run                       # the plan and the exact commands',
+    '  task cluster:safe-reset -- --dry-run                          # the plan and the exact commands',
     '  task cluster:safe-reset                                       # asks for the cluster name',
     '  task cluster:safe-reset -- --nodes infra-worker-2 --confirm infra',
   ].join('\n'),
@@ -53,6 +54,7 @@ export const safeResetScript = defineScript({
 
 export const destroyScript = defineScript({
   name: 'destroy',
+  task: 'cluster:destroy',
   summary: 'tear the cluster down in reverse order of creation, after showing the plan and asking for the cluster name',
   options: {
     confirm: { type: 'string', value: 'NAME', help: 'the cluster name, for scripts and CI (interactive runs ask for it)' },
@@ -69,7 +71,7 @@ export const destroyScript = defineScript({
     'snapshots and the git repository are kept, so `task bootstrap` rebuilds the same cluster.',
     'exit codes: 0 done, 1 a step failed (re-run: every step is idempotent), 2 usage, 3 config, 4 refused or not confirmed.',
     'examples:',
-    '  npx tsx scripts/destroy.ts --dry-run',
+    '  task cluster:destroy -- --dry-run',
     '  task cluster:destroy',
     '  task cluster:destroy -- --confirm infra --skip headscale-nodes',
   ].join('\n'),
@@ -90,6 +92,7 @@ export const destroyScript = defineScript({
 
 export const upgradeNodeScript = defineScript({
   name: 'talos-upgrade-node',
+  task: 'talos:upgrade-node',
   summary: "upgrade Talos to the config's version and Image Factory schematic, control planes one at a time behind health gates",
   options: {
     nodes: { type: 'string', multiple: true, value: 'N[,N]', help: 'only these nodes (names or IPs); default every node' },
@@ -101,9 +104,10 @@ export const upgradeNodeScript = defineScript({
     '`terraform output` of terraform/01-infrastructure, the version from the config — never from a running node.',
     'Order: control planes first (config order), then workers, one node at a time. `talosctl health` must pass before',
     'the first node and after every node; a control plane is only taken down while etcd keeps quorum without it.',
-    'A re-run skips nodes that already run the target version. exit codes: 0 done, 1 failed, 2 usage, 3 config, 4 refused.',
+    'A re-run skips nodes that already run the target version.',
+    'exit codes: 0 done, 1 failed, 2 usage, 3 config, 4 refused.',
     'examples:',
-    '  npx tsx scripts/talos-upgrade-node.ts --dry-run',
+    '  task talos:upgrade-node -- --dry-run',
     '  task talos:upgrade-node -- --nodes infra-worker-1',
   ].join('\n'),
   async run(ctx) {
@@ -116,6 +120,7 @@ export const upgradeNodeScript = defineScript({
 
 export const upgradeK8sScript = defineScript({
   name: 'talos-upgrade-k8s',
+  task: 'talos:upgrade-k8s',
   summary: "upgrade Kubernetes to the config's versions.kubernetes with talosctl upgrade-k8s, behind health gates",
   options: {
     preview: { type: 'boolean', help: 'run `talosctl upgrade-k8s --dry-run` and print what it would change; changes nothing' },
@@ -126,6 +131,9 @@ export const upgradeK8sScript = defineScript({
     '`talosctl -e CP1 -n CP1 upgrade-k8s --to <versions.kubernetes>` (it rolls the control-plane components and the',
     'kubelets one node at a time and is safe to re-run), then every kubelet must report the version and health pass again.',
     'exit codes: 0 done, 1 failed, 2 usage, 3 config.',
+    'examples:',
+    '  task talos:upgrade-k8s -- --preview',
+    '  task talos:upgrade-k8s',
   ].join('\n'),
   async run(ctx) {
     const waitScale = parseWaitScale(ctx.opts['wait-scale']);
@@ -137,10 +145,11 @@ export const upgradeK8sScript = defineScript({
 
 export const applyNodeScript = defineScript({
   name: 'talos-apply-node',
+  task: 'talos:apply-node',
   summary: "apply a node's machine config (the bootstrap's role config + the node's rendered patch), behind health gates",
   options: {
-    node: { type: 'string', multiple: true, value: 'NAME', help: 'the node(s) to apply to (name or IP; repeatable, comma-separated)' },
-    mode: { type: 'string', value: 'MODE', help: `talosctl apply-config mode: ${MODES.join('|')}`, default: 'auto' },
+    nodes: { type: 'string', multiple: true, value: 'N[,N]', aliases: ['node'], help: 'the node(s) to apply to (names or IPs, comma-separated or repeated)' },
+    mode: { type: 'string', value: 'MODE', choices: MODES, help: `talosctl apply-config mode: ${MODES.join('|')}`, default: 'auto' },
     preview: { type: 'boolean', help: 'talosctl apply-config --dry-run: print the diff and what the node would do; change nothing' },
     'wait-scale': WAIT_SCALE_OPTION,
   },
@@ -150,14 +159,14 @@ export const applyNodeScript = defineScript({
     'regenerate them (`task bootstrap -- --only talos`). Nodes in maintenance mode get the insecure apply (install).',
     'exit codes: 0 done, 1 failed, 2 usage, 3 config, 4 refused (nothing applied).',
     'examples:',
-    '  task talos:apply-node -- --node infra-worker-1 --preview',
-    '  task talos:apply-node -- --node infra-worker-1',
+    '  task talos:apply-node -- --nodes infra-worker-1 --preview',
+    '  task talos:apply-node -- --nodes infra-worker-1,infra-worker-2',
   ].join('\n'),
   async run(ctx) {
     const mode = ctx.opts.mode as ApplyMode;
     if (!MODES.includes(mode)) throw new UsageError(`--mode ${ctx.opts.mode}: must be one of ${MODES.join(', ')}`);
     const waitScale = parseWaitScale(ctx.opts['wait-scale']);
-    const res = await applyNodes({ ...ctx, waitScale }, { nodes: ctx.opts.node ?? [], mode, preview: ctx.opts.preview });
+    const res = await applyNodes({ ...ctx, waitScale }, { nodes: ctx.opts.nodes ?? [], mode, preview: ctx.opts.preview });
     if (!ctx.runner.dryRun && !ctx.opts.preview) ctx.log.info(`applied: ${res.applied.join(', ') || 'none'}`);
     return 0;
   },

@@ -1,4 +1,5 @@
 import { Octokit } from '@octokit/rest';
+import { httpFetch, noAnswerCause, type HttpPolicy } from '../core/http.ts';
 import type { OpResult, OpsContext } from '../core/context.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { redact, registerSecret } from '../core/redact.ts';
@@ -27,6 +28,8 @@ export interface GithubOptions {
   localSha?: string;
   /** Flux's namespace (default flux-system), part of the deploy key title. */
   fluxNamespace?: string;
+  /** Deadline, retries and progress interval of each API request (core/http.ts defaults). */
+  http?: Omit<HttpPolicy, 'what' | 'log'>;
 }
 
 export class GithubCheckError extends Error {
@@ -37,7 +40,7 @@ export function apiBaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   return (env.GITHUB_API_URL || DEFAULT_API_URL).replace(/\/+$/, '');
 }
 
-export function githubClient(ctx: Pick<OpsContext, 'secrets' | 'log'>, env: NodeJS.ProcessEnv = process.env): Octokit {
+export function githubClient(ctx: Pick<OpsContext, 'secrets' | 'log'>, env: NodeJS.ProcessEnv = process.env, http: GithubOptions['http'] = {}): Octokit {
   const token = ctx.secrets.GITHUB_TOKEN;
   if (!token) throw new GithubCheckError('GITHUB_TOKEN is missing: add it to .env (a token that may read the repository and add deploy keys)');
   registerSecret(token);
@@ -45,12 +48,14 @@ export function githubClient(ctx: Pick<OpsContext, 'secrets' | 'log'>, env: Node
     auth: token,
     baseUrl: apiBaseUrl(env),
     userAgent: 'home-ops',
-    request: { retries: 0 },
+    // Deadline, progress line and bounded retries come from core/http.ts; Octokit's own retrying stays off.
+    request: { retries: 0, fetch: httpFetch({ what: 'GitHub API', log: ctx.log, ...http }) },
+    // The library's own messages are ours to explain: they go to the debug level (and the log file) only.
     log: {
       debug: (m: string) => ctx.log.debug(redact(m)),
       info: (m: string) => ctx.log.debug(redact(m)),
-      warn: (m: string) => ctx.log.warn(redact(m)),
-      error: (m: string) => ctx.log.error(redact(m)),
+      warn: (m: string) => ctx.log.debug(`octokit: ${redact(m)}`),
+      error: (m: string) => ctx.log.debug(`octokit: ${redact(m)}`),
     },
   });
 }
@@ -67,6 +72,9 @@ function status(err: unknown): number | undefined {
 }
 
 function explain(err: unknown, what: string): GithubCheckError {
+  // No answer at all is not an HTTP status (Octokit would call it a 500).
+  const none = noAnswerCause(err);
+  if (none) return new GithubCheckError(redact(`${what} failed: ${none.message}; is the GitHub API reachable from here (GITHUB_API_URL, proxy, DNS)?`));
   const s = status(err);
   const msg = (err as Error)?.message ?? String(err);
   const hint =
@@ -98,7 +106,7 @@ export async function checkGithubReady(ctx: OpsContext, opts: GithubOptions = {}
     ctx.runner.planOnly(`? GET ${base}/repos/${repo}/keys?per_page=100`);
     return { changed: false, summary: `would check ${repo}@${g.branch} and the token` };
   }
-  const octokit = githubClient(ctx, env);
+  const octokit = githubClient(ctx, env, opts.http);
   const sha = opts.localSha ?? (await localHead(ctx));
   const problems: string[] = [];
 
@@ -150,7 +158,7 @@ export async function removeFluxDeployKeys(ctx: OpsContext, opts: GithubOptions 
     ctx.runner.planOnly(`DELETE ${base}/repos/${repo}/keys/{key_id}   # each key titled ${titles[0]}`);
     return { changed: false, summary: `would remove Flux deploy keys titled ${titles[0]} from ${repo}` };
   }
-  const octokit = githubClient(ctx, env);
+  const octokit = githubClient(ctx, env, opts.http);
   let keys: { id: number; title: string }[];
   try {
     keys = await octokit.paginate(octokit.rest.repos.listDeployKeys, { owner: g.owner, repo: g.repository, per_page: 100 });

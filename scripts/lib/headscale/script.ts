@@ -10,14 +10,21 @@ const options = {
 
 export const approveRoutesScript: ScriptSpec<typeof options> = {
   name: 'headscale-approve-routes',
+  task: 'net:approve-routes',
   summary: 'approve on Headscale exactly the advertised subnet routes the config allows (over SSH)',
   options,
+  dryRunHelp: 'read the routes over SSH (read-only; needs SSH access) and list what would change; change nothing',
   details: [
     'Selects the cluster\'s nodes by headscale.nodes, else headscale.tag, else the cluster node names (and headscale.user',
     'when set); approves the routes they advertise that are listed in headscale.routes (default: nodeCidr and',
     'loadBalancerCidr). Approved routes stay approved; other routes are never approved. Works with headscale ≤0.25',
     '(routes enable) and ≥0.26 (nodes approve-routes), detected from `headscale version`.',
-    '--dry-run reads the server (read-only) and lists what would change.',
+    '--dry-run reads the server over SSH (read-only, so it needs SSH access) and lists what would change.',
+    'exit codes: 0 done, 1 a command failed, 2 usage, 3 config.',
+    'examples:',
+    '  task net:approve-routes -- --dry-run',
+    '  task net:approve-routes',
+    '  task net:approve-routes -- --policy'
   ].join('\n'),
   async run(ctx) {
     if (!ctx.config.headscale) {

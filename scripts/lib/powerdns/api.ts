@@ -1,4 +1,5 @@
 import type { Logger } from '../core/log.ts';
+import { fetchOnce, NoAnswerError } from '../core/http.ts';
 import { retry } from '../core/retry.ts';
 import { redact, registerSecret } from '../core/redact.ts';
 
@@ -42,6 +43,8 @@ export interface PowerDnsApiOptions {
   backoffMs?: number;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
+  /** A progress line this often while a request waits (default 5 s). */
+  progressEveryMs?: number;
 }
 
 export class PowerDnsApi {
@@ -141,14 +144,19 @@ export class PowerDnsApi {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, {
-        method,
-        headers: { 'X-API-Key': this.opts.apiKey, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      // The deadline and the progress line while it waits: core/http.ts (the retries stay here, with PowerDNS's rules).
+      res = await fetchOnce(
+        url,
+        {
+          method,
+          headers: { 'X-API-Key': this.opts.apiKey, Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        },
+        { what: 'PowerDNS API', log: this.opts.log, timeoutMs: this.timeoutMs, ...(this.opts.progressEveryMs ? { progressEveryMs: this.opts.progressEveryMs } : {}) },
+      );
       text = await res.text();
     } catch (err) {
+      if (err instanceof NoAnswerError) throw new Error(err.message);
       const e = err as Error & { cause?: { code?: string; message?: string } };
       throw new Error(e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs}ms` : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : ''}`);
     }

@@ -16,12 +16,20 @@ export function parseVerifyTimeout(value: string | undefined): number {
 
 export const powerDnsSyncScript: ScriptSpec<typeof options> = {
   name: 'powerdns-sync',
+  task: 'dns:sync',
   summary: 'ensure the PowerDNS zone, its records and the parent zone\'s NS delegation, then verify them by DNS',
   options,
+  dryRunHelp: 'read the zone (needs PDNS_API_KEY) and the parent zone (needs SSH) and print the diff; change nothing',
   details: [
     'Creates what is missing and replaces what differs (per name and type); never deletes other records.',
     'The in-cluster server through its HTTP API (PDNS_API_KEY), the parent zone on the VPS through pdnsutil over SSH.',
-    '--dry-run reads both (read-only) and prints the diff and the exact requests and commands.',
+    '--dry-run reads both (read-only) and prints the diff and the exact requests and commands; it needs what those',
+    '  reads need: PDNS_API_KEY (.env) for the API, SSH to the VPS for the parent zone. A read it cannot make is named.',
+    'exit codes: 0 in sync (or done), 1 a request or command failed, or DNS did not answer as configured, 2 usage, 3 config.',
+    'examples:',
+    '  task dns:sync -- --dry-run',
+    '  task dns:sync',
+    '  task dns:sync -- --verify-timeout 300'
   ].join('\n'),
   async run(ctx) {
     if (!ctx.config.powerdns) {

@@ -60,7 +60,15 @@ export const compactJson = (v: unknown) => JSON.stringify(v);
 export function powerDnsApi(ctx: OpsContext, live: boolean, http: PowerDnsSyncOptions['http'] = {}): PowerDnsApi {
   const p = ctx.config.powerdns!;
   const apiKey = ctx.secrets.PDNS_API_KEY ?? '';
-  if (live && !apiKey) throw new Error('PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)');
+  if (live && !apiKey) {
+    const missing = 'PDNS_API_KEY is missing: add it to .env (the PowerDNS api-key; see .env.example)';
+    // A dry-run reads the zone to show the diff; say which read it could not make.
+    throw new Error(
+      ctx.runner.dryRun
+        ? `--dry-run could not read zone ${fqdn(p.zone)} from the PowerDNS API (GET ${p.apiUrl.replace(/\/+$/, '')}/api/v1/servers/${p.serverId}/zones/${fqdn(p.zone)}) to show the diff: ${missing}; nothing was changed`
+        : missing,
+    );
+  }
   return new PowerDnsApi({ apiUrl: p.apiUrl, serverId: p.serverId, apiKey: apiKey || '<PDNS_API_KEY>', log: ctx.log, ...http });
 }
 

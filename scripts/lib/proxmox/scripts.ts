@@ -7,29 +7,37 @@ import { cleanupOrphanedVolumes } from './volumes.ts';
 // Specs of scripts/proxmox-csi-token.ts (task storage:csi-token) and scripts/proxmox-cleanup-volumes.ts
 // (task storage:cleanup-volumes), here so tests can run them in-process.
 
+// No --yes: every step these scripts confirm destroys something, so the confirmation is always the cluster's name.
 const confirmOptions = {
-  yes: { type: 'boolean', short: 'y', help: 'do not ask before a destructive step' },
-  confirm: { type: 'string', value: 'CLUSTER', help: 'confirm a destructive step by naming the cluster (for scripts)' },
+  confirm: { type: 'string', value: 'NAME', help: 'the cluster name, for scripts and CI (interactive runs ask for it)' },
 } as const;
 
-/** The shared typed confirmation (exit 4 when refused); `--yes` counts as the name. Not asked under --dry-run. */
+/** The shared typed confirmation (exit 4 when refused). Not asked under --dry-run. */
 async function confirmDestructive(ctx: ScriptContext<typeof confirmOptions>, action: string, scriptHint: string): Promise<void> {
   if (ctx.runner.dryRun) return;
   const cluster = ctx.config.cluster.name;
-  await confirmByName({ cluster, action, provided: ctx.opts.yes ? cluster : ctx.opts.confirm, scriptHint: `${scriptHint} --confirm ${cluster}`, log: ctx.log });
+  await confirmByName({ cluster, action, provided: ctx.opts.confirm, scriptHint: `${scriptHint} --confirm ${cluster}`, log: ctx.log });
 }
 
 export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
   name: 'proxmox-csi-token',
+  task: 'storage:csi-token',
   summary: 'the Proxmox CSI role, user, ACL and API token, sealed into the GitOps tree (create | rotate | delete)',
   positionals: 'create|rotate|delete',
+  dryRunHelp: 'read Proxmox over SSH (read-only; needs SSH access) and print what would change; change nothing',
   options: confirmOptions,
   details: [
     'create (default): ensure role, user, ACL and token; seal the plugin config Secret with kubeseal --cert. Re-running',
     '  changes nothing. A token whose sealed Secret is missing cannot be read back: the script says so; use rotate.',
     'rotate: replace the token and its sealed Secret (asks for confirmation).',
     'delete: remove the token, the ACL entry and the user (asks for confirmation); the role stays.',
-    '--dry-run reads Proxmox (read-only) and prints the exact commands it would run.',
+    '--dry-run reads Proxmox over SSH (read-only, so it needs SSH access to proxmox.host) and prints the exact',
+    '  commands it would run; a read it cannot make is named.',
+    'exit codes: 0 done, 1 a command failed, 2 usage, 3 config, 4 not confirmed (nothing changed).',
+    'examples:',
+    '  task storage:csi-token -- --dry-run',
+    '  task storage:csi-token',
+    '  task storage:csi-token -- rotate --confirm infra',
   ].join('\n'),
   async run(ctx) {
     const action = ctx.positionals[0] ?? 'create';
@@ -59,12 +67,18 @@ export const csiTokenScript: ScriptSpec<typeof confirmOptions> = {
 
 export const cleanupVolumesScript: ScriptSpec<typeof confirmOptions> = {
   name: 'proxmox-cleanup-volumes',
+  task: 'storage:cleanup-volumes',
   summary: 'list Proxmox CSI volumes left by destroyed clusters and free them after confirmation',
+  dryRunHelp: 'list the volumes over SSH (read-only; needs SSH access) and free nothing',
   options: confirmOptions,
   details: [
     'Lists vm-<id>-pvc-* volumes on proxmoxCsi.storage that no existing VM owns or has attached (and, while this',
     'cluster\'s VMs exist, that none of its PersistentVolumes uses), then frees them with pvesm free after',
-    'confirmation. --dry-run only lists them.',
+    'confirmation. --dry-run only lists them (it reads Proxmox over SSH, so it needs SSH access).',
+    'exit codes: 0 done (or nothing to free), 1 a command failed, 2 usage, 3 config, 4 not confirmed (nothing freed).',
+    'examples:',
+    '  task storage:cleanup-volumes -- --dry-run',
+    '  task storage:cleanup-volumes -- --confirm infra',
   ].join('\n'),
   async run(ctx) {
     const r = await cleanupOrphanedVolumes(ctx, {

@@ -6,6 +6,7 @@ import { ACTIONS, EXIT_FAULT_FOUND, parseAction, runRecovery } from './run.ts';
 
 export const emergencyRecoveryScript = defineScript({
   name: 'emergency-recovery',
+  task: 'cluster:emergency-recovery',
   summary: 'diagnose a broken cluster, write a report and name the next command; sub-actions repair one thing each',
   positionals: '[diagnose|kubeconfig|flux suspend-all|flux resume-all|cilium|etcd:snapshot|etcd:restore|etcd:rejoin]',
   options: {

@@ -63,7 +63,14 @@ export class RemoteHost {
 
 export async function withRemote<T>(ctx: OpsContext, target: SshTarget, opts: RemoteOptions, fn: (host: RemoteHost) => Promise<T>): Promise<T> {
   if (ctx.runner.dryRun && !opts.inspect) return fn(new RemoteHost(ctx, target, undefined));
-  return withSsh(ctx, target, (session) => fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs)));
+  let connected = false;
+  try {
+    return await withSsh(ctx, target, (session) => ((connected = true), fn(new RemoteHost(ctx, target, session, opts.commandTimeoutMs))));
+  } catch (err) {
+    // A dry-run that cannot make its read-only SSH connection says that this is what it could not do.
+    if (!ctx.runner.dryRun || connected) throw err;
+    throw new Error(`--dry-run could not read the current state from ${describeTarget(target)} over SSH (read-only commands; nothing was changed): ${(err as Error).message}`);
+  }
 }
 
 export interface NamedSshTarget extends SshTarget {
