@@ -13,8 +13,10 @@ const options = {
 
 export const netExposeScript: ScriptSpec<typeof options> = {
   name: 'net-expose',
+  task: 'net:expose',
   summary: 'expose the cluster through the VPS: its PowerDNS as a secondary of the zone, nginx SNI passthrough to the ingress',
   options,
+  dryRunHelp: 'read the zone (needs PDNS_API_KEY), the VPS (needs SSH) and print the exact changes; change nothing',
   details: [
     'From the config\'s vps section: the zone and its records (public names → vps.publicIp) and the parent delegation to',
     'vps.nameserver (as task dns:sync); the in-cluster primary allows AXFR only from vps.tailnetIp and notifies it; the',
@@ -24,6 +26,10 @@ export const netExposeScript: ScriptSpec<typeof options> = {
     '--dry-run reads the servers (read-only) and prints the exact changes. --verify checks the chain and reports the',
     'NOTIFY→answer time of a TXT record.',
     'exit codes: 0 ok, 1 failed (or a --verify check failed), 2 usage, 3 config',
+    'examples:',
+    '  task net:expose -- --dry-run',
+    '  task net:expose',
+    '  task net:expose -- --verify --sni gitea.k8s.example.org',
   ].join('\n'),
   async run(ctx) {
     if (!ctx.config.vps) {
