@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { ClusterConfigSchema, type ParsedConfig } from './schema.ts';
 import { checkRules, type ConfigIssue } from './rules.ts';
+import { checkMachineRules } from './machine-rules.ts';
 import { registerSecret } from '../core/redact.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 
@@ -176,7 +177,7 @@ export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterCo
     );
     throw new ConfigError(shown, problems);
   }
-  const ruleIssues: ConfigIssue[] = checkRules(parsed.data);
+  const ruleIssues: ConfigIssue[] = [...checkRules(parsed.data), ...checkMachineRules(parsed.data)];
   if (ruleIssues.length) {
     throw new ConfigError(
       shown,
@@ -195,6 +196,8 @@ export function resolveDefaults(c: ParsedConfig): ClusterConfig {
   const zone = c.powerdns ? c.powerdns.zone.replace(/\.$/, '') : '';
   return {
     ...c,
+    // A path or a selector picks the install disk; neither means the VM's first disk.
+    nodes: c.nodes.map((n) => (n.installDisk || n.installDiskSelector ? n : { ...n, installDisk: '/dev/sda' })),
     github: { ...c.github, path: c.github.path ?? `kubernetes/clusters/${c.cluster.name}` },
     proxmox: { ...c.proxmox, apiUrl: c.proxmox.apiUrl ?? `https://${c.proxmox.host}:8006/` },
     headscale: c.headscale && {
