@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { clusterSettings, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
 import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/configure/sync.ts';
+import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
 
 const fixture = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
 
@@ -59,6 +60,36 @@ test('rendered Talos patches carry the node address, the VIP on control planes o
   assert.is(common.cluster.network.cni.name, 'none');
   assert.is(common.cluster.proxy.disabled, true);
   assert.equal(common.machine.network.nameservers, ['10.0.10.1', '1.1.1.1']);
+});
+
+test('machine options render into the Talos patches, the Terraform variables and the Cilium values', () => {
+  const c = fixture('machine-options.yaml');
+  const files = renderAll(c);
+  const p = generatedPaths('metal');
+  const common = parseAllDocuments(files.get(p.talosCommon)!).map((d) => d.toJS());
+  assert.equal(common[0].cluster.network.podSubnets, ['10.244.0.0/16', 'fd00:30:244::/56']);
+  assert.equal(common[0].machine.install.extraKernelArgs, ['net.ifnames=0', 'mitigations=off', 'console=ttyS0']);
+  assert.equal(common.slice(1).map((d) => [d.kind, d.name, d.encryption.keys[0]]), [['VolumeConfig', 'STATE', { slot: 0, tpm: {} }], ['VolumeConfig', 'EPHEMERAL', { slot: 0, tpm: {} }]]);
+  const cp1 = parse(files.get(p.talosNode('metal-cp-1'))!);
+  assert.equal(cp1.machine.install, { diskSelector: { model: 'QEMU HARDDISK', size: '>= 60GB', type: 'ssd' } });
+  const link = cp1.machine.network.interfaces[0];
+  assert.is(link.interface, 'bond0');
+  assert.equal(link.bond.interfaces, ['eth0', 'eth1']);
+  assert.equal(link.vlans[0].addresses, ['10.0.30.11/24', 'fd00:30::11/64']);
+  assert.is(link.vlans[0].mtu, 9000);
+  assert.is(parse(files.get(p.talosNode('metal-worker-1'))!).machine.install.disk, '/dev/sdb');
+  assert.equal(parse(files.get(p.talosControlPlane)!).machine.network.interfaces, [{ interface: 'bond0', vlans: [{ vlanId: 20, vip: { ip: '10.0.30.10' } }] }]);
+  const tf = JSON.parse(files.get(p.tfvars('01-infrastructure'))!);
+  assert.equal(tf.machine, { link: 'bond0', nics: ['eth0', 'eth1'], bond: { mode: '802.3ad', miimon: 100 }, vlan_id: 20, ipv6: { prefix: 64, gateway: 'fd00:30::1' }, vtpm: true });
+  assert.is(tf.nodes['metal-cp-1'].ipv6, 'fd00:30::11');
+  assert.equal(ciliumValues(c).ipv6, { enabled: true });
+  // Without the options: IPv4 only, the path default, no encryption documents, no vTPM.
+  const plain = renderAll(fixture('one-node.yaml'));
+  const sp = generatedPaths('solo');
+  assert.is(parseAllDocuments(plain.get(sp.talosCommon)!).length, 1);
+  assert.is(parse(plain.get(sp.talosNode(fixture('one-node.yaml').nodes[0]!.name))!).machine.install.disk, '/dev/sda');
+  assert.equal(JSON.parse(plain.get(sp.tfvars('01-infrastructure'))!).machine.vtpm, false);
+  assert.is(ciliumValues(fixture('one-node.yaml')).ipv6, undefined);
 });
 
 test('a one-node cluster lets workloads run on its control plane', () => {

@@ -67,7 +67,7 @@ export function checkTalos(root: string, findings: Finding[]): number {
     if (!schemas.has(version)) {
       const schema = TalosSchema.load(root, version);
       if (!schema) {
-        findings.push({ check: 'talos', file: f.rel, message: `no Talos config schema for ${version}: vendor siderolabs/talos website/content/${/^v\d+\.\d+/.exec(version)?.[0]}/schemas/config.schema.json as ${talosSchemaPath('', version).slice(1)} (see schemas/README.md)` });
+        findings.push({ check: 'talos', file: f.rel, message: `no Talos config schema for ${version}: vendor siderolabs/talos website/content/${/^v\d+\.\d+/.exec(version)?.[0]}/schemas/config.schema.json as ${talosSchemaPath('', version)} (see schemas/README.md)` });
       }
       schemas.set(version, schema);
     }
