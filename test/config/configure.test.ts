@@ -92,6 +92,39 @@ test('machine options render into the Talos patches, the Terraform variables and
   assert.is(ciliumValues(fixture('one-node.yaml')).ipv6, undefined);
 });
 
+test('a new cluster gets its Flux entry from its config alone: role tree, own secrets path, optional sections left out', () => {
+  const base = readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8');
+  // A copy of the example renamed "lab", without powerdns and without proxmoxCsi.
+  const text = base.replace('name: infra ', 'name: lab ').replace(/\npowerdns:[\s\S]*?\n(?=proxmoxCsi:)/, '\n').replace(/\nproxmoxCsi:[\s\S]*$/, '\n');
+  const lab = parseConfigText(text, 'lab.yaml');
+  assert.is(lab.powerdns, undefined);
+  assert.is(lab.proxmoxCsi, undefined);
+  const files = renderAll(lab);
+  const p = generatedPaths('lab');
+  for (const f of [p.fluxEntry, p.clusterSettings, p.secretsReadme]) assert.ok(files.has(f), f);
+  const entry = parse(files.get(p.fluxEntry)!);
+  assert.equal(entry.resources, ['cluster-settings.yaml', '../infra/flux']);
+  assert.match(entry.patches[0].patch, 'value: ./kubernetes/clusters/lab/secrets');
+  const deleted = entry.patches.slice(1).map((x: { patch: string }) => parse(x.patch).metadata.name);
+  for (const k of ['powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'cluster-issuers', 'proxmox-csi']) assert.ok(deleted.includes(k), `${k} not left out: ${deleted}`);
+  // Whatever depends on a left-out Kustomization goes too (vault needs proxmox-csi volumes); the rest stays.
+  assert.ok(deleted.includes('vault'));
+  for (const k of ['sources', 'namespaces', 'sealed-secrets', 'cluster-secrets', 'cert-manager']) assert.not.ok(deleted.includes(k), k);
+  assert.match(files.get(p.fluxEntry)!, '#   powerdns: needs the powerdns section');
+  // The full example keeps everything.
+  const infra = parse(renderAll(fixture('five-node.yaml')).get(generatedPaths('infra').fluxEntry)!);
+  assert.equal(infra.resources, ['cluster-settings.yaml', 'flux']);
+  assert.is(infra.patches.length, 1);
+});
+
+test('the committed files of the apps cluster match clusters/apps.example.yaml', () => {
+  const { config } = loadConfig({ path: join(REPO_ROOT, 'clusters', 'apps.example.yaml') });
+  assert.is(config.cluster.role, 'apps');
+  const { drift } = diffGenerated(config);
+  assert.ok(isClean(drift), `stale generated files: ${JSON.stringify(drift)} — run npx tsx scripts/configure.ts --config clusters/apps.example.yaml`);
+  assert.equal(parse(renderAll(config).get(generatedPaths('apps').fluxEntry)!).resources, ['cluster-settings.yaml', 'flux']);
+});
+
 test('a one-node cluster lets workloads run on its control plane', () => {
   const files = renderAll(fixture('one-node.yaml'));
   assert.is(parse(files.get(generatedPaths('solo').talosControlPlane)!).cluster.allowSchedulingOnControlPlanes, true);

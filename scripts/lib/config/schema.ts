@@ -135,6 +135,10 @@ export const ClusterConfigSchema = z
       ),
       id: z.number().int().min(1).max(255).describe('Cluster id 1-255 (Cilium cluster mesh id, VM id prefixes)'),
       domain: dnsName.default('cluster.local').describe('Kubernetes DNS domain'),
+      role: z
+        .enum(['infra', 'apps'], { message: 'must be "infra" (the shared platform) or "apps" (workloads)' })
+        .default('infra')
+        .describe('Which Flux tree the cluster runs: kubernetes/clusters/infra/flux (the shared platform) or kubernetes/clusters/apps/flux (workloads)'),
     }),
     versions: z.strictObject({
       talos: semver('v', 'v1.11.6').describe('Talos Linux version (image, installer, talosctl gen config)'),

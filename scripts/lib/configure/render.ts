@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ClusterConfig } from '../config/load.ts';
 import { ClusterConfigSchema, type NodeConfig } from '../config/schema.ts';
 import { REPO_ROOT } from '../core/paths.ts';
+import { renderFluxEntry, renderSecretsReadme } from './flux-entry.ts';
 import { machineDocuments, machineVars, talosHeader, terraformMachine } from './machine.ts';
 
 // `task configure` renders, from the cluster config, every file other tools read. Pure: config and templates in,
@@ -26,6 +27,8 @@ export function generatedPaths(cluster: string) {
     terraformDir: `terraform/generated/${cluster}`,
     tfvars: (layer: TerraformLayer) => `terraform/generated/${cluster}/${layer}.tfvars.json`,
     clusterSettings: `kubernetes/clusters/${cluster}/cluster-settings.yaml`,
+    fluxEntry: `kubernetes/clusters/${cluster}/kustomization.yaml`,
+    secretsReadme: `kubernetes/clusters/${cluster}/secrets/README.md`,
   };
 }
 
@@ -223,7 +226,7 @@ export function renderConfigReference(): string {
 }
 
 /** Every generated file for one cluster, repo-relative path → content. */
-export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches')): Map<string, string> {
+export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches'), treeRoot = REPO_ROOT): Map<string, string> {
   const p = generatedPaths(c.cluster.name);
   const files = new Map<string, string>();
   const vars = talosVars(c);
@@ -233,6 +236,8 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir, c, n));
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
   files.set(p.clusterSettings, renderClusterSettings(c));
+  files.set(p.fluxEntry, renderFluxEntry(c, treeRoot, GENERATED_NOTE));
+  files.set(p.secretsReadme, renderSecretsReadme(c, GENERATED_NOTE));
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;
