@@ -137,6 +137,11 @@ export function checkMachineRules(c: ParsedConfig): ConfigIssue[] {
     if (!bond.interfaces.includes(c.network.interface)) {
       add(['talos', 'bond', 'interfaces'], `does not hold network.interface (${c.network.interface}); the bond takes over the node's NIC, so list it (e.g. [${c.network.interface}, …])`);
     }
+    // Terraform gives the VM one network device per entry; with eth-style names the guest calls them eth0…eth<n-1>.
+    const n = bond.interfaces.length;
+    if (bond.interfaces.every((x) => /^eth\d+$/.test(x)) && bond.interfaces.some((x) => Number(x.slice(3)) >= n)) {
+      add(['talos', 'bond', 'interfaces'], `${bond.interfaces.join(', ')}: the VM gets ${n} network devices, which the guest names eth0…eth${n - 1}; list those`);
+    }
     if (bond.lacpRate && bond.mode !== '802.3ad') add(['talos', 'bond', 'lacpRate'], `lacpRate applies to mode 802.3ad only (mode is ${bond.mode}); remove it or switch the mode`);
     if (bond.xmitHashPolicy && !['802.3ad', 'balance-xor', 'balance-tlb', 'balance-alb'].includes(bond.mode)) {
       add(['talos', 'bond', 'xmitHashPolicy'], `xmitHashPolicy applies to modes 802.3ad, balance-xor, balance-tlb and balance-alb (mode is ${bond.mode}); remove it or switch the mode`);
