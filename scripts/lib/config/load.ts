@@ -7,6 +7,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { ClusterConfigSchema, type ParsedConfig } from './schema.ts';
 import { checkRules, type ConfigIssue } from './rules.ts';
 import { checkMachineRules } from './machine-rules.ts';
+import { checkMeshPeers, checkMeshRules, type MeshRemote } from './mesh-rules.ts';
 import { registerSecret } from '../core/redact.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 
@@ -14,7 +15,7 @@ export const DEFAULT_CONFIG = 'cluster.yaml';
 export const EXAMPLE_CONFIG = 'cluster.example.yaml';
 
 /** The config after validation, with every derived default filled in. */
-export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi'> & {
+export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi' | 'clusterMesh'> & {
   github: ParsedConfig['github'] & { path: string };
   proxmox: ParsedConfig['proxmox'] & { apiUrl: string };
   headscale?: NonNullable<ParsedConfig['headscale']> & { routes: string[]; nodes: string[] | undefined };
@@ -23,6 +24,8 @@ export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale
     records: { name: string; type: string; content: string[]; ttl: number }[];
   };
   proxmoxCsi?: NonNullable<ParsedConfig['proxmoxCsi']> & { region: string; storage: string };
+  /** remotes: the peers read from their configs (empty when the config was parsed without its file). */
+  clusterMesh?: NonNullable<ParsedConfig['clusterMesh']> & { remotes: MeshRemote[] };
 };
 
 export class ConfigError extends Error {
@@ -155,10 +158,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { path: file, isDefault } = resolveConfigPath(opts.path, opts.env);
   const shown = relative(process.cwd(), file) || file;
   if (!existsSync(file)) throw new ConfigError(shown, [`file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
-  return { config: parseConfigText(readFileSync(file, 'utf8'), shown), file, isDefault };
+  return { config: parseConfigText(readFileSync(file, 'utf8'), shown, file), file, isDefault };
 }
 
-export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterConfig {
+/** `file`: the config's path, for what is relative to it (clusterMesh.peers, read and checked against this config). */
+export function parseConfigText(text: string, shown = DEFAULT_CONFIG, file?: string): ClusterConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) {
@@ -177,14 +181,17 @@ export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterCo
     );
     throw new ConfigError(shown, problems);
   }
-  const ruleIssues: ConfigIssue[] = [...checkRules(parsed.data), ...checkMachineRules(parsed.data)];
+  const ruleIssues: ConfigIssue[] = [...checkRules(parsed.data), ...checkMachineRules(parsed.data), ...checkMeshRules(parsed.data)];
+  // Peers are read only for a config loaded from its file, and without their own peers (no recursion).
+  const mesh = file && !ruleIssues.length ? checkMeshPeers(parsed.data, file, (t, s) => parseConfigText(t, s)) : { issues: [], remotes: [] };
+  ruleIssues.push(...mesh.issues);
   if (ruleIssues.length) {
     throw new ConfigError(
       shown,
       ruleIssues.map((i) => `${shown}:${locate(doc, lc, i.path)} ${pathText(i.path)}: ${i.message}`),
     );
   }
-  return resolveDefaults(parsed.data);
+  return resolveDefaults(parsed.data, mesh.remotes);
 }
 
 function fqdn(name: string): string {
@@ -192,7 +199,7 @@ function fqdn(name: string): string {
 }
 
 /** Fills the defaults that depend on other fields. */
-export function resolveDefaults(c: ParsedConfig): ClusterConfig {
+export function resolveDefaults(c: ParsedConfig, meshRemotes: MeshRemote[] = []): ClusterConfig {
   const zone = c.powerdns ? c.powerdns.zone.replace(/\.$/, '') : '';
   return {
     ...c,
@@ -215,6 +222,7 @@ export function resolveDefaults(c: ParsedConfig): ClusterConfig {
         content: Array.isArray(r.content) ? r.content : [r.content],
       })),
     },
+    clusterMesh: c.clusterMesh && { ...c.clusterMesh, remotes: meshRemotes },
     proxmoxCsi: c.proxmoxCsi && {
       ...c.proxmoxCsi,
       region: c.proxmoxCsi.region ?? c.cluster.name,

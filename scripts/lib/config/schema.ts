@@ -104,6 +104,20 @@ const MachineSchema = z
   .prefault({})
   .describe('Talos machine options for every node');
 
+// ---------------------------------------------------------------------------------------------------------------
+// Cilium ClusterMesh between clusters of this repository; rules in config/mesh-rules.ts (the peers' configs are read
+// there, so both sides must agree).
+
+const ClusterMeshSchema = z
+  .strictObject({
+    apiServerIp: ipv4.describe('LoadBalancer address of this cluster\'s clustermesh-apiserver (port 2379): inside network.loadBalancerCidr, or the node network without one'),
+    peers: z
+      .array(z.string().regex(/\.ya?ml$/, { message: 'must be the path of a cluster config (.yaml), relative to this file' }))
+      .min(1, { message: 'a mesh needs at least one peer' })
+      .describe('Config files of the other clusters, relative to this file (e.g. clusters/apps.yaml); each must list this one back'),
+  })
+  .describe('Cilium ClusterMesh with the peers\' clusters; absent: no mesh');
+
 export const NodeSchema = z
   .strictObject({
     name: label('the node name becomes its hostname').describe('Node name and hostname (RFC 1123 label)'),
@@ -162,6 +176,7 @@ export const ClusterConfigSchema = z
     nodes: z.array(NodeSchema).min(1, { message: 'needs at least one node' }),
     ipv6: Ipv6Schema.optional(),
     talos: MachineSchema,
+    clusterMesh: ClusterMeshSchema.optional(),
     proxmox: z.strictObject({
       host: hostOrIp.describe('SSH and API host of the Proxmox server'),
       sshUser: z.string().min(1).default('root').describe('SSH user on the Proxmox host (pveum, pvesm)'),
