@@ -76,7 +76,7 @@ const MachineSchema = z
         key: z
           .enum(['nodeID', 'tpm'], { message: 'must be "nodeID" or "tpm"' })
           .default('nodeID')
-          .describe('LUKS2 key: nodeID (derived from the node UUID) or tpm (sealed by the VM\'s vTPM, which Terraform then adds)'),
+          .describe('LUKS2 key: nodeID (derived from the node UUID; guards a disk taken away) or tpm (sealed by the VM\'s vTPM, which Terraform then adds; Talos binds it to the SecureBoot state, PCR 7)'),
         volumes: z
           .array(z.enum(['STATE', 'EPHEMERAL'], { message: 'must be "STATE" or "EPHEMERAL"' }))
           .min(1)
