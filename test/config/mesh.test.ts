@@ -1,9 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../../scripts/lib/config/load.ts';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { ensureMeshCa, meshCaDir } from '../../scripts/lib/cilium/mesh-ca.ts';
+import { Logger } from '../../scripts/lib/core/log.ts';
+import { clusterPaths } from '../../scripts/lib/core/paths.ts';
+import { Runner } from '../../scripts/lib/core/runner.ts';
 import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
 
 // Cilium ClusterMesh: each config names its peers' config files; loading one reads the others and checks that the
@@ -37,14 +42,20 @@ github: { owner: someone, repository: homelab }
 
 function withConfigs<T>(infra: Side, apps: Side, fn: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'clusters'));
+  writeFileSync(join(dir, 'cluster.yaml'), configText(infra));
+  writeFileSync(join(dir, 'clusters', 'apps.yaml'), configText(apps));
+  let out: T;
   try {
-    mkdirSync(join(dir, 'clusters'));
-    writeFileSync(join(dir, 'cluster.yaml'), configText(infra));
-    writeFileSync(join(dir, 'clusters', 'apps.yaml'), configText(apps));
-    return fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    out = fn(dir);
+  } catch (err) {
+    cleanup();
+    throw err;
   }
+  if (out instanceof Promise) return out.finally(cleanup) as T;
+  cleanup();
+  return out;
 }
 
 const INFRA: Side = { name: 'infra', id: 1, net: '10', pod: '10.244.0.0/16', peers: ['clusters/apps.yaml'] };
@@ -105,6 +116,37 @@ test('a missing or broken peer config is reported on the peers entry', () => {
     const p = problems(dir, 'cluster.yaml');
     assert.ok(p.some((x) => /clusterMesh\.peers\[0\]: clusters\/nope\.yaml not found/.test(x)), p.join('\n'));
     assert.ok(p.some((x) => /clusterMesh\.peers\[1\]: clusters\/apps\.yaml is not a valid cluster config \(clusters\/apps\.yaml:\d+:\d+ network\.podCidr: "not-a-cidr" must be an IPv4 CIDR/.test(x)), p.join('\n'));
+  });
+});
+
+test('the mesh CA is made once with openssl, kept 0600 beside the clusters\' state, and found by every peer; a dry run only plans it', async () => {
+  await withConfigs(INFRA, APPS, async (dir) => {
+    const infra = loadConfig({ path: join(dir, 'cluster.yaml') }).config;
+    const apps = loadConfig({ path: join(dir, 'clusters', 'apps.yaml') }).config;
+    const env = { HOME_OPS_STATE_DIR: join(dir, 'state') };
+    const log = new Logger({ level: 'error' });
+    const ctx = (config: typeof infra, dryRun: boolean) => {
+      const printed: string[] = [];
+      const runner = new Runner({ log, dryRun, print: (l) => printed.push(l) });
+      return { ctx: { config, runner, log, secrets: {}, paths: clusterPaths(config.cluster.name, env) }, runner, printed };
+    };
+    const plan = ctx(infra, true);
+    assert.is(await ensureMeshCa(plan.ctx), undefined);
+    assert.equal(plan.runner.history.map((h) => h.argv[0]), ['openssl']);
+    const caDir = meshCaDir(clusterPaths('infra', env).dir, ['infra', 'apps']);
+    assert.is(caDir, join(dir, 'state', 'mesh', 'apps+infra'));
+    assert.throws(() => statSync(join(caDir, 'ca.key')));
+    const made = await ensureMeshCa(ctx(infra, false).ctx);
+    const cert = new X509Certificate(made!.cert);
+    assert.ok(cert.ca);
+    assert.match(cert.subject, 'CN=Cilium CA');
+    assert.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
+    // The other peer's bootstrap finds the same CA and runs nothing.
+    const peer = ctx(apps, false);
+    const found = await ensureMeshCa(peer.ctx);
+    assert.equal(found, made);
+    assert.equal(peer.runner.history, []);
+    assert.is(readFileSync(join(caDir, 'ca.crt'), 'utf8'), made!.cert);
   });
 });
 
