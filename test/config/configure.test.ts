@@ -83,6 +83,7 @@ test('machine options render into the Talos patches, the Terraform variables and
   assert.equal(tf.machine, { link: 'bond0', nics: ['eth0', 'eth1'], bond: { mode: '802.3ad', miimon: 100 }, vlan_id: 20, ipv6: { prefix: 64, gateway: 'fd00:30::1' }, vtpm: true });
   assert.is(tf.nodes['metal-cp-1'].ipv6, 'fd00:30::11');
   assert.equal(ciliumValues(c).ipv6, { enabled: true });
+  assert.equal([clusterSettings(c).NODE_CIDR_V6, clusterSettings(c).POD_CIDR_V6, clusterSettings(c).SERVICE_CIDR_V6], ['fd00:30::/64', 'fd00:30:244::/56', 'fd00:30:96::/112']);
   // Without the options: IPv4 only, the path default, no encryption documents, no vTPM.
   const plain = renderAll(fixture('one-node.yaml'));
   const sp = generatedPaths('solo');
@@ -90,6 +91,7 @@ test('machine options render into the Talos patches, the Terraform variables and
   assert.is(parse(plain.get(sp.talosNode(fixture('one-node.yaml').nodes[0]!.name))!).machine.install.disk, '/dev/sda');
   assert.equal(JSON.parse(plain.get(sp.tfvars('01-infrastructure'))!).machine.vtpm, false);
   assert.is(ciliumValues(fixture('one-node.yaml')).ipv6, undefined);
+  assert.is(clusterSettings(fixture('one-node.yaml')).POD_CIDR_V6, undefined);
 });
 
 test('a new cluster gets its Flux entry from its config alone: role tree, own secrets path, optional sections left out', () => {

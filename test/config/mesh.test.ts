@@ -100,6 +100,15 @@ test('a peer that does not list this config back, or has no mesh section, is an 
   });
 });
 
+test('every cluster of a mesh lists all the others', () => {
+  withConfigs(INFRA, { ...APPS, peers: ['../cluster.yaml', 'other.yaml'] }, (dir) => {
+    writeFileSync(join(dir, 'clusters', 'other.yaml'), configText({ name: 'other', id: 3, net: '30', pod: '10.246.0.0/16', peers: ['apps.yaml', '../cluster.yaml'] }));
+    const p = problems(dir, 'cluster.yaml');
+    assert.equal(p.length, 1, p.join('\n'));
+    assert.match(p[0]!, /clusterMesh\.peers: clusters\/apps\.yaml \(cluster apps\) also meshes with clusters\/other\.yaml; every cluster of a mesh lists all the others — add it here$/);
+  });
+});
+
 test('peers need distinct names and ids, separate pod and node networks and one Cilium minor', () => {
   withConfigs(INFRA, { ...APPS, name: 'infra', id: 1, net: '10', pod: '10.244.128.0/17', cilium: '1.17.9' }, (dir) => {
     const p = problems(dir, 'cluster.yaml').map((x) => x.replace(/^.*?cluster\.yaml:\d+:\d+ /, ''));

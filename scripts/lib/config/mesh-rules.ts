@@ -79,8 +79,15 @@ export function checkMeshPeers(c: ParsedConfig, file: string, parse: (text: stri
     }
     const back = relative(dirname(peerFile), self);
     if (!peer.clusterMesh) return void issues.push({ path, message: `${p} (cluster ${peer.cluster.name}) has no clusterMesh section; add one with peers: [${back}] — both sides must agree` });
-    const listsUs = peer.clusterMesh.peers.some((q) => resolve(dirname(peerFile), q) === self);
+    const theirs = peer.clusterMesh.peers.map((q) => resolve(dirname(peerFile), q));
+    const listsUs = theirs.includes(self);
     if (!listsUs) issues.push({ path, message: `${p} (cluster ${peer.cluster.name}) does not list this config in its clusterMesh.peers; add ${back} there — both sides must agree` });
+    else {
+      // One mesh, one member list: every cluster lists all the others (they share one CA, named after the members).
+      const ours = new Set([self, ...mesh.peers.map((q) => resolve(dirname(self), q))]);
+      const extra = [...new Set([peerFile, ...theirs])].filter((f) => !ours.has(f));
+      if (extra.length) issues.push({ path: ['clusterMesh', 'peers'], message: `${p} (cluster ${peer.cluster.name}) also meshes with ${extra.map((f) => relative(dirname(self), f)).join(', ')}; every cluster of a mesh lists all the others — add ${extra.length === 1 ? 'it' : 'them'} here` });
+    }
     const nameOwner = names.get(peer.cluster.name);
     if (nameOwner) issues.push({ path: ['cluster', 'name'], message: `cluster name ${peer.cluster.name} is used by both ${nameOwner} and ${p}; mesh peers need distinct names` });
     else names.set(peer.cluster.name, p);

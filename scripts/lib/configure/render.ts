@@ -61,6 +61,11 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     PROXMOX_URL: c.proxmox.apiUrl,
   };
   if (c.network.loadBalancerCidr) s.LB_CIDR = c.network.loadBalancerCidr;
+  if (c.ipv6) {
+    s.NODE_CIDR_V6 = c.ipv6.nodeCidr;
+    s.POD_CIDR_V6 = c.ipv6.podCidr;
+    s.SERVICE_CIDR_V6 = c.ipv6.serviceCidr;
+  }
   if (c.powerdns) {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
