@@ -5,7 +5,7 @@ import { diffGenerated, isClean, writeGenerated } from './lib/configure/sync.ts'
 await runScript({
   name: 'configure',
   task: 'configure',
-  summary: 'render Talos patches, Terraform variables, the Flux cluster-settings and the config JSON Schema from the cluster config',
+  summary: 'render Talos patches, Terraform variables, the cluster\'s Flux entry (kustomization.yaml, cluster-settings, secrets/) and the config JSON Schema from the cluster config',
   options: {
     check: { type: 'boolean', help: 'write nothing; exit 1 and list the files that are stale' },
   },

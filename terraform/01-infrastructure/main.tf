@@ -58,6 +58,7 @@ module "node" {
   name          = each.key
   role          = each.value.role
   ip            = each.value.ip
+  ipv6          = each.value.ipv6
   vm_id         = each.value.vm_id
   cpu           = each.value.cpu
   memory_mib    = each.value.memory_mib
@@ -66,6 +67,7 @@ module "node" {
   tags          = [var.cluster_name]
   pool_id       = data.proxmox_virtual_environment_pool.cluster.pool_id
   network       = local.node_network
+  machine       = var.machine
   talos         = local.talos
   proxmox       = local.proxmox
 }

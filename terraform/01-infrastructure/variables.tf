@@ -94,6 +94,19 @@ variable "network" {
   }
 }
 
+variable "machine" {
+  description = "Talos machine options the VMs carry (config talos and ipv6): node link, NICs, bond, VLAN, IPv6, vTPM."
+  type = object({
+    link    = string
+    nics    = list(string)
+    bond    = optional(object({ mode = string, miimon = number }))
+    vlan_id = optional(number)
+    ipv6    = optional(object({ prefix = number, gateway = string }))
+    vtpm    = bool
+  })
+  default = { link = "eth0", nics = ["eth0"], vtpm = false }
+}
+
 variable "nodes" {
   description = "Nodes by name (config nodes)."
   type = map(object({
@@ -103,6 +116,7 @@ variable "nodes" {
     cpu        = number
     memory_mib = number
     disk_gib   = number
+    ipv6       = optional(string)
   }))
 
   validation {

@@ -61,7 +61,6 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   writeFileSync(configFile, text);
   const config = parseConfigText(text, 'cluster.yaml');
   writeGenerated(config, root);
-  writeFileSync(join(root, 'kubernetes/clusters', config.cluster.name, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n');
   sh(base, 'git', 'init', '--quiet', '--bare', '--initial-branch=main', origin);
   sh(root, 'git', 'init', '--quiet', '--initial-branch=main');
   // The bootstrap commits the sealing certificate: the copy needs an identity (a user's checkout has one).

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { clusterSettings, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
 import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/configure/sync.ts';
+import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
 
 const fixture = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
 
@@ -59,6 +60,71 @@ test('rendered Talos patches carry the node address, the VIP on control planes o
   assert.is(common.cluster.network.cni.name, 'none');
   assert.is(common.cluster.proxy.disabled, true);
   assert.equal(common.machine.network.nameservers, ['10.0.10.1', '1.1.1.1']);
+});
+
+test('machine options render into the Talos patches, the Terraform variables and the Cilium values', () => {
+  const c = fixture('machine-options.yaml');
+  const files = renderAll(c);
+  const p = generatedPaths('metal');
+  const common = parseAllDocuments(files.get(p.talosCommon)!).map((d) => d.toJS());
+  assert.equal(common[0].cluster.network.podSubnets, ['10.244.0.0/16', 'fd00:30:244::/56']);
+  assert.equal(common[0].machine.install.extraKernelArgs, ['net.ifnames=0', 'mitigations=off', 'console=ttyS0']);
+  assert.equal(common.slice(1).map((d) => [d.kind, d.name, d.encryption.keys[0]]), [['VolumeConfig', 'STATE', { slot: 0, tpm: {} }], ['VolumeConfig', 'EPHEMERAL', { slot: 0, tpm: {} }]]);
+  const cp1 = parse(files.get(p.talosNode('metal-cp-1'))!);
+  assert.equal(cp1.machine.install, { diskSelector: { model: 'QEMU HARDDISK', size: '>= 60GB', type: 'ssd' } });
+  const link = cp1.machine.network.interfaces[0];
+  assert.is(link.interface, 'bond0');
+  assert.equal(link.bond.interfaces, ['eth0', 'eth1']);
+  assert.equal(link.vlans[0].addresses, ['10.0.30.11/24', 'fd00:30::11/64']);
+  assert.is(link.vlans[0].mtu, 9000);
+  assert.is(parse(files.get(p.talosNode('metal-worker-1'))!).machine.install.disk, '/dev/sdb');
+  assert.equal(parse(files.get(p.talosControlPlane)!).machine.network.interfaces, [{ interface: 'bond0', vlans: [{ vlanId: 20, vip: { ip: '10.0.30.10' } }] }]);
+  const tf = JSON.parse(files.get(p.tfvars('01-infrastructure'))!);
+  assert.equal(tf.machine, { link: 'bond0', nics: ['eth0', 'eth1'], bond: { mode: '802.3ad', miimon: 100 }, vlan_id: 20, ipv6: { prefix: 64, gateway: 'fd00:30::1' }, vtpm: true });
+  assert.is(tf.nodes['metal-cp-1'].ipv6, 'fd00:30::11');
+  assert.equal(ciliumValues(c).ipv6, { enabled: true });
+  assert.equal([clusterSettings(c).NODE_CIDR_V6, clusterSettings(c).POD_CIDR_V6, clusterSettings(c).SERVICE_CIDR_V6], ['fd00:30::/64', 'fd00:30:244::/56', 'fd00:30:96::/112']);
+  // Without the options: IPv4 only, the path default, no encryption documents, no vTPM.
+  const plain = renderAll(fixture('one-node.yaml'));
+  const sp = generatedPaths('solo');
+  assert.is(parseAllDocuments(plain.get(sp.talosCommon)!).length, 1);
+  assert.is(parse(plain.get(sp.talosNode(fixture('one-node.yaml').nodes[0]!.name))!).machine.install.disk, '/dev/sda');
+  assert.equal(JSON.parse(plain.get(sp.tfvars('01-infrastructure'))!).machine.vtpm, false);
+  assert.is(ciliumValues(fixture('one-node.yaml')).ipv6, undefined);
+  assert.is(clusterSettings(fixture('one-node.yaml')).POD_CIDR_V6, undefined);
+});
+
+test('a new cluster gets its Flux entry from its config alone: role tree, own secrets path, optional sections left out', () => {
+  const base = readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8');
+  // A copy of the example renamed "lab", without powerdns and without proxmoxCsi.
+  const text = base.replace('name: infra ', 'name: lab ').replace(/\npowerdns:[\s\S]*?\n(?=proxmoxCsi:)/, '\n').replace(/\nproxmoxCsi:[\s\S]*$/, '\n');
+  const lab = parseConfigText(text, 'lab.yaml');
+  assert.is(lab.powerdns, undefined);
+  assert.is(lab.proxmoxCsi, undefined);
+  const files = renderAll(lab);
+  const p = generatedPaths('lab');
+  for (const f of [p.fluxEntry, p.clusterSettings, p.secretsReadme]) assert.ok(files.has(f), f);
+  const entry = parse(files.get(p.fluxEntry)!);
+  assert.equal(entry.resources, ['cluster-settings.yaml', '../infra/flux']);
+  assert.match(entry.patches[0].patch, 'value: ./kubernetes/clusters/lab/secrets');
+  const deleted = entry.patches.slice(1).map((x: { patch: string }) => parse(x.patch).metadata.name);
+  for (const k of ['powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'cluster-issuers', 'proxmox-csi']) assert.ok(deleted.includes(k), `${k} not left out: ${deleted}`);
+  // Whatever depends on a left-out Kustomization goes too (vault needs proxmox-csi volumes); the rest stays.
+  assert.ok(deleted.includes('vault'));
+  for (const k of ['sources', 'namespaces', 'sealed-secrets', 'cluster-secrets', 'cert-manager']) assert.not.ok(deleted.includes(k), k);
+  assert.match(files.get(p.fluxEntry)!, '#   powerdns: needs the powerdns section');
+  // The full example keeps everything.
+  const infra = parse(renderAll(fixture('five-node.yaml')).get(generatedPaths('infra').fluxEntry)!);
+  assert.equal(infra.resources, ['cluster-settings.yaml', 'flux']);
+  assert.is(infra.patches.length, 1);
+});
+
+test('the committed files of the apps cluster match clusters/apps.example.yaml', () => {
+  const { config } = loadConfig({ path: join(REPO_ROOT, 'clusters', 'apps.example.yaml') });
+  assert.is(config.cluster.role, 'apps');
+  const { drift } = diffGenerated(config);
+  assert.ok(isClean(drift), `stale generated files: ${JSON.stringify(drift)} — run npx tsx scripts/configure.ts --config clusters/apps.example.yaml`);
+  assert.equal(parse(renderAll(config).get(generatedPaths('apps').fluxEntry)!).resources, ['cluster-settings.yaml', 'flux']);
 });
 
 test('a one-node cluster lets workloads run on its control plane', () => {

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { runnerExec } from '../../scripts/lib/validate/exec.ts';
 import type { Finding } from '../../scripts/lib/validate/model.ts';
@@ -145,7 +146,8 @@ output "node_ips" {
 `,
   'terraform/generated/test/01-infrastructure.tfvars.json': `{ "talos_version": "v1.11.6" }\n`,
   'terraform/generated/test/00-persistent-auth.tfvars.json': `{ "cluster_name": "test", "network": { "cidr": "10.0.0.0/24", "mtu": 1500 } }\n`,
-  'talos/generated/test/common.yaml': `machine:
+  'talos/generated/test/common.yaml': `# Talos: v1.11.6
+machine:
   features:
     kubePrism:
       enabled: true
@@ -157,14 +159,17 @@ cluster:
   proxy:
     disabled: true
 `,
-  'talos/generated/test/controlplane.yaml': `machine:
+  'talos/generated/test/controlplane.yaml': `# Talos: v1.11.6
+machine:
   network:
     interfaces:
       - interface: eth0
         vip:
           ip: 10.0.0.10
 `,
-  'talos/generated/test/nodes/cp-1.yaml': `machine:
+  'talos/generated/test/nodes/cp-1.yaml': `# Talos: v1.11.6
+# Node: cp-1 (controlplane)
+machine:
   network:
     hostname: cp-1
     interfaces:
@@ -203,6 +208,11 @@ export function makeTree(overrides: Record<string, string | null> = {}): Tree {
   };
   const files = { ...BASE, ...overrides };
   for (const [path, content] of Object.entries(files)) if (content !== null) write(path, content);
+  // Talos' vendored config schema, as in the repository (the talos check reads it from the tree's root).
+  if (!Object.keys(overrides).some((p) => p.startsWith('schemas/talos.dev/'))) {
+    mkdirSync(join(root, 'schemas'), { recursive: true });
+    symlinkSync(join(REPO_ROOT, 'schemas', 'talos.dev'), join(root, 'schemas', 'talos.dev'));
+  }
   for (const layer of ['00-persistent-auth', '01-infrastructure']) {
     if (overrides[`terraform/${layer}/versions.tf`] === undefined && files[`terraform/${layer}/main.tf`] !== null) symlinkSync('../versions.tf', join(root, `terraform/${layer}/versions.tf`));
   }

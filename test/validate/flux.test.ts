@@ -15,6 +15,18 @@ test('the base fixture is clean', async () => {
   assert.is(r.counts.helmReleases, 1);
 });
 
+test('a cluster whose entry applies no Flux Kustomization is an error naming the fix', async () => {
+  const r = await validateWith({
+    'kubernetes/clusters/empty/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - cluster-settings.yaml\n',
+    'kubernetes/clusters/empty/cluster-settings.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n  namespace: flux-system\ndata:\n  CLUSTER_NAME: empty\n',
+  });
+  const f = only(r.findings, 'kustomize');
+  assert.equal(f.map((x) => `${x.file}: ${x.message}`), [
+    'kubernetes/clusters/empty/kustomization.yaml: cluster empty has no Flux Kustomization, so Flux would deploy nothing there: render its entry with `task configure -- --config clusters/empty.yaml` (cluster.role picks kubernetes/clusters/<role>/flux)',
+  ], show(r.findings));
+  assert.is(r.trees.length, 2);
+});
+
 test('a dangling dependsOn is reported on the Kustomization', async () => {
   const r = await validateWith({ [FLUX]: BASE[FLUX]!.replace('    - name: sources', '    - name: sourcez') });
   const f = only(r.findings, 'flux-graph');

@@ -47,7 +47,7 @@ test('the rendered Talos patches keep CNI none, kube-proxy off, KubePrism, the V
   withTree(
     {
       'talos/generated/test/common.yaml': BASE['talos/generated/test/common.yaml']!.replace('name: none', 'name: flannel').replace('disabled: true', 'disabled: false'),
-      'talos/generated/test/controlplane.yaml': 'machine:\n  network:\n    interfaces:\n      - interface: eth0\n',
+      'talos/generated/test/controlplane.yaml': '# Talos: v1.11.6\nmachine:\n  network:\n    interfaces:\n      - interface: eth0\n',
       'talos/generated/test/nodes/cp-1.yaml': BASE['talos/generated/test/nodes/cp-1.yaml']!.replace('hostname: cp-1', 'hostname: cp-2'),
       // Restricted for kubelets (NodeRestriction) — next to an allowed topology label, which would be lost with it.
       'talos/generated/test/worker.yaml': 'machine:\n  nodeLabels:\n    node-role.kubernetes.io/worker: ""\n    topology.kubernetes.io/zone: pve\n    node.kubernetes.io/pool: a\n',

@@ -5,6 +5,7 @@ import * as helm from '../helm/helm.ts';
 import { labelNodeArgv, missingLabel, nodeLabels, nodesArgv, waitNodesReady, WORKER_ROLE_LABEL } from '../kubernetes/nodes.ts';
 import { talosHealth } from '../talos/health.ts';
 import { writeAtomic } from '../core/files.ts';
+import { ensureMeshCa, meshCaValues } from '../cilium/mesh-ca.ts';
 import { firstControlPlane } from '../config/nodes.ts';
 import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
@@ -40,7 +41,9 @@ async function ciliumCurrent(p: PhaseContext, values: Record<string, unknown>): 
 
 export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   const c = p.config;
-  const values = helm.ciliumValues(c);
+  // With a ClusterMesh, the CA every peer shares (created by the first peer's bootstrap).
+  const ca = await ensureMeshCa(p);
+  const values = { ...helm.ciliumValues(c), ...(ca ? meshCaValues(ca) : {}) };
   const file = ciliumValuesFile(p);
   p.versions.cilium = c.versions.cilium;
   let installed = false;

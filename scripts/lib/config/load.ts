@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { ClusterConfigSchema, type ParsedConfig } from './schema.ts';
 import { checkRules, type ConfigIssue } from './rules.ts';
+import { checkMachineRules } from './machine-rules.ts';
+import { checkMeshPeers, checkMeshRules, type MeshRemote } from './mesh-rules.ts';
 import { registerSecret } from '../core/redact.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 
@@ -13,7 +15,7 @@ export const DEFAULT_CONFIG = 'cluster.yaml';
 export const EXAMPLE_CONFIG = 'cluster.example.yaml';
 
 /** The config after validation, with every derived default filled in. */
-export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi'> & {
+export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi' | 'clusterMesh'> & {
   github: ParsedConfig['github'] & { path: string };
   proxmox: ParsedConfig['proxmox'] & { apiUrl: string };
   headscale?: NonNullable<ParsedConfig['headscale']> & { routes: string[]; nodes: string[] | undefined };
@@ -22,6 +24,8 @@ export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale
     records: { name: string; type: string; content: string[]; ttl: number }[];
   };
   proxmoxCsi?: NonNullable<ParsedConfig['proxmoxCsi']> & { region: string; storage: string };
+  /** remotes: the peers read from their configs (empty when the config was parsed without its file). */
+  clusterMesh?: NonNullable<ParsedConfig['clusterMesh']> & { remotes: MeshRemote[] };
 };
 
 export class ConfigError extends Error {
@@ -182,7 +186,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { path: file, isDefault } = resolveConfigPath(opts.path, opts.env);
   const shown = relative(process.cwd(), file) || file;
   if (!existsSync(file)) throw new ConfigError(shown, [`${shown}: file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
-  return { config: parseConfigText(readConfigFile(file, shown), shown), file, isDefault };
+  return { config: parseConfigText(readConfigFile(file, shown), shown, file), file, isDefault };
 }
 
 /** The config file's text; a directory or an unreadable file is a config error (exit 3) that names the path. */
@@ -201,7 +205,8 @@ export function readConfigFile(file: string, shown: string, read: (file: string)
   }
 }
 
-export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterConfig {
+/** `file`: the config's path, for what is relative to it (clusterMesh.peers, read and checked against this config). */
+export function parseConfigText(text: string, shown = DEFAULT_CONFIG, file?: string): ClusterConfig {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) {
@@ -230,14 +235,17 @@ export function parseConfigText(text: string, shown = DEFAULT_CONFIG): ClusterCo
     );
     throw new ConfigError(shown, problems);
   }
-  const ruleIssues: ConfigIssue[] = checkRules(parsed.data);
+  const ruleIssues: ConfigIssue[] = [...checkRules(parsed.data), ...checkMachineRules(parsed.data), ...checkMeshRules(parsed.data)];
+  // Peers are read only for a config loaded from its file, and without their own peers (no recursion).
+  const mesh = file && !ruleIssues.length ? checkMeshPeers(parsed.data, file, (t, s) => parseConfigText(t, s)) : { issues: [], remotes: [] };
+  ruleIssues.push(...mesh.issues);
   if (ruleIssues.length) {
     throw new ConfigError(
       shown,
       ruleIssues.map((i) => `${shown}:${locate(doc, lc, i.path)} ${pathText(i.path)}: ${i.message}`),
     );
   }
-  return resolveDefaults(parsed.data);
+  return resolveDefaults(parsed.data, mesh.remotes);
 }
 
 /**
@@ -287,10 +295,12 @@ function fqdn(name: string): string {
 }
 
 /** Fills the defaults that depend on other fields. */
-export function resolveDefaults(c: ParsedConfig): ClusterConfig {
+export function resolveDefaults(c: ParsedConfig, meshRemotes: MeshRemote[] = []): ClusterConfig {
   const zone = c.powerdns ? c.powerdns.zone.replace(/\.$/, '') : '';
   return {
     ...c,
+    // A path or a selector picks the install disk; neither means the VM's first disk.
+    nodes: c.nodes.map((n) => (n.installDisk || n.installDiskSelector ? n : { ...n, installDisk: '/dev/sda' })),
     github: { ...c.github, path: c.github.path ?? `kubernetes/clusters/${c.cluster.name}` },
     proxmox: { ...c.proxmox, apiUrl: c.proxmox.apiUrl ?? `https://${c.proxmox.host}:8006/` },
     headscale: c.headscale && {
@@ -308,6 +318,7 @@ export function resolveDefaults(c: ParsedConfig): ClusterConfig {
         content: Array.isArray(r.content) ? r.content : [r.content],
       })),
     },
+    clusterMesh: c.clusterMesh && { ...c.clusterMesh, remotes: meshRemotes },
     proxmoxCsi: c.proxmoxCsi && {
       ...c.proxmoxCsi,
       region: c.proxmoxCsi.region ?? c.cluster.name,

@@ -35,6 +35,89 @@ const semver = (prefix: 'v' | '', example: string) =>
           : `must look like ${example} (three numbers, no leading "v")`,
     });
 
+// ---------------------------------------------------------------------------------------------------------------
+// Talos machine options: the install disk by selector, dual-stack, STATE/EPHEMERAL encryption, bonds and VLANs.
+// Each renders into the Talos patches (configure/render.ts); the rules relating them live in config/machine-rules.ts.
+
+const ipv6 = z.ipv6({ message: 'must be an IPv6 address such as fd00:10::11' });
+const cidrv6 = z.cidrv6({ message: 'must be an IPv6 CIDR such as fd00:10::/64' });
+const linkName = z.string().regex(/^[a-z][a-z0-9]{0,14}$/, { message: 'must be a Linux interface name such as eth1 (lowercase, at most 15 characters)' });
+
+/** Talos `machine.install.diskSelector` (v1alpha1.InstallDiskSelector); every field given must match. */
+export const InstallDiskSelectorSchema = z
+  .strictObject({
+    model: z.string().min(1).optional().describe('Disk model; glob patterns allowed, e.g. "QEMU HARDDISK" or "Samsung SSD 9*"'),
+    size: z
+      .string()
+      .regex(/^(>=|<=|>|<|==)?\s*\d+(\.\d+)?\s*([kmgtpe]i?b?|b)?$/i, { message: 'must be a size with an optional comparison, such as "120GB", ">= 100GB" or "<= 2TiB"' })
+      .optional()
+      .describe('Size, optionally compared: "120GB", ">= 100GB", "<= 2TB"'),
+    serial: z.string().min(1).optional().describe('Disk serial number'),
+    wwid: z.string().min(1).optional().describe('World Wide Identifier, e.g. naa.5000c500a0b1c2d3'),
+    type: z.enum(['ssd', 'hdd', 'nvme', 'sd'], { message: 'must be "ssd", "hdd", "nvme" or "sd"' }).optional().describe('Disk type'),
+    busPath: z.string().startsWith('/').optional().describe('Bus path, e.g. /pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0'),
+  })
+  .refine((s) => Object.keys(s).length > 0, { message: 'an empty selector matches any disk; name at least one of model, size, serial, wwid, type, busPath' })
+  .describe('Talos machine.install.diskSelector: the disk picked by its attributes instead of a path');
+
+const Ipv6Schema = z
+  .strictObject({
+    nodeCidr: cidrv6.describe('IPv6 prefix of the node network (each node then sets nodes[].ipv6)'),
+    gateway: ipv6.describe('IPv6 default gateway of the node network'),
+    podCidr: cidrv6.default('fd00:10:244::/56').describe('IPv6 pod network, /48 to /63 (the controller manager hands each node a /64)'),
+    serviceCidr: cidrv6.default('fd00:10:96::/112').describe('IPv6 Service network, /108 or longer'),
+  })
+  .describe('Dual-stack: IPv6 beside IPv4 for nodes, pods and Services; absent: IPv4 only');
+
+const MachineSchema = z
+  .strictObject({
+    encryption: z
+      .strictObject({
+        key: z
+          .enum(['nodeID', 'tpm'], { message: 'must be "nodeID" or "tpm"' })
+          .default('nodeID')
+          .describe('LUKS2 key: nodeID (derived from the node UUID; guards a disk taken away) or tpm (sealed by the VM\'s vTPM, which Terraform then adds; Talos binds it to the SecureBoot state, PCR 7)'),
+        volumes: z
+          .array(z.enum(['STATE', 'EPHEMERAL'], { message: 'must be "STATE" or "EPHEMERAL"' }))
+          .min(1)
+          .default(['STATE', 'EPHEMERAL'])
+          .describe('System volumes to encrypt'),
+      })
+      .optional()
+      .describe('Encrypt the STATE and EPHEMERAL volumes (Talos VolumeConfig documents); absent: unencrypted'),
+    bond: z
+      .strictObject({
+        name: z.string().regex(/^bond\d{1,3}$/, { message: 'must look like bond0' }).default('bond0'),
+        interfaces: z.array(linkName).min(2, { message: 'a bond needs at least two interfaces' }).describe('NICs of the bond; Terraform gives the VM one network device per entry (eth0, eth1, … in order)'),
+        mode: z
+          .enum(['balance-rr', 'active-backup', 'balance-xor', 'broadcast', '802.3ad', 'balance-tlb', 'balance-alb'])
+          .default('active-backup')
+          .describe('Linux bonding mode; 802.3ad needs LACP on the switch'),
+        miimon: z.number().int().min(0).default(100).describe('Link monitoring interval in ms'),
+        lacpRate: z.enum(['slow', 'fast']).optional().describe('802.3ad only'),
+        xmitHashPolicy: z.enum(['layer2', 'layer2+3', 'layer3+4', 'encap2+3', 'encap3+4']).optional().describe('balance-xor and 802.3ad only'),
+      })
+      .optional()
+      .describe('Bond the node NICs; the node addresses, routes and VIP then sit on the bond'),
+    vlan: z.number().int().min(1).max(4094).optional().describe('802.1Q VLAN id: the node addresses, routes and VIP sit on this VLAN of the link'),
+  })
+  .prefault({})
+  .describe('Talos machine options for every node');
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cilium ClusterMesh between clusters of this repository; rules in config/mesh-rules.ts (the peers' configs are read
+// there, so both sides must agree).
+
+const ClusterMeshSchema = z
+  .strictObject({
+    apiServerIp: ipv4.describe('LoadBalancer address of this cluster\'s clustermesh-apiserver (port 2379): inside network.loadBalancerCidr, or the node network without one'),
+    peers: z
+      .array(z.string().regex(/\.ya?ml$/, { message: 'must be the path of a cluster config (.yaml), relative to this file' }))
+      .min(1, { message: 'a mesh needs at least one peer' })
+      .describe('Config files of the other clusters, relative to this file (e.g. clusters/apps.yaml); each must list this one back'),
+  })
+  .describe('Cilium ClusterMesh with the peers\' clusters; absent: no mesh');
+
 export const NodeSchema = z
   .strictObject({
     name: label('the node name becomes its hostname').describe('Node name and hostname (RFC 1123 label)'),
@@ -44,7 +127,9 @@ export const NodeSchema = z
     cpu: z.number().int().min(2).default(2).describe('vCPUs (Talos needs at least 2)'),
     memoryMiB: z.number().int().min(2048).default(4096).describe('Memory in MiB (Talos needs at least 2048)'),
     diskGiB: z.number().int().min(10).default(32).describe('System disk in GiB'),
-    installDisk: z.string().startsWith('/dev/').default('/dev/sda').describe('Disk Talos installs to'),
+    installDisk: z.string().startsWith('/dev/').optional().describe('Disk Talos installs to, by path; default /dev/sda unless installDiskSelector is set'),
+    installDiskSelector: InstallDiskSelectorSchema.optional(),
+    ipv6: ipv6.optional().describe('Static IPv6 address (with the ipv6 section)'),
   })
   .describe('One Talos VM');
 
@@ -64,6 +149,10 @@ export const ClusterConfigSchema = z
       ),
       id: z.number().int().min(1).max(255).describe('Cluster id 1-255 (Cilium cluster mesh id, VM id prefixes)'),
       domain: dnsName.default('cluster.local').describe('Kubernetes DNS domain'),
+      role: z
+        .enum(['infra', 'apps'], { message: 'must be "infra" (the shared platform) or "apps" (workloads)' })
+        .default('infra')
+        .describe('Which Flux tree the cluster runs: kubernetes/clusters/infra/flux (the shared platform) or kubernetes/clusters/apps/flux (workloads)'),
     }),
     versions: z.strictObject({
       talos: semver('v', 'v1.11.6').describe('Talos Linux version (image, installer, talosctl gen config)'),
@@ -92,6 +181,9 @@ export const ClusterConfigSchema = z
       mtu: z.number().int().min(1280).max(9000).default(1500).describe('MTU of the node interface'),
     }),
     nodes: z.array(NodeSchema).min(1, { message: 'needs at least one node' }),
+    ipv6: Ipv6Schema.optional(),
+    talos: MachineSchema,
+    clusterMesh: ClusterMeshSchema.optional(),
     proxmox: z.strictObject({
       host: hostOrIp.describe('SSH and API host of the Proxmox server'),
       sshUser: z.string().min(1).default('root').describe('SSH user on the Proxmox host (pveum, pvesm)'),
@@ -107,7 +199,10 @@ export const ClusterConfigSchema = z
       .strictObject({
         url: httpUrl.default('https://factory.talos.dev').describe('Talos Image Factory'),
         extensions: z.array(z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, { message: 'must look like siderolabs/qemu-guest-agent' })).default(['siderolabs/qemu-guest-agent']),
-        extraKernelArgs: z.array(z.string().min(1)).default([]),
+        extraKernelArgs: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]+(=\S+)?$/, { message: 'must be one kernel argument such as "mitigations=off" (name[=value], no spaces)' }))
+          .default([])
+          .describe('Kernel arguments baked into the Image Factory schematic (the UKI) and machine.install.extraKernelArgs'),
       })
       .prefault({}),
     github: z.strictObject({

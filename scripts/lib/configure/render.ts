@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { ClusterConfig } from '../config/load.ts';
 import { ClusterConfigSchema, type NodeConfig } from '../config/schema.ts';
 import { REPO_ROOT } from '../core/paths.ts';
+import { renderFluxEntry, renderSecretsReadme } from './flux-entry.ts';
+import { machineDocuments, machineVars, talosHeader, terraformMachine } from './machine.ts';
 
 // `task configure` renders, from the cluster config, every file other tools read. Pure: config and templates in,
 // a map of repo-relative path → content out; writing and --check are the caller's business.
@@ -25,6 +27,8 @@ export function generatedPaths(cluster: string) {
     terraformDir: `terraform/generated/${cluster}`,
     tfvars: (layer: TerraformLayer) => `terraform/generated/${cluster}/${layer}.tfvars.json`,
     clusterSettings: `kubernetes/clusters/${cluster}/cluster-settings.yaml`,
+    fluxEntry: `kubernetes/clusters/${cluster}/kustomization.yaml`,
+    secretsReadme: `kubernetes/clusters/${cluster}/secrets/README.md`,
   };
 }
 
@@ -57,6 +61,11 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     PROXMOX_URL: c.proxmox.apiUrl,
   };
   if (c.network.loadBalancerCidr) s.LB_CIDR = c.network.loadBalancerCidr;
+  if (c.ipv6) {
+    s.NODE_CIDR_V6 = c.ipv6.nodeCidr;
+    s.POD_CIDR_V6 = c.ipv6.podCidr;
+    s.SERVICE_CIDR_V6 = c.ipv6.serviceCidr;
+  }
   if (c.powerdns) {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
@@ -82,13 +91,13 @@ export function talosVars(c: ClusterConfig, node?: NodeConfig): Record<string, s
     // Node topology for the Proxmox CSI plugin: region = its config region (default the cluster name), zone = the
     // Proxmox node; the kubelet's provider id names the VM (proxmox://<region>/<vmid>).
     TOPOLOGY_REGION: c.proxmoxCsi?.region ?? c.cluster.name,
+    ...machineVars(c, node),
   };
   if (node) {
     Object.assign(vars, {
       NODE_NAME: node.name,
       NODE_IP: node.ip,
       NODE_PREFIX: prefixOf(c.network.nodeCidr),
-      NODE_INSTALL_DISK: node.installDisk,
       NODE_VM_ID: String(node.vmId),
     });
   }
@@ -104,11 +113,13 @@ export function substitute(text: string, vars: Record<string, string>, source: s
   });
 }
 
-function renderTemplate(template: string, vars: Record<string, string>, templatesDir: string): string {
+function renderTemplate(template: string, vars: Record<string, string>, templatesDir: string, c: ClusterConfig, node?: NodeConfig): string {
   const file = join(templatesDir, template);
   const text = substitute(readFileSync(file, 'utf8'), vars, `talos/patches/${template}`);
   const doc = parseYaml(text) as unknown; // round-trip: the output is canonical YAML and known to parse
-  return `# ${GENERATED_NOTE}\n# Source: talos/patches/${template}\n${stringify(doc, { lineWidth: 0 })}`;
+  // Option-dependent documents (VolumeConfig for encryption) follow the v1alpha1 patch in the same file.
+  const extra = machineDocuments(c, template).map((d) => `---\n${stringify(d, { lineWidth: 0 })}`);
+  return `# ${GENERATED_NOTE}\n# Source: talos/patches/${template}\n${talosHeader(c, node)}\n${stringify(doc, { lineWidth: 0 })}${extra.join('')}`;
 }
 
 function terraformVars(c: ClusterConfig, layer: TerraformLayer): Record<string, unknown> {
@@ -141,10 +152,11 @@ function terraformVars(c: ClusterConfig, layer: TerraformLayer): Record<string, 
       mtu: c.network.mtu,
       vip: c.network.vip,
     },
+    machine: terraformMachine(c),
     nodes: Object.fromEntries(
       c.nodes.map((n) => [
         n.name,
-        { role: n.role, ip: n.ip, vm_id: n.vmId, cpu: n.cpu, memory_mib: n.memoryMiB, disk_gib: n.diskGiB },
+        { role: n.role, ip: n.ip, vm_id: n.vmId, cpu: n.cpu, memory_mib: n.memoryMiB, disk_gib: n.diskGiB, ...(n.ipv6 ? { ipv6: n.ipv6 } : {}) },
       ]),
     ),
   };
@@ -221,16 +233,18 @@ export function renderConfigReference(): string {
 }
 
 /** Every generated file for one cluster, repo-relative path → content. */
-export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches')): Map<string, string> {
+export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches'), treeRoot = REPO_ROOT): Map<string, string> {
   const p = generatedPaths(c.cluster.name);
   const files = new Map<string, string>();
   const vars = talosVars(c);
-  files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir));
-  files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir));
-  files.set(p.talosWorker, renderTemplate('worker.yaml', vars, templatesDir));
-  for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir));
+  files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir, c));
+  files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir, c));
+  files.set(p.talosWorker, renderTemplate('worker.yaml', vars, templatesDir, c));
+  for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir, c, n));
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
   files.set(p.clusterSettings, renderClusterSettings(c));
+  files.set(p.fluxEntry, renderFluxEntry(c, treeRoot, GENERATED_NOTE));
+  files.set(p.secretsReadme, renderSecretsReadme(c, GENERATED_NOTE));
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;

@@ -89,6 +89,19 @@ export function ciliumValues(c: ClusterConfig): Record<string, unknown> {
     cluster: { name: c.cluster.name, id: c.cluster.id },
     // Node pod CIDRs come from the controller manager (cluster.network.podSubnets in the Talos patch).
     ipam: { mode: 'kubernetes' },
+    // Dual-stack (the config's ipv6 section): pods get an IPv6 address from the node's IPv6 pod CIDR too.
+    ...(c.ipv6 ? { ipv6: { enabled: true } } : {}),
+    // ClusterMesh (the config's clusterMesh section): this cluster's clustermesh-apiserver on its LoadBalancer address,
+    // and the peers' apiservers (read from their configs) to connect to.
+    ...(c.clusterMesh
+      ? {
+          clustermesh: {
+            useAPIServer: true,
+            apiserver: { service: { type: 'LoadBalancer', loadBalancerIP: c.clusterMesh.apiServerIp } },
+            config: { enabled: true, clusters: c.clusterMesh.remotes.map((r) => ({ name: r.name, ips: [r.apiServerIp], port: 2379 })) },
+          },
+        }
+      : {}),
     // The Talos patch disables kube-proxy; Cilium replaces it and reaches the API through KubePrism, which every node
     // runs on localhost:7445 — so Cilium needs neither the VIP nor a working Service network to start.
     kubeProxyReplacement: true,

@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { ciliumValuesFile } from '../bootstrap/cni.ts';
+import { ensureMeshCa, meshCaValues } from '../cilium/mesh-ca.ts';
 import { readIfExists, writeAtomic } from '../core/files.ts';
 import { controlPlanes } from '../config/nodes.ts';
 import type { NodeConfig } from '../config/schema.ts';
@@ -86,7 +87,8 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
 
 export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
   const c = ctx.config;
-  const values = helm.ciliumValues(c);
+  const ca = await ensureMeshCa(ctx);
+  const values = { ...helm.ciliumValues(c), ...(ca ? meshCaValues(ca) : {}) };
   const file = ciliumValuesFile(ctx);
   if (!planNote(ctx, `write ${file} (the Cilium values the bootstrap uses, a pure function of the config)`)) writeAtomic(file, stringify(values), 0o600);
   // Always `upgrade --install`: a release that exists but whose objects were deleted is re-applied too.

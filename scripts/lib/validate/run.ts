@@ -93,6 +93,15 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
 
   await timed(timings, 'flux-checks', () => {
     for (const t of trees) checkTree(t, root, findings);
+    // A cluster directory whose entry applies no Flux Kustomization deploys nothing: a missing or hand-made entry.
+    for (const t of trees) {
+      if ([...t.kustomizations.values()].some((k) => !k.bootstrap)) continue;
+      findings.push({
+        check: 'kustomize',
+        file: `kubernetes/clusters/${t.cluster}/kustomization.yaml`,
+        message: `cluster ${t.cluster} has no Flux Kustomization, so Flux would deploy nothing there: render its entry with \`task configure -- --config clusters/${t.cluster}.yaml\` (cluster.role picks kubernetes/clusters/<role>/flux)`,
+      });
+    }
     checkSecretFiles(index, trees, findings);
   });
 

@@ -13,39 +13,99 @@ terraform {
 }
 
 locals {
-  # Talos network resource specs (the MetalNetworkPlatformConfig format), layer "platform".
+  # Where the node addresses sit: the link (the NIC, or the bond over the NICs), or its VLAN ("<link>.<vid>", the name
+  # Talos gives the VLAN link of the machine config too, so both layers describe the same link).
+  addr_link = var.machine.vlan_id == null ? var.machine.link : "${var.machine.link}.${var.machine.vlan_id}"
+  bonds     = var.machine.bond == null ? [] : [var.machine.bond]
+  vlans     = var.machine.vlan_id == null ? [] : [var.machine.vlan_id]
+  ipv6s     = var.ipv6 == null ? [] : [var.ipv6]
+
+  # Talos network resource specs (the MetalNetworkPlatformConfig format), layer "platform"; field names as in
+  # siderolabs/talos pkg/machinery/resources/network (link_spec.go, address_spec.go, route_spec.go).
   network_config = {
-    addresses = [{
-      address  = "${var.ip}/${var.network.prefix}"
-      linkName = var.network.interface
-      family   = "inet4"
-      scope    = "global"
-      flags    = "permanent"
-      layer    = "platform"
-    }]
-    links = [{
-      name    = var.network.interface
-      logical = false
-      up      = true
-      mtu     = var.network.mtu
-      kind    = ""
-      type    = "ether"
-      layer   = "platform"
-    }]
-    routes = [{
-      family      = "inet4"
-      dst         = ""
-      src         = ""
-      gateway     = var.network.gateway
-      outLinkName = var.network.interface
-      table       = "main"
-      priority    = 1024
-      scope       = "global"
-      type        = "unicast"
-      flags       = ""
-      protocol    = "static"
-      layer       = "platform"
-    }]
+    addresses = concat(
+      [{
+        address  = "${var.ip}/${var.network.prefix}"
+        linkName = local.addr_link
+        family   = "inet4"
+        scope    = "global"
+        flags    = "permanent"
+        layer    = "platform"
+      }],
+      [for a in local.ipv6s : {
+        address  = "${a}/${var.machine.ipv6.prefix}"
+        linkName = local.addr_link
+        family   = "inet6"
+        scope    = "global"
+        flags    = "permanent"
+        layer    = "platform"
+      }],
+    )
+    links = concat(
+      [for i, nic in var.machine.nics : merge(
+        {
+          name    = nic
+          logical = false
+          up      = true
+          mtu     = var.network.mtu
+          kind    = ""
+          type    = "ether"
+          layer   = "platform"
+        },
+        [for b in local.bonds : { masterName = var.machine.link, slaveIndex = i }]...
+      )],
+      [for b in local.bonds : {
+        name       = var.machine.link
+        logical    = true
+        up         = true
+        mtu        = var.network.mtu
+        kind       = "bond"
+        type       = "ether"
+        bondMaster = { mode = b.mode, miimon = b.miimon }
+        layer      = "platform"
+      }],
+      [for vid in local.vlans : {
+        name       = local.addr_link
+        logical    = true
+        up         = true
+        mtu        = var.network.mtu
+        kind       = "vlan"
+        type       = "ether"
+        parentName = var.machine.link
+        vlan       = { vlanID = vid, vlanProtocol = "802.1q" }
+        layer      = "platform"
+      }],
+    )
+    routes = concat(
+      [{
+        family      = "inet4"
+        dst         = ""
+        src         = ""
+        gateway     = var.network.gateway
+        outLinkName = local.addr_link
+        table       = "main"
+        priority    = 1024
+        scope       = "global"
+        type        = "unicast"
+        flags       = ""
+        protocol    = "static"
+        layer       = "platform"
+      }],
+      [for a in local.ipv6s : {
+        family      = "inet6"
+        dst         = ""
+        src         = ""
+        gateway     = var.machine.ipv6.gateway
+        outLinkName = local.addr_link
+        table       = "main"
+        priority    = 2048
+        scope       = "global"
+        type        = "unicast"
+        flags       = ""
+        protocol    = "static"
+        layer       = "platform"
+      }],
+    )
     hostnames = [{
       hostname   = var.name
       domainname = ""
@@ -127,10 +187,23 @@ resource "proxmox_virtual_environment_vm" "node" {
     trim    = true
   }
 
-  network_device {
-    bridge = var.proxmox.bridge
-    model  = "virtio"
-    mtu    = var.network.mtu
+  # One device per NIC (a bond has several); under net.ifnames=0 the guest names them eth0, eth1, … in this order.
+  dynamic "network_device" {
+    for_each = var.machine.nics
+    content {
+      bridge = var.proxmox.bridge
+      model  = "virtio"
+      mtu    = var.network.mtu
+    }
+  }
+
+  # A vTPM for TPM-sealed STATE/EPHEMERAL encryption (config talos.encryption.key: tpm).
+  dynamic "tpm_state" {
+    for_each = var.machine.vtpm ? [1] : []
+    content {
+      datastore_id = var.proxmox.storage
+      version      = "v2.0"
+    }
   }
 
   efi_disk {

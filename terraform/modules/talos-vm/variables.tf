@@ -18,6 +18,12 @@ variable "ip" {
   type        = string
 }
 
+variable "ipv6" {
+  description = "Static IPv6 address of the node (dual-stack); null: IPv4 only."
+  type        = string
+  default     = null
+}
+
 variable "vm_id" {
   description = "Proxmox VM id."
   type        = number
@@ -62,6 +68,18 @@ variable "network" {
     dns_servers = list(string)
     interface   = string
     mtu         = number
+  })
+}
+
+variable "machine" {
+  description = "Talos machine options the VM and its META network config carry: the node link (NIC or bond), its NICs, bond, VLAN, IPv6 gateway and prefix, vTPM."
+  type = object({
+    link    = string
+    nics    = list(string)
+    bond    = optional(object({ mode = string, miimon = number }))
+    vlan_id = optional(number)
+    ipv6    = optional(object({ prefix = number, gateway = string }))
+    vtpm    = bool
   })
 }
 

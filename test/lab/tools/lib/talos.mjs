@@ -37,10 +37,14 @@ export async function readYamlDocs(text, file) {
 
 const isObj = (v) => v && typeof v === 'object' && !Array.isArray(v);
 
-/** Talos-style strategic merge: maps merge deeply; network interfaces merge by interface name; other lists append. */
+/**
+ * Talos-style strategic merge (talos v1.11.6 pkg/machinery/config/merge): maps merge deeply; network interfaces merge
+ * by interface name, vlans by id; podSubnets/serviceSubnets are replaced (merge:"replace"); other lists append.
+ */
 export function merge(base, patch, key = '') {
   if (!isObj(base) || !isObj(patch)) {
     if (Array.isArray(base) && Array.isArray(patch)) {
+      if (key === 'podSubnets' || key === 'serviceSubnets') return patch;
       if (key === 'interfaces' || key === 'vlans') {
         const out = base.map((x) => ({ ...x }));
         for (const p of patch) {

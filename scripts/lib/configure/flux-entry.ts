@@ -1,0 +1,125 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import type { ClusterConfig } from '../config/load.ts';
+
+// The Flux entry of a cluster (kubernetes/clusters/<cluster>/kustomization.yaml, what `flux bootstrap --path` applies),
+// rendered from the config: the cluster-settings ConfigMap plus the Flux Kustomizations of the cluster's role
+// (kubernetes/clusters/<role>/flux, shared by every cluster of that role), with the per-cluster differences as
+// kustomize patches — the cluster's own secrets path, and no Kustomization whose config section is absent. Pure apart
+// from reading the role's tree (a template, like talos/patches).
+
+/** Kustomizations that need an optional config section; without it they (and whatever depends on them) are left out. */
+export const NEEDS_SECTION: Record<string, 'powerdns' | 'proxmoxCsi' | 'headscale'> = {
+  powerdns: 'powerdns',
+  'external-dns': 'powerdns',
+  // The PowerDNS webhook and the DNS-01 ClusterIssuer answer challenges through PowerDNS.
+  'cert-manager-webhook-pdns': 'powerdns',
+  'cluster-issuers': 'powerdns',
+  // Its host name lives in the zone (${DNS_ZONE}).
+  authentik: 'powerdns',
+  // Reads the CSI token and the CSI_* settings the proxmoxCsi section provides.
+  'proxmox-csi': 'proxmoxCsi',
+};
+
+export function roleTreeDir(role: string): string {
+  return `kubernetes/clusters/${role}/flux`;
+}
+
+export interface FluxKustomizationRef {
+  name: string;
+  dependsOn: string[];
+  file: string;
+}
+
+/** The Flux Kustomizations of a role's tree: every YAML file of its directory except kustomization.yaml. */
+export function roleKustomizations(root: string, role: string): FluxKustomizationRef[] {
+  const dir = join(root, roleTreeDir(role));
+  if (!existsSync(dir)) return [];
+  const out: FluxKustomizationRef[] = [];
+  for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && n !== 'kustomization.yaml').sort()) {
+    for (const d of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
+      const o = d.toJS() as { kind?: string; apiVersion?: string; metadata?: { name?: string }; spec?: { dependsOn?: { name: string }[] } } | null;
+      if (o?.kind !== 'Kustomization' || !String(o.apiVersion).startsWith('kustomize.toolkit.fluxcd.io/')) continue;
+      out.push({ name: String(o.metadata?.name), dependsOn: (o.spec?.dependsOn ?? []).map((x) => x.name), file: `${roleTreeDir(role)}/${f}` });
+    }
+  }
+  return out;
+}
+
+/** Names left out for this config: those whose section is absent, then, transitively, those depending on them. */
+export function omittedKustomizations(c: ClusterConfig, ks: FluxKustomizationRef[]): Map<string, string> {
+  const why = new Map<string, string>();
+  for (const k of ks) {
+    const section = NEEDS_SECTION[k.name];
+    if (section && c[section] === undefined) why.set(k.name, `needs the ${section} section`);
+  }
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const k of ks) {
+      if (why.has(k.name)) continue;
+      const dep = k.dependsOn.find((d) => why.has(d));
+      if (dep) {
+        why.set(k.name, `depends on ${dep}`);
+        changed = true;
+      }
+    }
+  }
+  return why;
+}
+
+export function renderFluxEntry(c: ClusterConfig, root: string, note: string): string {
+  const name = c.cluster.name;
+  const role = c.cluster.role;
+  const ks = roleKustomizations(root, role);
+  const omitted = omittedKustomizations(c, ks);
+  const patches: Record<string, unknown>[] = [];
+  if (ks.some((k) => k.name === 'cluster-secrets')) {
+    patches.push({
+      target: { group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', name: 'cluster-secrets' },
+      patch: stringify([{ op: 'replace', path: '/spec/path', value: `./kubernetes/clusters/${name}/secrets` }]),
+    });
+  }
+  for (const [k] of [...omitted].sort(([a], [b]) => a.localeCompare(b))) {
+    patches.push({
+      patch: stringify({ $patch: 'delete', apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: k, namespace: 'flux-system' } }),
+    });
+  }
+  const doc = {
+    apiVersion: 'kustomize.config.k8s.io/v1beta1',
+    kind: 'Kustomization',
+    resources: ['cluster-settings.yaml', name === role ? 'flux' : `../${role}/flux`],
+    ...(patches.length ? { patches } : {}),
+  };
+  const left = [...omitted].map(([k, w]) => `#   ${k}: ${w}`);
+  return [
+    `# ${note}`,
+    `# What the flux-system Kustomization (\`flux bootstrap github --path kubernetes/clusters/${name}\`) applies:`,
+    `# the cluster-settings ConfigMap and the Flux Kustomizations of role "${role}" (${roleTreeDir(role)}),`,
+    '# with this cluster\'s secrets path. The flux-system/ directory that `flux bootstrap` commits next to this file is',
+    '# deliberately not listed: the bootstrap owns Flux\'s own components and re-applies them on every run (`task',
+    '# validate` checks that).',
+    ...(left.length ? ['# Left out (their config section is absent):', ...left] : []),
+    stringify(doc, { lineWidth: 0 }).trimEnd(),
+    '',
+  ].join('\n');
+}
+
+export function renderSecretsReadme(c: ClusterConfig, note: string): string {
+  return `<!-- ${note} -->
+
+# Sealed secrets of cluster ${c.cluster.name}
+
+The scripts write SealedSecrets here (never plaintext):
+
+- \`powerdns-api-key.sealed.yaml\`: Secret \`dns-system/powerdns-api-key\` (key \`api-key\`), by the bootstrap (phase
+  \`secrets\`) when the config has a \`powerdns\` section.
+- \`proxmox-csi-plugin.sealed.yaml\`: Secret \`csi-proxmox/proxmox-csi-plugin\` (key \`config.yaml\`), by
+  \`task storage:csi-token\`.
+
+There is no \`kustomization.yaml\` on purpose: the \`cluster-secrets\` Flux Kustomization points at this directory (its
+path comes from the generated \`../kustomization.yaml\`) and Flux applies every manifest it finds, so a file that does
+not exist yet breaks nothing. Seal with the committed certificate:
+\`kubeseal --cert ../sealed-secrets-cert.pem --format yaml < secret.yaml > NAME.sealed.yaml\`.
+`;
+}
