@@ -50,10 +50,9 @@ test('the rendered Talos patches keep CNI none, kube-proxy off, KubePrism, the V
       'talos/generated/test/controlplane.yaml': '# Talos: v1.11.6\nmachine:\n  network:\n    interfaces:\n      - interface: eth0\n',
       'talos/generated/test/nodes/cp-1.yaml': BASE['talos/generated/test/nodes/cp-1.yaml']!.replace('hostname: cp-1', 'hostname: cp-2'),
       // Restricted for kubelets (NodeRestriction) — next to an allowed topology label, which would be lost with it.
-      'talos/generated/test/worker.yaml': 'machine:\n  nodeLabels:\n    node-role.kubernetes.io/worker: ""\n    topology.kubernetes.io/zone: pve\n    node.kubernetes.io/pool: a\n',
-      // A worker's own patch (its role from the rendered tfvars) too; a control plane's may (admin credentials).
-      'terraform/generated/test/01-infrastructure.tfvars.json': '{ "talos_version": "v1.11.6", "nodes": { "cp-1": { "role": "controlplane" }, "w-1": { "role": "worker" } } }\n',
-      'talos/generated/test/nodes/w-1.yaml': 'machine:\n  nodeLabels:\n    node-restriction.kubernetes.io/pool: a\n  network:\n    hostname: w-1\n    interfaces:\n      - interface: eth0\n        addresses: ["10.0.0.21/24"]\n',
+      'talos/generated/test/worker.yaml': '# Talos: v1.11.6\nmachine:\n  nodeLabels:\n    node-role.kubernetes.io/worker: ""\n    topology.kubernetes.io/zone: pve\n    node.kubernetes.io/pool: a\n',
+      // A worker's own patch (its role from its header) too; a control plane's may (admin credentials).
+      'talos/generated/test/nodes/w-1.yaml': '# Talos: v1.11.6\n# Node: w-1 (worker)\nmachine:\n  nodeLabels:\n    node-restriction.kubernetes.io/pool: a\n  network:\n    hostname: w-1\n    interfaces:\n      - interface: eth0\n        addresses: ["10.0.0.21/24"]\n',
     },
     (root) => {
       const f: Finding[] = [];
