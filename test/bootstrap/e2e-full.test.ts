@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -157,7 +157,20 @@ test('the full example config (every section on): cold bootstrap to the end, the
     // The CSI token: made once on the Proxmox host, sealed, committed and on the branch Flux reads.
     assert.is(w.remote.calls({ cmd: 'pveum user token add' }).filter((x) => x.exitCode === 0).length, 1);
     sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'cat-file', '-e', `refs/heads/main:${sealedRel}`);
-    assert.match(sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:${sealedRel}`), /kind: SealedSecret[\s\S]*encryptedData:/);
+    // Sealed: the pushed file holds the issued token only encrypted, and the bootstrap's sealing key opens it
+    // (kubeseal --recovery-unseal, as a user restoring from backup would).
+    const issued = w.remote.proxmox().issuedTokens ?? [];
+    assert.is(issued.length, 1);
+    const pushed = sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:${sealedRel}`);
+    assert.match(pushed, /kind: SealedSecret[\s\S]*encryptedData:/);
+    assert.not.ok(pushed.includes(issued[0]!.value), 'the token is not in git in plain text');
+    const sealedCopy = join(w.base, 'pushed.sealed.yaml');
+    writeFileSync(sealedCopy, pushed);
+    const keyFile = join(lab.stateDir, c.cluster.name, 'sealed-secrets', 'tls.key');
+    const unsealed = JSON.parse(execFileSync(join(lab.binDir, 'kubeseal'), ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', sealedCopy, '-o', 'json'], { env: { ...process.env, ...lab.env }, encoding: 'utf8' })) as { data: Record<string, string> };
+    const csiConfig = parse(Buffer.from(unsealed.data['config.yaml'] ?? '', 'base64').toString('utf8')) as { clusters: { token_id: string; token_secret: string }[] };
+    assert.is(csiConfig.clusters[0]?.token_id, `${c.proxmoxCsi.user}!${c.proxmoxCsi.tokenName}`);
+    assert.is(csiConfig.clusters[0]?.token_secret, issued[0]!.value);
     assert.is(w.repo.head(), w.repo.remoteHead());
     // Flux applied it: proxmox-csi and powerdns are Ready; PowerDNS was synced only once its Kustomization was.
     const ks = lab.state().flux!.kustomizations;
