@@ -18,7 +18,8 @@ import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN
 // the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
 // two real PowerDNS servers (the in-cluster primary; the VPS's, home of the parent zone and secondary of the cluster
 // zone, real AXFR and NOTIFY between them), Debian's nginx with the stream module as the VPS's SNI passthrough and an
-// `openssl s_server` as the ingress, then once more: the second run changes nothing. The lab holds the real dependency: the proxmox-csi Kustomization builds only once the CSI token's
+// `openssl s_server` as the ingress. Then once more, and the integrations phase once more on its own: neither changes
+// anything. The lab holds the real dependency: the proxmox-csi Kustomization builds only once the CSI token's
 // SealedSecret is on the branch Flux reads, powerdns depends on proxmox-csi, and the in-cluster PowerDNS API answers
 // only while the powerdns Kustomization is Ready (a gate in front of the server). A bootstrap that syncs PowerDNS
 // before the token is pushed cannot finish — the cold-start deadlock this test exists for.
