@@ -114,6 +114,10 @@ test('the full example config (every section on): cold bootstrap to the end, the
     const w = world;
     const c = w.repo.config;
     assert.ok(c.headscale && c.powerdns && c.vps && c.proxmoxCsi, 'every optional section is on');
+    // The primary above runs what the rendered cluster settings give the Flux tree's powerdns-config.
+    const settings = parse(readFileSync(join(w.repo.root, 'kubernetes/clusters', c.cluster.name, 'cluster-settings.yaml'), 'utf8')) as { data: Record<string, string> };
+    assert.is(settings.data.DNS_SECONDARY_IP, '127.0.0.1', 'allow-axfr-ips of the primary');
+    assert.is(settings.data.DNS_NAMESERVER_IP, LB.dns, 'the primary listens on its LoadBalancer address');
     const publicIp = c.vps.publicIp;
     const nameserver = `${c.vps.nameserver}.`;
     const routes = c.headscale.routes;
