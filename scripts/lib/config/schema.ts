@@ -80,7 +80,14 @@ export const ClusterConfigSchema = z
       vip: ipv4.describe('Shared Kubernetes API address held by the control planes (Talos VIP)'),
       loadBalancerCidr: cidrv4
         .optional()
-        .describe('MetalLB pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
+        .describe('Cilium LB IPAM pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
+      loadBalancerIps: z
+        .strictObject({
+          ingress: ipv4.describe("The shared Gateway's address (HTTPS front door; the VPS forwards here)"),
+          dns: ipv4.describe("The in-cluster PowerDNS Service's address (nameserver glue, API)"),
+        })
+        .optional()
+        .describe('Addresses pinned on their LoadBalancer Services, inside loadBalancerCidr: the only addresses DNS records and delegations may name'),
       interface: z.string().min(1).default('eth0').describe('Node network interface (net.ifnames=0 naming)'),
       mtu: z.number().int().min(1280).max(9000).default(1500).describe('MTU of the node interface'),
     }),
@@ -133,13 +140,20 @@ export const ClusterConfigSchema = z
       .describe('Approve subnet routes on a Headscale server; absent: phase off'),
     powerdns: z
       .strictObject({
-        apiUrl: httpUrl.describe('PowerDNS HTTP API, e.g. http://10.0.10.53:8081'),
+        apiUrl: httpUrl.optional().describe('PowerDNS HTTP API; default http://<network.loadBalancerIps.dns>:8081'),
         serverId: z.string().min(1).default('localhost'),
         zone: dnsName.describe('Zone served by the in-cluster PowerDNS'),
-        nameserver: z.strictObject({
-          name: dnsName.optional().describe('Default ns1.<zone>'),
-          ip: ipv4,
-        }),
+        nameserver: z
+          .strictObject({
+            name: dnsName.optional().describe('Default ns1.<zone>'),
+            ip: ipv4.optional().describe('Default (and only allowed value): network.loadBalancerIps.dns'),
+          })
+          .prefault({}),
+        apiSourceRanges: z
+          .array(cidrv4)
+          .min(1)
+          .optional()
+          .describe('Client networks allowed to reach the API on its LoadBalancer address (loadBalancerSourceRanges); default network.nodeCidr'),
         records: z.array(RecordSchema).default([]),
         dnsPort: port.default(53).describe('DNS port of the in-cluster server (at nameserver.ip), queried to verify the records'),
         delegation: z

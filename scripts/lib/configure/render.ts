@@ -57,9 +57,15 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     PROXMOX_URL: c.proxmox.apiUrl,
   };
   if (c.network.loadBalancerCidr) s.LB_CIDR = c.network.loadBalancerCidr;
+  if (c.network.loadBalancerIps) {
+    s.LB_IP_INGRESS = c.network.loadBalancerIps.ingress;
+    s.LB_IP_DNS = c.network.loadBalancerIps.dns;
+  }
   if (c.powerdns) {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
+    // A comma-separated list: substituted into a YAML flow sequence ([${PDNS_API_SOURCE_RANGES}]).
+    s.PDNS_API_SOURCE_RANGES = c.powerdns.apiSourceRanges.join(', ');
   }
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
