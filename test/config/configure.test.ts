@@ -88,9 +88,9 @@ test('one field for the pinned addresses: cluster-settings, the nameserver glue 
   assert.is(s.DNS_NAMESERVER_IP, '10.0.10.200');
   assert.is(c.powerdns!.apiUrl, 'http://10.0.10.200:8081');
   // The API LoadBalancer admits the node network only, unless the config names other client networks.
-  assert.is(s.PDNS_API_SOURCE_RANGES, '10.0.10.0/24');
+  assert.is(s.PDNS_API_SOURCE_RANGES, '["10.0.10.0/24"]');
   const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace('  zone: k8s.example.org', '  zone: k8s.example.org\n  apiSourceRanges: [10.0.10.0/24, 100.64.0.0/10]');
-  assert.is(clusterSettings(parseConfigText(text, 'x.yaml')).PDNS_API_SOURCE_RANGES, '10.0.10.0/24, 100.64.0.0/10');
+  assert.is(clusterSettings(parseConfigText(text, 'x.yaml')).PDNS_API_SOURCE_RANGES, '["10.0.10.0/24","100.64.0.0/10"]');
 });
 
 test('template substitution names the template and the unknown variable', () => {

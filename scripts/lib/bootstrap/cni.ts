@@ -2,14 +2,16 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CommandError } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
+import { applyGatewayApiCrdsArgv, GATEWAY_API_VERSION, getGatewayApiCrdsArgv, missingGatewayApiCrds } from '../kubernetes/gateway-api.ts';
 import { waitNodesReady } from '../kubernetes/ready.ts';
 import { talosHealth } from '../talos/health.ts';
 import { writeAtomic } from './files.ts';
 import { firstControlPlane } from './nodes.ts';
 import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
-// Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the full
-// `talosctl health` — the first moment it can pass (see talos.ts).
+// Phase 4: the Gateway API CRDs (Cilium's operator looks for them once, at start), Cilium by `helm upgrade --install`
+// (the bootstrap owns both, never Flux), then every node Ready, then the full `talosctl health` — the first moment it
+// can pass (see talos.ts).
 
 export function ciliumValuesFile(p: { paths: { dir: string } }): string {
   return join(p.paths.dir, 'cilium-values.yaml');
@@ -25,11 +27,28 @@ async function ciliumCurrent(p: PhaseContext, values: Record<string, unknown>): 
   return got.ok && helm.sameValues(JSON.parse(got.stdout || '{}'), values);
 }
 
+/** CRDs first: applied when one is missing or at another bundle version. */
+async function gatewayApiCrds(p: PhaseContext): Promise<boolean> {
+  const got = await probe(p, getGatewayApiCrdsArgv());
+  const missing = got.ok ? missingGatewayApiCrds(got.stdout) : ['(not readable)'];
+  if (missing.length === 0) {
+    p.note(`Gateway API ${GATEWAY_API_VERSION} CRDs present`);
+    return false;
+  }
+  await act(p, applyGatewayApiCrdsArgv(), {
+    timeoutMs: deadline(p, 'helm'),
+    hint: 'kubectl could not apply the Gateway API CRDs: is the API reachable (kubectl get --raw /readyz) and https://raw.githubusercontent.com reachable?',
+  });
+  p.note(`applied Gateway API ${GATEWAY_API_VERSION} CRDs (${missing.join(', ')})`);
+  return true;
+}
+
 export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   const c = p.config;
   const values = helm.ciliumValues(c);
   const file = ciliumValuesFile(p);
   p.versions.cilium = c.versions.cilium;
+  const crdsApplied = await gatewayApiCrds(p);
   let installed = false;
   if (await ciliumCurrent(p, values)) {
     p.note(`cilium ${c.versions.cilium} already installed with these values`);
@@ -56,5 +75,5 @@ export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   if (!health.dryRun && !health.ok) {
     throw new CommandError(health, 'talosctl health names the failing check above; `talosctl -n IP dmesg` and `kubectl get pods -A` help find why');
   }
-  return { changed: installed, summary: `${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok` };
+  return { changed: installed || crdsApplied, summary: `${crdsApplied ? `Gateway API ${GATEWAY_API_VERSION} CRDs applied; ` : ''}${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok` };
 }

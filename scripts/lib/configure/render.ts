@@ -49,6 +49,7 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     POD_CIDR: c.network.podCidr,
     SERVICE_CIDR: c.network.serviceCidr,
     NETWORK_GATEWAY: c.network.gateway,
+    NETWORK_INTERFACE: c.network.interface,
     TALOS_VERSION: c.versions.talos,
     KUBERNETES_VERSION: c.versions.kubernetes,
     CILIUM_VERSION: c.versions.cilium,
@@ -64,8 +65,8 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
   if (c.powerdns) {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
-    // A comma-separated list: substituted into a YAML flow sequence ([${PDNS_API_SOURCE_RANGES}]).
-    s.PDNS_API_SOURCE_RANGES = c.powerdns.apiSourceRanges.join(', ');
+    // A JSON list: `field: ${PDNS_API_SOURCE_RANGES}` is a plain string before substitution and a list after it.
+    s.PDNS_API_SOURCE_RANGES = JSON.stringify(c.powerdns.apiSourceRanges);
   }
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
@@ -80,7 +81,6 @@ export function talosVars(c: ClusterConfig, node?: NodeConfig): Record<string, s
   const vars: Record<string, string> = {
     ...clusterSettings(c),
     DNS_SERVERS_JSON: JSON.stringify(c.network.dnsServers),
-    NETWORK_INTERFACE: c.network.interface,
     NETWORK_MTU: String(c.network.mtu),
     SCHEDULE_ON_CONTROL_PLANES: String(!c.nodes.some((n) => n.role === 'worker')),
     // Node topology for the Proxmox CSI plugin: region = its config region (default the cluster name), zone = the
