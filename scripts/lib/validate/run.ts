@@ -14,6 +14,7 @@ import { validateObject } from './schemas.ts';
 import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
 import { checkAddresses, checkRoutes, type NamedAddresses } from './traffic.ts';
+import { checkPolicies } from './policy.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
 
 // `task validate`: every check, offline, in one pass. Pure orchestration: each check lives in its own module and
@@ -100,6 +101,7 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
   await timed(timings, 'traffic', () => {
     for (const t of trees) {
       checkRoutes(t, findings);
+      checkPolicies(t, findings);
       checkAddresses(t, findings, o.config && o.config.cluster.name === t.cluster ? dnsNamedAddresses(o.config) : undefined);
     }
   });
