@@ -185,6 +185,26 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('Proxmox CSI API token and its sealed Secret; absent: phase off'),
+    databaseBackups: z
+      .strictObject({
+        endpointUrl: httpUrl.describe('S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com or a MinIO URL'),
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens' })
+          .describe('Bucket; each database writes under s3://<bucket>/<cluster>/<namespace>'),
+        schedule: z
+          .string()
+          .regex(/^\S+( \S+){5}$/, { message: 'must be a six-field cron expression with seconds, e.g. "0 0 3 * * *"' })
+          .default('0 0 3 * * *')
+          .describe('When the base backups run (CloudNativePG cron: seconds first)'),
+        retention: z
+          .string()
+          .regex(/^[1-9][0-9]*[dwm]$/, { message: 'must look like 30d, 4w or 3m' })
+          .default('30d')
+          .describe('How long backups and WAL are kept'),
+      })
+      .optional()
+      .describe('PostgreSQL backups (CloudNativePG, Barman Cloud plugin) to an S3-compatible store; credentials from Vault (database-backups: access-key-id, secret-access-key); absent: no database backups'),
   })
   .describe('One cluster: everything the bootstrap, the Terraform layers and the Flux tree read');
 

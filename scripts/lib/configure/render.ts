@@ -25,8 +25,20 @@ export function generatedPaths(cluster: string) {
     terraformDir: `terraform/generated/${cluster}`,
     tfvars: (layer: TerraformLayer) => `terraform/generated/${cluster}/${layer}.tfvars.json`,
     clusterSettings: `kubernetes/clusters/${cluster}/cluster-settings.yaml`,
+    databaseBackupsDir: `kubernetes/clusters/${cluster}/database-backups`,
   };
 }
+
+/** The CloudNativePG Clusters of the Flux tree (kubernetes/{identity,platform}/<app>/database.yaml). */
+export const DATABASES = [
+  { namespace: 'authentik', cluster: 'authentik-db' },
+  { namespace: 'gitea', cluster: 'gitea-db' },
+  { namespace: 'harbor', cluster: 'harbor-db' },
+  { namespace: 'matrix', cluster: 'matrix-db' },
+] as const;
+
+const BARMAN_PLUGIN = 'barman-cloud.cloudnative-pg.io';
+const BACKUP_STORE = 'database-backups';
 
 export const SCHEMA_FILE = 'cluster.schema.json';
 export const REFERENCE_FILE = 'docs/config-reference.md';
@@ -68,6 +80,8 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     // A JSON list: `field: ${PDNS_API_SOURCE_RANGES}` is a plain string before substitution and a list after it.
     s.PDNS_API_SOURCE_RANGES = JSON.stringify(c.powerdns.apiSourceRanges);
   }
+  // Each Cluster's spec.plugins: `plugins: ${DB_BACKUP_PLUGINS:=[]}` (a JSON list; none without databaseBackups).
+  if (c.databaseBackups) s.DB_BACKUP_PLUGINS = JSON.stringify([{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: BACKUP_STORE } }]);
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
     s.CSI_STORAGE = c.proxmoxCsi.storage;
@@ -224,6 +238,71 @@ export function renderConfigReference(): string {
   ].join('\n');
 }
 
+/**
+ * The objects that exist only with databaseBackups, one file per database namespace (applied by the Flux
+ * Kustomization database-backups): the S3 credentials from Vault, the Barman Cloud ObjectStore and a ScheduledBackup.
+ * Without the section the directory holds a kustomization with no resources: there are no database backups.
+ */
+export function databaseBackupFiles(c: ClusterConfig): Map<string, string> {
+  const dir = generatedPaths(c.cluster.name).databaseBackupsDir;
+  const files = new Map<string, string>();
+  const b = c.databaseBackups;
+  const names = b ? DATABASES.map((d) => `${d.namespace}.yaml`) : [];
+  const header = `# ${GENERATED_NOTE}\n`;
+  files.set(`${dir}/kustomization.yaml`, `${header}${b ? '' : '# No databaseBackups section in the config: no database backups.\n'}${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: names }, { lineWidth: 0 })}`);
+  if (!b) return files;
+  for (const d of DATABASES) {
+    const docs = [
+      {
+        apiVersion: 'external-secrets.io/v1',
+        kind: 'ExternalSecret',
+        metadata: { name: `${BACKUP_STORE}-s3`, namespace: d.namespace },
+        spec: {
+          refreshInterval: '1h',
+          secretStoreRef: { kind: 'ClusterSecretStore', name: 'vault' },
+          target: { name: `${BACKUP_STORE}-s3`, creationPolicy: 'Owner' },
+          data: [
+            { secretKey: 'ACCESS_KEY_ID', remoteRef: { key: BACKUP_STORE, property: 'access-key-id' } },
+            { secretKey: 'ACCESS_SECRET_KEY', remoteRef: { key: BACKUP_STORE, property: 'secret-access-key' } },
+          ],
+        },
+      },
+      {
+        apiVersion: 'barmancloud.cnpg.io/v1',
+        kind: 'ObjectStore',
+        metadata: { name: BACKUP_STORE, namespace: d.namespace },
+        spec: {
+          retentionPolicy: b.retention,
+          configuration: {
+            destinationPath: `s3://${b.bucket}/${c.cluster.name}/${d.namespace}`,
+            endpointURL: b.endpointUrl,
+            s3Credentials: {
+              accessKeyId: { name: `${BACKUP_STORE}-s3`, key: 'ACCESS_KEY_ID' },
+              secretAccessKey: { name: `${BACKUP_STORE}-s3`, key: 'ACCESS_SECRET_KEY' },
+            },
+            wal: { compression: 'gzip' },
+            data: { compression: 'gzip' },
+          },
+        },
+      },
+      {
+        apiVersion: 'postgresql.cnpg.io/v1',
+        kind: 'ScheduledBackup',
+        metadata: { name: d.cluster, namespace: d.namespace },
+        spec: {
+          schedule: b.schedule,
+          backupOwnerReference: 'self',
+          cluster: { name: d.cluster },
+          method: 'plugin',
+          pluginConfiguration: { name: BARMAN_PLUGIN },
+        },
+      },
+    ];
+    files.set(`${dir}/${d.namespace}.yaml`, `${header}${docs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n')}`);
+  }
+  return files;
+}
+
 /** Every generated file for one cluster, repo-relative path → content. */
 export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches')): Map<string, string> {
   const p = generatedPaths(c.cluster.name);
@@ -235,6 +314,7 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir));
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
   files.set(p.clusterSettings, renderClusterSettings(c));
+  for (const [path, content] of databaseBackupFiles(c)) files.set(path, content);
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;
