@@ -118,6 +118,11 @@ test('databaseBackups: absent â†’ an empty kustomization that says so; present â
   assert.equal((await validateObject(cluster)).problems, []);
   const plain = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(fixture('five-node.yaml'))));
   assert.equal(plain.spec.plugins, []);
+  // The network policies reach the store by name on its port (a quoted string: Cilium's port field is one).
+  assert.is(clusterSettings(c).DB_BACKUP_HOST, 's3.example.org');
+  assert.is(clusterSettings(c).DB_BACKUP_PORT, '"443"');
+  assert.is(clusterSettings(parseConfigText(text.replace('https://s3.example.org', 'http://minio.lan:9000'), 'x.yaml')).DB_BACKUP_PORT, '"9000"');
+  assert.throws(() => parseConfigText(text.replace('https://s3.example.org', 'http://10.0.10.5:9000'), 'x.yaml'), /databaseBackups\.endpointUrl: name the S3 endpoint by host name/);
   // A bad bucket name is a config error naming the field.
   assert.throws(() => parseConfigText(text.replace('bucket: home-ops-db', 'bucket: Home_Ops'), 'x.yaml'), /databaseBackups\.bucket: "Home_Ops" must be an S3 bucket name/);
 });

@@ -206,6 +206,9 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       }
     }
   }
+  if (c.databaseBackups && z4(new URL(c.databaseBackups.endpointUrl).hostname)) {
+    add(['databaseBackups', 'endpointUrl'], 'name the S3 endpoint by host name, not IP address: the database namespaces\' network policies allow it by name (toFQDNs)');
+  }
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
   }

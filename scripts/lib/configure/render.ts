@@ -81,7 +81,14 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.PDNS_API_SOURCE_RANGES = JSON.stringify(c.powerdns.apiSourceRanges);
   }
   // Each Cluster's spec.plugins: `plugins: ${DB_BACKUP_PLUGINS:=[]}` (a JSON list; none without databaseBackups).
-  if (c.databaseBackups) s.DB_BACKUP_PLUGINS = JSON.stringify([{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: BACKUP_STORE } }]);
+  if (c.databaseBackups) {
+    s.DB_BACKUP_PLUGINS = JSON.stringify([{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: BACKUP_STORE } }]);
+    // The database namespaces' network policies let the instances reach the store by name (toFQDNs) on its port.
+    const url = new URL(c.databaseBackups.endpointUrl);
+    s.DB_BACKUP_HOST = url.hostname;
+    // Quoted: substituted as a YAML scalar, a port must stay a string ("9000") where CiliumNetworkPolicy wants one.
+    s.DB_BACKUP_PORT = JSON.stringify(url.port || (url.protocol === 'https:' ? '443' : '80'));
+  }
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
     s.CSI_STORAGE = c.proxmoxCsi.storage;

@@ -91,7 +91,8 @@ export function parseNeeds(ns: string, text: string): { needs: Need[]; errors: s
   const needs: Need[] = [];
   const errors: string[] = [];
   for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const parts = raw.split(':');
+    // A port may arrive quoted from a substituted setting (DB_BACKUP_PORT is "443", a string for Cilium's schema).
+    const parts = raw.split(':').map((x) => x.replace(/^"(.*)"$/, '$1'));
     const need = (dir: Need['dir'], peer: Peer, port: string) => needs.push({ ns, dir, peer, port, text: raw });
     if (raw === 'dns') need('egress', { kind: 'ns', value: 'kube-system' }, '53');
     else if (raw === 'kube-apiserver') need('egress', { kind: 'entity', value: 'kube-apiserver' }, '*');
