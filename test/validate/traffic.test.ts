@@ -107,7 +107,7 @@ function tree(files: Record<string, string | null>): Record<string, string | nul
   return {
     'kubernetes/clusters/test/cluster-settings.yaml': SETTINGS,
     'kubernetes/apps/app/namespace.yaml': NAMESPACE_LABELLED,
-    [KZ]: BASE[KZ]!.replace('  - helmrelease.yaml', ['  - helmrelease.yaml', ...extra.filter((f) => f !== 'namespace.yaml').map((f) => `  - ${f}`)].join('\n')),
+    [KZ]: BASE[KZ]!.replace('  - helmrelease.yaml', ['  - helmrelease.yaml', ...extra.filter((f) => f !== 'namespace.yaml' && f !== 'helmrelease.yaml').map((f) => `  - ${f}`)].join('\n')),
     ...files,
   };
 }
@@ -177,6 +177,16 @@ test('addresses: two owners of one address are reported unless they share an LB 
   const key = '    lbipam.cilium.io/sharing-key: powerdns\n';
   const shared = await validateWith(tree({ ...GOOD, 'kubernetes/apps/app/dns.yaml': dnsService(undefined, key), 'kubernetes/apps/app/dns2.yaml': dnsService(undefined, key).replace('name: powerdns\n', 'name: powerdns-api\n') }));
   assert.equal(only(shared.findings, 'addresses'), [], show(shared.findings));
+});
+
+test('addresses: a pin inside a chart\'s values (HelmRelease) counts, and one outside the pool is reported with its values path', async () => {
+  const hr = (ip: string) => BASE['kubernetes/apps/app/helmrelease.yaml']!.replace('  values:\n', `  values:\n    service:\n      annotations:\n        lbipam.cilium.io/ips: ${ip}\n`);
+  const inPool = await validateWith(tree({ ...GOOD, 'kubernetes/apps/app/dns.yaml': null, 'kubernetes/apps/app/helmrelease.yaml': hr('${LB_IP_DNS}') }));
+  assert.equal(only(inPool.findings, 'addresses'), [], show(inPool.findings));
+  const outside = await validateWith(tree({ ...GOOD, 'kubernetes/apps/app/dns.yaml': null, 'kubernetes/apps/app/helmrelease.yaml': hr('10.0.11.200') }));
+  const f = only(outside.findings, 'addresses');
+  assert.ok(f.some((x) => x.object === 'HelmRelease podinfo/podinfo' && x.message === 'pins 10.0.11.200, outside the LB IPAM pool 10.0.10.192/27 (LB_CIDR): LB IPAM never assigns it and the Service stays pending'), show(outside.findings));
+  assert.ok(f.some((x) => x.message.startsWith('10.0.10.200 (LB_IP_DNS in cluster-settings) is named by DNS but pinned on no Service or Gateway')), show(outside.findings));
 });
 
 test('schema: Gateway API objects are checked against @kubernetes-models/gateway-api', async () => {
