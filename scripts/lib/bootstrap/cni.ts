@@ -7,6 +7,7 @@ import { waitNodesReady } from '../kubernetes/ready.ts';
 import { talosHealth } from '../talos/health.ts';
 import { writeAtomic } from './files.ts';
 import { firstControlPlane } from './nodes.ts';
+import type { StepContext } from '../core/steps.ts';
 import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 4: the Gateway API CRDs (Cilium's operator looks for them once, at start), Cilium by `helm upgrade --install`
@@ -27,20 +28,25 @@ async function ciliumCurrent(p: PhaseContext, values: Record<string, unknown>): 
   return got.ok && helm.sameValues(JSON.parse(got.stdout || '{}'), values);
 }
 
-/** CRDs first: applied when one is missing or at another bundle version. */
-async function gatewayApiCrds(p: PhaseContext): Promise<boolean> {
-  const got = await probe(p, getGatewayApiCrdsArgv());
+/**
+ * CRDs first: applied when one is missing or at another bundle version. Returns the CRDs it applied (none when all
+ * were current). Shared with the recovery's Cilium re-install, so both install the same thing.
+ */
+export async function ensureGatewayApiCrds(ctx: StepContext, timeoutMs: number): Promise<string[]> {
+  const got = await probe(ctx, getGatewayApiCrdsArgv());
   const missing = got.ok ? missingGatewayApiCrds(got.stdout) : ['(not readable)'];
-  if (missing.length === 0) {
-    p.note(`Gateway API ${GATEWAY_API_VERSION} CRDs present`);
-    return false;
-  }
-  await act(p, applyGatewayApiCrdsArgv(), {
-    timeoutMs: deadline(p, 'helm'),
+  if (missing.length === 0) return [];
+  await act(ctx, applyGatewayApiCrdsArgv(), {
+    timeoutMs,
     hint: 'kubectl could not apply the Gateway API CRDs: is the API reachable (kubectl get --raw /readyz) and https://raw.githubusercontent.com reachable?',
   });
-  p.note(`applied Gateway API ${GATEWAY_API_VERSION} CRDs (${missing.join(', ')})`);
-  return true;
+  return missing;
+}
+
+async function gatewayApiCrds(p: PhaseContext): Promise<boolean> {
+  const applied = await ensureGatewayApiCrds(p, deadline(p, 'helm'));
+  p.note(applied.length ? `applied Gateway API ${GATEWAY_API_VERSION} CRDs (${applied.join(', ')})` : `Gateway API ${GATEWAY_API_VERSION} CRDs present`);
+  return applied.length > 0;
 }
 
 export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
