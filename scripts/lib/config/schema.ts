@@ -146,7 +146,7 @@ export const ClusterConfigSchema = z
         nameserver: z
           .strictObject({
             name: dnsName.optional().describe('Default ns1.<zone>'),
-            ip: ipv4.optional().describe('Default (and only allowed value): network.loadBalancerIps.dns'),
+            ip: ipv4.optional().describe('Default network.loadBalancerIps.dns; an address inside the LB pool must be that one (the pinned Service)'),
           })
           .prefault({}),
         apiSourceRanges: z
