@@ -16,6 +16,7 @@ import * as nodeHealth from '../../scripts/lib/talos/health.ts';
 import * as talosctl from '../../scripts/lib/talos/talosctl.ts';
 import * as talosModes from '../../scripts/lib/talos/modes.ts';
 import { parseEtcdMemberTable } from '../../scripts/lib/talos/etcd.ts';
+import * as gw from '../../scripts/lib/kubernetes/gateway-api.ts';
 import * as tf from '../../scripts/lib/terraform/terraform.ts';
 import { parsePveVersion, parseStorageContent } from '../../scripts/lib/proxmox/host.ts';
 import { readInfrastructureOutputs } from '../../scripts/lib/terraform/layers.ts';
@@ -107,6 +108,29 @@ test('terraform outputs: values unwrapped; a missing output is named', () => {
 });
 
 // ---- helm / cilium --------------------------------------------------------------------------------------------
+
+test('cilium values turn on the Gateway controller, L2 announcements with a rate limit sized to the pool, and Hubble', () => {
+  const five = helm.ciliumValues(config('five-node.yaml'));
+  assert.equal(five.gatewayAPI, { enabled: true });
+  assert.equal(five.l2announcements, { enabled: true, leaseDuration: '15s', leaseRenewDeadline: '5s', leaseRetryPeriod: '2s' });
+  assert.equal(five.externalIPs, { enabled: true });
+  // /27: 32 addresses, each a Lease renewed every 5 s → 7 QPS on top of the agent's own 10.
+  assert.equal(five.k8sClientRateLimit, { qps: 17, burst: 34 });
+  assert.equal(five.hubble, { enabled: true, relay: { enabled: true }, ui: { enabled: true } });
+});
+
+test('Gateway API CRDs: one kubectl call for the release Cilium 1.18 needs; present ones at another version count as missing', () => {
+  const argv = gw.applyGatewayApiCrdsArgv();
+  assert.equal(argv.slice(0, 3), ['kubectl', 'apply', '--server-side']);
+  assert.is(argv.filter((a) => a === '-f').length, 6);
+  assert.ok(argv.includes('https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.3.0/config/crd/experimental/gateway.networking.k8s.io_tlsroutes.yaml'));
+  const crd = (plural: string, v: string) => ({ metadata: { name: `${plural}.gateway.networking.k8s.io`, annotations: { 'gateway.networking.k8s.io/bundle-version': v } } });
+  const all = gw.GATEWAY_API_CRDS.map((c) => crd(c.plural, 'v1.3.0'));
+  assert.equal(gw.missingGatewayApiCrds(JSON.stringify({ kind: 'List', items: all })), []);
+  assert.equal(gw.missingGatewayApiCrds(''), gw.GATEWAY_API_CRDS.map((c) => gw.gatewayApiCrdName(c.plural)));
+  const old = [...all.slice(0, 5), crd('tlsroutes', 'v1.2.1')];
+  assert.equal(gw.missingGatewayApiCrds(JSON.stringify({ kind: 'List', items: old })), ['tlsroutes.gateway.networking.k8s.io']);
+});
 
 test('cilium values are the Talos ones and a pure function of the config', () => {
   const five = helm.ciliumValues(config('five-node.yaml'));

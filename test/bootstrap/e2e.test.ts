@@ -84,6 +84,10 @@ for (const [fixture, nodes, cps] of [['one-node.yaml', 1, 1], ['five-node.yaml',
     assert.ok(boot.argv.includes(e.world.repo.config.nodes[0]!.ip));
     assert.is(e.lab.calls({ cmd: 'talosctl etcd members' }).length >= 1, true);
     assert.is(cps, e.world.repo.config.nodes.filter((n) => n.role === 'controlplane').length);
+    // The Gateway API CRDs went in once, before Cilium (its operator looks for them only at start).
+    const crds = e.lab.calls({ cmd: 'kubectl apply' }).filter((c) => c.argv.includes('--server-side'));
+    assert.is(crds.length, 1);
+    assert.ok(crds[0]!.start < e.lab.calls({ cmd: 'helm upgrade' })[0]!.start, 'CRDs before Cilium');
   });
 
   t('applying configs runs in parallel: N nodes take about as long as one', () => {

@@ -6,7 +6,9 @@ import * as assert from 'uvu/assert';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { clusterSettings, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
+import { clusterSettings, databaseBackupFiles, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
+import { substitute as fluxSubstitute } from '../../scripts/lib/validate/substitute.ts';
+import { validateObject } from '../../scripts/lib/validate/schemas.ts';
 import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
 
@@ -144,6 +146,50 @@ test('terraform variables and cluster-settings come from the config; side-by-sid
   const cm = parse(apps.get(generatedPaths('apps').clusterSettings)!);
   assert.is(cm.metadata.name, 'cluster-settings');
   assert.ok(Object.values(cm.data).every((v) => typeof v === 'string'));
+});
+
+test('one field for the pinned addresses: cluster-settings, the nameserver glue and the API URL all follow network.loadBalancerIps', () => {
+  const c = fixture('five-node.yaml');
+  const s = clusterSettings(c);
+  assert.is(s.LB_IP_INGRESS, '10.0.10.201');
+  assert.is(s.LB_IP_DNS, '10.0.10.200');
+  assert.is(s.DNS_NAMESERVER_IP, '10.0.10.200');
+  assert.is(c.powerdns!.apiUrl, 'http://10.0.10.200:8081');
+  // The API LoadBalancer admits the node network only, unless the config names other client networks.
+  assert.is(s.PDNS_API_SOURCE_RANGES, '["10.0.10.0/24"]');
+  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace('  zone: k8s.example.org', '  zone: k8s.example.org\n  apiSourceRanges: [10.0.10.0/24, 100.64.0.0/10]');
+  assert.is(clusterSettings(parseConfigText(text, 'x.yaml')).PDNS_API_SOURCE_RANGES, '["10.0.10.0/24","100.64.0.0/10"]');
+});
+
+test('databaseBackups: absent → an empty kustomization that says so; present → credentials, ObjectStore and ScheduledBackup per database, valid against their schemas, and WAL archiving on each Cluster', async () => {
+  const none = databaseBackupFiles(fixture('five-node.yaml'));
+  assert.equal([...none.keys()], ['kubernetes/clusters/infra/database-backups/kustomization.yaml']);
+  assert.match([...none.values()][0]!, '# No databaseBackups section in the config: no database backups.');
+  assert.equal(parse([...none.values()][0]!).resources, []);
+  assert.is(clusterSettings(fixture('five-node.yaml')).DB_BACKUP_PLUGINS, undefined);
+
+  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') + '\ndatabaseBackups:\n  endpointUrl: https://s3.example.org\n  bucket: home-ops-db\n';
+  const c = parseConfigText(text, 'x.yaml');
+  const files = databaseBackupFiles(c);
+  assert.equal(parse(files.get('kubernetes/clusters/infra/database-backups/kustomization.yaml')!).resources, ['authentik.yaml', 'gitea.yaml', 'harbor.yaml', 'matrix.yaml']);
+  const gitea = parseAllDocuments(files.get('kubernetes/clusters/infra/database-backups/gitea.yaml')!).map((d) => d.toJS() as Record<string, unknown>);
+  assert.equal(gitea.map((o) => o.kind), ['ExternalSecret', 'ObjectStore', 'ScheduledBackup']);
+  assert.is((gitea[1] as { spec: { configuration: { destinationPath: string } } }).spec.configuration.destinationPath, 's3://home-ops-db/infra/gitea');
+  assert.is((gitea[2] as { spec: { schedule: string } }).spec.schedule, '0 0 3 * * *');
+  for (const o of gitea) assert.equal((await validateObject(o)).problems, [], String(o.kind));
+  // The Cluster in the tree picks the plugin up through cluster-settings.
+  const cluster = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(c)));
+  assert.equal(cluster.spec.plugins, [{ name: 'barman-cloud.cloudnative-pg.io', isWALArchiver: true, parameters: { barmanObjectName: 'database-backups' } }]);
+  assert.equal((await validateObject(cluster)).problems, []);
+  const plain = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(fixture('five-node.yaml'))));
+  assert.equal(plain.spec.plugins, []);
+  // The network policies reach the store by name on its port (a quoted string: Cilium's port field is one).
+  assert.is(clusterSettings(c).DB_BACKUP_HOST, 's3.example.org');
+  assert.is(clusterSettings(c).DB_BACKUP_PORT, '"443"');
+  assert.is(clusterSettings(parseConfigText(text.replace('https://s3.example.org', 'http://minio.lan:9000'), 'x.yaml')).DB_BACKUP_PORT, '"9000"');
+  assert.throws(() => parseConfigText(text.replace('https://s3.example.org', 'http://10.0.10.5:9000'), 'x.yaml'), /databaseBackups\.endpointUrl: name the S3 endpoint by host name/);
+  // A bad bucket name is a config error naming the field.
+  assert.throws(() => parseConfigText(text.replace('bucket: home-ops-db', 'bucket: Home_Ops'), 'x.yaml'), /databaseBackups\.bucket: "Home_Ops" must be an S3 bucket name/);
 });
 
 test('template substitution names the template and the unknown variable', () => {

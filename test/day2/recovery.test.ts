@@ -115,6 +115,10 @@ test('CNI gone → "cni-gone"; the cilium sub-action re-installs the bootstrap r
     const helm = lab.calls({ cmd: 'helm upgrade' });
     assert.is(helm.length, 1);
     assert.ok(helm[0]!.argv.join(' ').includes('--version 1.18.3'), 'the config\'s chart version');
+    // The Gateway API CRDs this lab never had went in first, as the bootstrap's cni phase does.
+    const crds = lab.calls({ cmd: 'kubectl apply' }).filter((c) => c.argv.includes('--server-side'));
+    assert.is(crds.length, 1);
+    assert.ok(crds[0]!.start < helm[0]!.start);
     assert.ok(lab.state().nodes.every((n) => n.k8s?.ready));
     assert.is((await diagnose(lab)).fault, 'healthy');
   } finally {

@@ -65,7 +65,7 @@ export function configObject(p: ConfigParts): Record<string, unknown> {
   return {
     cluster: { name, id: 7 },
     versions: { talos: 'v1.11.6', kubernetes: '1.34.1', cilium: '1.18.3', flux: 'v2.7.3' },
-    network: { nodeCidr: '10.0.10.0/24', gateway: '10.0.10.1', dnsServers: ['10.0.10.1'], vip: '10.0.10.10', loadBalancerCidr: '10.0.10.192/27' },
+    network: { nodeCidr: '10.0.10.0/24', gateway: '10.0.10.1', dnsServers: ['10.0.10.1'], vip: '10.0.10.10', loadBalancerCidr: '10.0.10.192/27', loadBalancerIps: { ingress: '10.0.10.201', dns: '10.0.10.200' } },
     nodes: [
       { name: `${name}-cp-1`, role: 'controlplane', ip: '10.0.10.11', vmId: 1011 },
       { name: `${name}-worker-1`, role: 'worker', ip: '10.0.10.21', vmId: 1021 },

@@ -400,6 +400,24 @@ test('day-2: etcd snapshot writes a real file; wiping every control plane loses 
   }
 });
 
+test('kubectl apply -f URL: the Gateway API CRD files become CRDs with their bundle version; any other URL is a 404', async () => {
+  const lab = createLab({ nodes: [{ name: 'g-cp-1', ip: '10.6.0.11', role: 'controlplane' }], vip: '10.6.0.10', clusterName: 'g', initial: 'running', kustomizations: [] });
+  const p = clusterPaths('g', { HOME_OPS_STATE_DIR: lab.stateDir });
+  const base = 'https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.3.0/config/crd';
+  try {
+    const applied = await run(lab, ['kubectl', '--kubeconfig', p.kubeconfig, 'apply', '--server-side', '-f', `${base}/standard/gateway.networking.k8s.io_gateways.yaml`, '-f', `${base}/experimental/gateway.networking.k8s.io_tlsroutes.yaml`]);
+    assert.is(applied.stdout, 'customresourcedefinition.apiextensions.k8s.io/gateways.gateway.networking.k8s.io serverside-applied\ncustomresourcedefinition.apiextensions.k8s.io/tlsroutes.gateway.networking.k8s.io serverside-applied\n', applied.stderr);
+    const got = await run(lab, ['kubectl', '--kubeconfig', p.kubeconfig, 'get', 'customresourcedefinitions', 'gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', '-o', 'json', '--ignore-not-found']);
+    const items = JSON.parse(got.stdout).items as { metadata: { name: string; annotations: Record<string, string> } }[];
+    assert.equal(items.map((i) => [i.metadata.name, i.metadata.annotations['gateway.networking.k8s.io/bundle-version']]), [['gateways.gateway.networking.k8s.io', 'v1.3.0']]);
+    const bad = await run(lab, ['kubectl', '--kubeconfig', p.kubeconfig, 'apply', '-f', 'https://example.org/x.yaml']);
+    assert.is(bad.code, 1);
+    assert.is(bad.stderr.trim(), 'error: unable to read URL "https://example.org/x.yaml", server reported 404 Not Found, status code=404');
+  } finally {
+    lab.cleanup();
+  }
+});
+
 test('critical path sums the unavoidable waits and path latencies; kubectl kustomize runs the real kubectl', async () => {
   const lab = createLab({
     nodes: [{ name: 'c-cp-1', ip: '10.6.0.11', role: 'controlplane' }],

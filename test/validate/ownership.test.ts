@@ -36,6 +36,32 @@ spec:
   assert.match(f[0]!.message, 'the bootstrap owns this one');
 });
 
+test('Gateway API CRDs in the Flux tree collide with the bootstrap, which applies them before Cilium', async () => {
+  const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: httproutes.gateway.networking.k8s.io
+spec:
+  group: gateway.networking.k8s.io
+  names:
+    kind: HTTPRoute
+    plural: httproutes
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+`;
+  const r = await validateWith({ 'kubernetes/apps/app/crd.yaml': crd, [APP_KZ]: withFile('crd.yaml') });
+  const f = only(r.findings, 'ownership');
+  assert.is(f.length, 1, show(r.findings));
+  assert.is(f[0]!.object, 'CustomResourceDefinition.apiextensions.k8s.io httproutes.gateway.networking.k8s.io');
+  assert.match(f[0]!.message, 'bootstrap phase cni: kubectl apply --server-side (Gateway API v1.3.0 CRDs)');
+});
+
 test('a HelmRelease with targetNamespace is keyed by its real release name', () => {
   const ids = derivedIdentities({ apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { name: 'cilium', namespace: 'flux-system' }, spec: { targetNamespace: 'kube-system', storageNamespace: 'kube-system', releaseName: 'cilium' } });
   assert.equal(ids.map((i) => describeIdentity(i.id)), ['Helm release kube-system/cilium']);

@@ -36,7 +36,7 @@ test('this repository passes task validate', async () => {
   const infra = r.trees.find((t) => t.cluster === 'infra')!;
   // the reference design's phases, in order
   const ks = [...infra.kustomizations.keys()];
-  for (const name of ['sources', 'sealed-secrets', 'cert-manager', 'metallb', 'ingress-nginx', 'proxmox-csi', 'vault', 'external-secrets', 'secret-stores', 'authentik', 'powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'gitea', 'harbor', 'matrix']) {
+  for (const name of ['sources', 'sealed-secrets', 'cert-manager', 'cilium-lb', 'gateway', 'cloudnative-pg', 'spegel', 'proxmox-csi', 'vault', 'external-secrets', 'secret-stores', 'authentik', 'powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'gitea', 'harbor', 'matrix']) {
     assert.ok(ks.includes(`flux-system/${name}`), `missing Kustomization ${name}`);
   }
   // the committed graph is the current one

@@ -3,15 +3,18 @@ import { stringify } from 'yaml';
 import { CommandError } from '../core/runner.ts';
 import * as helm from '../helm/helm.ts';
 import { labelNodeArgv, missingLabel, nodeLabels, nodesArgv, waitNodesReady, WORKER_ROLE_LABEL } from '../kubernetes/nodes.ts';
+import { applyGatewayApiCrdsArgv, GATEWAY_API_VERSION, getGatewayApiCrdsArgv, missingGatewayApiCrds } from '../kubernetes/gateway-api.ts';
 import { talosHealth } from '../talos/health.ts';
 import { writeAtomic } from '../core/files.ts';
 import { ensureMeshCa, meshCaValues } from '../cilium/mesh-ca.ts';
 import { firstControlPlane } from '../config/nodes.ts';
+import type { StepContext } from '../core/steps.ts';
 import { act, deadline, planNote, probe, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
-// Phase 4: Cilium by `helm upgrade --install` (the bootstrap owns it, never Flux), then every node Ready, then the
-// workers' role label (with the admin kubeconfig: a kubelet may not set node-role.kubernetes.io/*), then the full
-// `talosctl health` — the first moment it can pass (see talos.ts).
+// Phase 4: the Gateway API CRDs (Cilium's operator looks for them once, at start), Cilium by `helm upgrade --install`
+// (the bootstrap owns both, never Flux), then every node Ready, then the workers' role label (with the admin
+// kubeconfig: a kubelet may not set node-role.kubernetes.io/*), then the full `talosctl health` — the first moment it
+// can pass (see talos.ts).
 
 /** Labels the workers node-role.kubernetes.io/worker where missing (probe first: a labelled node is left alone). */
 async function labelWorkers(p: PhaseContext): Promise<number> {
@@ -39,6 +42,27 @@ async function ciliumCurrent(p: PhaseContext, values: Record<string, unknown>): 
   return got.ok && helm.sameValues(JSON.parse(got.stdout || '{}'), values);
 }
 
+/**
+ * CRDs first: applied when one is missing or at another bundle version. Returns the CRDs it applied (none when all
+ * were current). Shared with the recovery's Cilium re-install, so both install the same thing.
+ */
+export async function ensureGatewayApiCrds(ctx: StepContext, timeoutMs: number): Promise<string[]> {
+  const got = await probe(ctx, getGatewayApiCrdsArgv());
+  const missing = got.ok ? missingGatewayApiCrds(got.stdout) : ['(not readable)'];
+  if (missing.length === 0) return [];
+  await act(ctx, applyGatewayApiCrdsArgv(), {
+    timeoutMs,
+    hint: 'kubectl could not apply the Gateway API CRDs: is the API reachable (kubectl get --raw /readyz) and https://raw.githubusercontent.com reachable?',
+  });
+  return missing;
+}
+
+async function gatewayApiCrds(p: PhaseContext): Promise<boolean> {
+  const applied = await ensureGatewayApiCrds(p, deadline(p, 'helm'));
+  p.note(applied.length ? `applied Gateway API ${GATEWAY_API_VERSION} CRDs (${applied.join(', ')})` : `Gateway API ${GATEWAY_API_VERSION} CRDs present`);
+  return applied.length > 0;
+}
+
 export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   const c = p.config;
   // With a ClusterMesh, the CA every peer shares (created by the first peer's bootstrap).
@@ -46,6 +70,7 @@ export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   const values = { ...helm.ciliumValues(c), ...(ca ? meshCaValues(ca) : {}) };
   const file = ciliumValuesFile(p);
   p.versions.cilium = c.versions.cilium;
+  const crdsApplied = await gatewayApiCrds(p);
   let installed = false;
   if (await ciliumCurrent(p, values)) {
     p.note(`cilium ${c.versions.cilium} already installed with these values`);
@@ -74,5 +99,8 @@ export async function cni(p: PhaseContext): Promise<PhaseOutcome> {
   if (!health.dryRun && !health.ok) {
     throw new CommandError(health, 'talosctl health names the failing check above; `talosctl -n IP dmesg` and `kubectl get pods -A` help find why');
   }
-  return { changed: installed || labelled > 0, summary: `${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok` };
+  return {
+    changed: installed || crdsApplied || labelled > 0,
+    summary: `${crdsApplied ? `Gateway API ${GATEWAY_API_VERSION} CRDs applied; ` : ''}${installed ? `cilium ${c.versions.cilium} installed` : 'cilium current'}; ${names.length} nodes Ready; talosctl health ok`,
+  };
 }

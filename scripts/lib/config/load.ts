@@ -19,7 +19,9 @@ export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale
   github: ParsedConfig['github'] & { path: string };
   proxmox: ParsedConfig['proxmox'] & { apiUrl: string };
   headscale?: NonNullable<ParsedConfig['headscale']> & { routes: string[]; nodes: string[] | undefined };
-  powerdns?: Omit<NonNullable<ParsedConfig['powerdns']>, 'records'> & {
+  powerdns?: Omit<NonNullable<ParsedConfig['powerdns']>, 'records' | 'apiUrl' | 'nameserver' | 'apiSourceRanges'> & {
+    apiUrl: string;
+    apiSourceRanges: string[];
     nameserver: { name: string; ip: string };
     records: { name: string; type: string; content: string[]; ttl: number }[];
   };
@@ -294,6 +296,10 @@ function fqdn(name: string): string {
   return name.endsWith('.') ? name : `${name}.`;
 }
 
+function nameserverIp(c: ParsedConfig): string {
+  return c.powerdns?.nameserver.ip ?? c.network.loadBalancerIps?.dns ?? '';
+}
+
 /** Fills the defaults that depend on other fields. */
 export function resolveDefaults(c: ParsedConfig, meshRemotes: MeshRemote[] = []): ClusterConfig {
   const zone = c.powerdns ? c.powerdns.zone.replace(/\.$/, '') : '';
@@ -311,7 +317,10 @@ export function resolveDefaults(c: ParsedConfig, meshRemotes: MeshRemote[] = [])
     powerdns: c.powerdns && {
       ...c.powerdns,
       zone,
-      nameserver: { ip: c.powerdns.nameserver.ip, name: (c.powerdns.nameserver.name ?? `ns1.${zone}`).replace(/\.$/, '') },
+      // One address for the nameserver glue, the API and the pinned Service (checkRules refuses a config with neither).
+      apiUrl: c.powerdns.apiUrl ?? `http://${nameserverIp(c)}:8081`,
+      apiSourceRanges: c.powerdns.apiSourceRanges ?? [c.network.nodeCidr],
+      nameserver: { ip: nameserverIp(c), name: (c.powerdns.nameserver.name ?? `ns1.${zone}`).replace(/\.$/, '') },
       records: c.powerdns.records.map((r) => ({
         ...r,
         name: r.name === '@' ? fqdn(zone) : r.name.endsWith('.') ? r.name : `${r.name}.${zone}.`,

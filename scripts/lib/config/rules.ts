@@ -27,6 +27,10 @@ function overlaps(a: Cidr, b: Cidr): boolean {
   return a[0].match(b) || b[0].match(a);
 }
 
+function z4(text: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(text);
+}
+
 function broadcastOf(text: string): string {
   return ipaddr.IPv4.broadcastAddressFromCIDR(text).toString();
 }
@@ -50,6 +54,10 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       canonical = false;
       add(path, `${value} has host bits set; write the network address ${net}`);
     }
+  }
+  for (const [i, range] of (c.powerdns?.apiSourceRanges ?? []).entries()) {
+    const net = networkOf(range);
+    if (net !== range) add(['powerdns', 'apiSourceRanges', i], `${range} has host bits set; write the network address ${net}`);
   }
   for (const [i, route] of (c.headscale?.routes ?? []).entries()) {
     const net = networkOf(route);
@@ -79,7 +87,7 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   if (c.network.loadBalancerCidr) {
     const lb = parseCidr(c.network.loadBalancerCidr);
     if (!(lb[0].match(node) && lb[1] >= node[1])) {
-      add(['network', 'loadBalancerCidr'], `${c.network.loadBalancerCidr} is not inside network.nodeCidr (${c.network.nodeCidr}); MetalLB L2 addresses must be on the node network`);
+      add(['network', 'loadBalancerCidr'], `${c.network.loadBalancerCidr} is not inside network.nodeCidr (${c.network.nodeCidr}); Cilium announces pool addresses over L2 (ARP), so they must be on the node network`);
     }
   }
 
@@ -104,19 +112,42 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   claim(['network', 'gateway'], c.network.gateway, 'network.gateway');
   claim(['network', 'vip'], c.network.vip, 'network.vip');
   c.nodes.forEach((n, i) => claim(['nodes', i, 'ip'], n.ip, `nodes[${i}] (${n.name})`));
-  if (c.powerdns && contains(node, c.powerdns.nameserver.ip)) {
+  const lbIps = c.network.loadBalancerIps;
+  if (lbIps) {
+    claim(['network', 'loadBalancerIps', 'ingress'], lbIps.ingress, 'network.loadBalancerIps.ingress');
+    claim(['network', 'loadBalancerIps', 'dns'], lbIps.dns, 'network.loadBalancerIps.dns');
+  }
+  if (c.powerdns?.nameserver.ip && c.powerdns.nameserver.ip !== lbIps?.dns && contains(node, c.powerdns.nameserver.ip)) {
     claim(['powerdns', 'nameserver', 'ip'], c.powerdns.nameserver.ip, 'powerdns.nameserver.ip');
   }
 
-  // MetalLB would hand out addresses that nodes, the VIP or the gateway already hold.
+  // Cilium LB IPAM would hand out addresses that nodes, the VIP or the gateway already hold.
   if (c.network.loadBalancerCidr) {
     const lb = parseCidr(c.network.loadBalancerCidr);
     const inPool = (path: (string | number)[], ip: string, owner: string) => {
-      if (contains(lb, ip)) add(path, `${ip} (${owner}) lies in network.loadBalancerCidr ${c.network.loadBalancerCidr}, where MetalLB hands out addresses; move it out of the pool`);
+      if (contains(lb, ip)) add(path, `${ip} (${owner}) lies in network.loadBalancerCidr ${c.network.loadBalancerCidr}, where Cilium LB IPAM hands out addresses; move it out of the pool`);
     };
     inPool(['network', 'gateway'], c.network.gateway, 'network.gateway');
     inPool(['network', 'vip'], c.network.vip, 'network.vip');
     c.nodes.forEach((n, i) => inPool(['nodes', i, 'ip'], n.ip, `nodes[${i}] (${n.name})`));
+  }
+
+  // 4b. Pinned LoadBalancer addresses: inside the pool (LB IPAM only assigns pool addresses), never its first or last
+  // address (the network and broadcast address of the range on the L2 segment).
+  if (lbIps) {
+    if (!c.network.loadBalancerCidr) {
+      add(['network', 'loadBalancerIps'], 'pinned LoadBalancer addresses need a pool: set network.loadBalancerCidr (inside network.nodeCidr) around them');
+    } else {
+      const lb = parseCidr(c.network.loadBalancerCidr);
+      for (const which of ['ingress', 'dns'] as const) {
+        const ip = lbIps[which];
+        const path = ['network', 'loadBalancerIps', which];
+        if (!contains(lb, ip)) add(path, `${ip} is outside network.loadBalancerCidr ${c.network.loadBalancerCidr}; LB IPAM only assigns pool addresses, pick one inside it`);
+        else if (ip === lb[0].toString() || ip === broadcastOf(c.network.loadBalancerCidr)) {
+          add(path, `${ip} is the first or last address of network.loadBalancerCidr ${c.network.loadBalancerCidr}; pick an address between them`);
+        }
+      }
+    }
   }
 
   // 5. Unique names and VM ids.
@@ -138,9 +169,31 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
     add(['nodes'], `${cps} control-plane nodes: etcd needs an odd count (1, 3 or 5) — ${cps} tolerates no more failures than ${cps - 1}; add or remove one control plane`);
   }
 
-  // 7. DNS records belong to the zone.
+  // 7. DNS records belong to the zone, and name only addresses pinned on a Service (issue: the wildcard record named
+  // whatever address the pool handed out first).
   if (c.powerdns) {
     const zone = c.powerdns.zone.replace(/\.$/, '');
+    const ns = c.powerdns.nameserver.ip;
+    if (!ns && !lbIps) {
+      add(['powerdns', 'nameserver', 'ip'], 'the in-cluster PowerDNS needs a pinned address: set network.loadBalancerIps.dns (nameserver.ip defaults to it)');
+    } else if (ns && lbIps && ns !== lbIps.dns && c.network.loadBalancerCidr && contains(parseCidr(c.network.loadBalancerCidr), ns)) {
+      // A nameserver outside the pool is not the in-cluster Service (a server elsewhere); inside it, it must be the pinned one.
+      add(['powerdns', 'nameserver', 'ip'], `${ns} differs from network.loadBalancerIps.dns ${lbIps.dns}, the address PowerDNS's Service is pinned to; remove nameserver.ip (it defaults to that field)`);
+    }
+    if (c.network.loadBalancerCidr) {
+      const lb = parseCidr(c.network.loadBalancerCidr);
+      const pinned = new Set(lbIps ? [lbIps.ingress, lbIps.dns] : []);
+      c.powerdns.records.forEach((r, i) => {
+        if (r.type !== 'A') return;
+        const contents = Array.isArray(r.content) ? r.content : [r.content];
+        contents.forEach((ip, j) => {
+          if (z4(ip) && contains(lb, ip) && !pinned.has(ip)) {
+            const path = ['powerdns', 'records', i, 'content', ...(Array.isArray(r.content) ? [j] : [])];
+            add(path, `${ip} lies in network.loadBalancerCidr but no Service is pinned to it; name a network.loadBalancerIps address (${[...pinned].join(', ') || 'none set'})`);
+          }
+        });
+      });
+    }
     c.powerdns.records.forEach((r, i) => {
       if (r.name.endsWith('.') && !(r.name === `${zone}.` || r.name.endsWith(`.${zone}.`))) {
         add(['powerdns', 'records', i, 'name'], `${r.name} is outside zone ${zone}; use a name relative to the zone or ending in .${zone}.`);
@@ -171,6 +224,9 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
         }
       });
     }
+  }
+  if (c.databaseBackups && z4(new URL(c.databaseBackups.endpointUrl).hostname)) {
+    add(['databaseBackups', 'endpointUrl'], 'name the S3 endpoint by host name, not IP address: the database namespaces\' network policies allow it by name (toFQDNs)');
   }
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');

@@ -169,7 +169,7 @@ export const ClusterConfigSchema = z
       vip: ipv4.describe('Shared Kubernetes API address held by the control planes (Talos VIP)'),
       loadBalancerCidr: cidrv4
         .optional()
-        .describe('MetalLB pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
+        .describe('Cilium LB IPAM pool for LoadBalancer Services; must sit inside nodeCidr (L2 announcements)'),
       loadBalancerIps: z
         .strictObject({
           ingress: ipv4.describe("The shared Gateway's address (HTTPS front door; the VPS forwards here)"),
@@ -235,13 +235,20 @@ export const ClusterConfigSchema = z
       .describe('Approve subnet routes on a Headscale server; absent: phase off'),
     powerdns: z
       .strictObject({
-        apiUrl: httpUrl.describe('PowerDNS HTTP API, e.g. http://10.0.10.53:8081'),
+        apiUrl: httpUrl.optional().describe('PowerDNS HTTP API; default http://<network.loadBalancerIps.dns>:8081'),
         serverId: z.string().min(1).default('localhost'),
         zone: dnsName.describe('Zone served by the in-cluster PowerDNS'),
-        nameserver: z.strictObject({
-          name: dnsName.optional().describe('Default ns1.<zone>'),
-          ip: ipv4,
-        }),
+        nameserver: z
+          .strictObject({
+            name: dnsName.optional().describe('Default ns1.<zone>'),
+            ip: ipv4.optional().describe('Default network.loadBalancerIps.dns; an address inside the LB pool must be that one (the pinned Service)'),
+          })
+          .prefault({}),
+        apiSourceRanges: z
+          .array(cidrv4)
+          .min(1)
+          .optional()
+          .describe('Client networks allowed to reach the API on its LoadBalancer address (loadBalancerSourceRanges); default network.nodeCidr'),
         records: z.array(RecordSchema).default([]),
         dnsPort: port.default(53).describe('DNS port of the in-cluster server (at nameserver.ip), queried to verify the records'),
         delegation: z
@@ -308,6 +315,26 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('Proxmox CSI API token and its sealed Secret; absent: phase off'),
+    databaseBackups: z
+      .strictObject({
+        endpointUrl: httpUrl.describe('S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com or a MinIO URL'),
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens' })
+          .describe('Bucket; each database writes under s3://<bucket>/<cluster>/<namespace>'),
+        schedule: z
+          .string()
+          .regex(/^\S+( \S+){5}$/, { message: 'must be a six-field cron expression with seconds, e.g. "0 0 3 * * *"' })
+          .default('0 0 3 * * *')
+          .describe('When the base backups run (CloudNativePG cron: seconds first)'),
+        retention: z
+          .string()
+          .regex(/^[1-9][0-9]*[dwm]$/, { message: 'must look like 30d, 4w or 3m' })
+          .default('30d')
+          .describe('How long backups and WAL are kept'),
+      })
+      .optional()
+      .describe('PostgreSQL backups (CloudNativePG, Barman Cloud plugin) to an S3-compatible store; credentials from Vault (database-backups: access-key-id, secret-access-key); absent: no database backups'),
   })
   .describe('One cluster: everything the bootstrap, the Terraform layers and the Flux tree read');
 

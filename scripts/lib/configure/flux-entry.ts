@@ -18,6 +18,8 @@ export const NEEDS_SECTION: Record<string, 'powerdns' | 'proxmoxCsi' | 'headscal
   'cluster-issuers': 'powerdns',
   // Its host name lives in the zone (${DNS_ZONE}).
   authentik: 'powerdns',
+  // Its listeners and certificate are for the zone (${DNS_ZONE}).
+  gateway: 'powerdns',
   // Reads the CSI token and the CSI_* settings the proxmoxCsi section provides.
   'proxmox-csi': 'proxmoxCsi',
 };

@@ -29,8 +29,20 @@ export function generatedPaths(cluster: string) {
     clusterSettings: `kubernetes/clusters/${cluster}/cluster-settings.yaml`,
     fluxEntry: `kubernetes/clusters/${cluster}/kustomization.yaml`,
     secretsReadme: `kubernetes/clusters/${cluster}/secrets/README.md`,
+    databaseBackupsDir: `kubernetes/clusters/${cluster}/database-backups`,
   };
 }
+
+/** The CloudNativePG Clusters of the Flux tree (kubernetes/{identity,platform}/<app>/database.yaml). */
+export const DATABASES = [
+  { namespace: 'authentik', cluster: 'authentik-db' },
+  { namespace: 'gitea', cluster: 'gitea-db' },
+  { namespace: 'harbor', cluster: 'harbor-db' },
+  { namespace: 'matrix', cluster: 'matrix-db' },
+] as const;
+
+const BARMAN_PLUGIN = 'barman-cloud.cloudnative-pg.io';
+const BACKUP_STORE = 'database-backups';
 
 export const SCHEMA_FILE = 'cluster.schema.json';
 export const REFERENCE_FILE = 'docs/config-reference.md';
@@ -53,6 +65,7 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     POD_CIDR: c.network.podCidr,
     SERVICE_CIDR: c.network.serviceCidr,
     NETWORK_GATEWAY: c.network.gateway,
+    NETWORK_INTERFACE: c.network.interface,
     TALOS_VERSION: c.versions.talos,
     KUBERNETES_VERSION: c.versions.kubernetes,
     CILIUM_VERSION: c.versions.cilium,
@@ -61,6 +74,10 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     PROXMOX_URL: c.proxmox.apiUrl,
   };
   if (c.network.loadBalancerCidr) s.LB_CIDR = c.network.loadBalancerCidr;
+  if (c.network.loadBalancerIps) {
+    s.LB_IP_INGRESS = c.network.loadBalancerIps.ingress;
+    s.LB_IP_DNS = c.network.loadBalancerIps.dns;
+  }
   if (c.ipv6) {
     s.NODE_CIDR_V6 = c.ipv6.nodeCidr;
     s.POD_CIDR_V6 = c.ipv6.podCidr;
@@ -69,6 +86,17 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
   if (c.powerdns) {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
+    // A JSON list: `field: ${PDNS_API_SOURCE_RANGES}` is a plain string before substitution and a list after it.
+    s.PDNS_API_SOURCE_RANGES = JSON.stringify(c.powerdns.apiSourceRanges);
+  }
+  // Each Cluster's spec.plugins: `plugins: ${DB_BACKUP_PLUGINS:=[]}` (a JSON list; none without databaseBackups).
+  if (c.databaseBackups) {
+    s.DB_BACKUP_PLUGINS = JSON.stringify([{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: BACKUP_STORE } }]);
+    // The database namespaces' network policies let the instances reach the store by name (toFQDNs) on its port.
+    const url = new URL(c.databaseBackups.endpointUrl);
+    s.DB_BACKUP_HOST = url.hostname;
+    // Quoted: substituted as a YAML scalar, a port must stay a string ("9000") where CiliumNetworkPolicy wants one.
+    s.DB_BACKUP_PORT = JSON.stringify(url.port || (url.protocol === 'https:' ? '443' : '80'));
   }
   // The only address the in-cluster PowerDNS serves zone transfers to (its secondary on the VPS, over the tailnet).
   if (c.vps) s.DNS_SECONDARY_IP = c.vps.tailnetIp;
@@ -85,7 +113,6 @@ export function talosVars(c: ClusterConfig, node?: NodeConfig): Record<string, s
   const vars: Record<string, string> = {
     ...clusterSettings(c),
     DNS_SERVERS_JSON: JSON.stringify(c.network.dnsServers),
-    NETWORK_INTERFACE: c.network.interface,
     NETWORK_MTU: String(c.network.mtu),
     SCHEDULE_ON_CONTROL_PLANES: String(!c.nodes.some((n) => n.role === 'worker')),
     // Node topology for the Proxmox CSI plugin: region = its config region (default the cluster name), zone = the
@@ -232,6 +259,71 @@ export function renderConfigReference(): string {
   ].join('\n');
 }
 
+/**
+ * The objects that exist only with databaseBackups, one file per database namespace (applied by the Flux
+ * Kustomization database-backups): the S3 credentials from Vault, the Barman Cloud ObjectStore and a ScheduledBackup.
+ * Without the section the directory holds a kustomization with no resources: there are no database backups.
+ */
+export function databaseBackupFiles(c: ClusterConfig): Map<string, string> {
+  const dir = generatedPaths(c.cluster.name).databaseBackupsDir;
+  const files = new Map<string, string>();
+  const b = c.databaseBackups;
+  const names = b ? DATABASES.map((d) => `${d.namespace}.yaml`) : [];
+  const header = `# ${GENERATED_NOTE}\n`;
+  files.set(`${dir}/kustomization.yaml`, `${header}${b ? '' : '# No databaseBackups section in the config: no database backups.\n'}${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: names }, { lineWidth: 0 })}`);
+  if (!b) return files;
+  for (const d of DATABASES) {
+    const docs = [
+      {
+        apiVersion: 'external-secrets.io/v1',
+        kind: 'ExternalSecret',
+        metadata: { name: `${BACKUP_STORE}-s3`, namespace: d.namespace },
+        spec: {
+          refreshInterval: '1h',
+          secretStoreRef: { kind: 'ClusterSecretStore', name: 'vault' },
+          target: { name: `${BACKUP_STORE}-s3`, creationPolicy: 'Owner' },
+          data: [
+            { secretKey: 'ACCESS_KEY_ID', remoteRef: { key: BACKUP_STORE, property: 'access-key-id' } },
+            { secretKey: 'ACCESS_SECRET_KEY', remoteRef: { key: BACKUP_STORE, property: 'secret-access-key' } },
+          ],
+        },
+      },
+      {
+        apiVersion: 'barmancloud.cnpg.io/v1',
+        kind: 'ObjectStore',
+        metadata: { name: BACKUP_STORE, namespace: d.namespace },
+        spec: {
+          retentionPolicy: b.retention,
+          configuration: {
+            destinationPath: `s3://${b.bucket}/${c.cluster.name}/${d.namespace}`,
+            endpointURL: b.endpointUrl,
+            s3Credentials: {
+              accessKeyId: { name: `${BACKUP_STORE}-s3`, key: 'ACCESS_KEY_ID' },
+              secretAccessKey: { name: `${BACKUP_STORE}-s3`, key: 'ACCESS_SECRET_KEY' },
+            },
+            wal: { compression: 'gzip' },
+            data: { compression: 'gzip' },
+          },
+        },
+      },
+      {
+        apiVersion: 'postgresql.cnpg.io/v1',
+        kind: 'ScheduledBackup',
+        metadata: { name: d.cluster, namespace: d.namespace },
+        spec: {
+          schedule: b.schedule,
+          backupOwnerReference: 'self',
+          cluster: { name: d.cluster },
+          method: 'plugin',
+          pluginConfiguration: { name: BARMAN_PLUGIN },
+        },
+      },
+    ];
+    files.set(`${dir}/${d.namespace}.yaml`, `${header}${docs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n')}`);
+  }
+  return files;
+}
+
 /** Every generated file for one cluster, repo-relative path → content. */
 export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talos', 'patches'), treeRoot = REPO_ROOT): Map<string, string> {
   const p = generatedPaths(c.cluster.name);
@@ -245,6 +337,7 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   files.set(p.clusterSettings, renderClusterSettings(c));
   files.set(p.fluxEntry, renderFluxEntry(c, treeRoot, GENERATED_NOTE));
   files.set(p.secretsReadme, renderSecretsReadme(c, GENERATED_NOTE));
+  for (const [path, content] of databaseBackupFiles(c)) files.set(path, content);
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;

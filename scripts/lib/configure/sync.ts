@@ -30,7 +30,7 @@ export function diffGenerated(c: ClusterConfig, root = REPO_ROOT): { drift: Drif
     else if (readFileSync(abs, 'utf8') !== content) drift.changed.push(rel);
   }
   const p = generatedPaths(c.cluster.name);
-  for (const dir of [p.talosDir, p.terraformDir]) {
+  for (const dir of [p.talosDir, p.terraformDir, p.databaseBackupsDir]) {
     for (const abs of listFiles(join(root, dir))) {
       const rel = relative(root, abs);
       if (!files.has(rel)) drift.extra.push(rel);

@@ -10,7 +10,7 @@ import type { ClusterConfig } from '../config/load.ts';
 //   chartVersion("cilium-1.18.3", "cilium") → "1.18.3"
 //   sameValues(a, b)                    deep equality after a JSON round trip (key order and undefined don't matter)
 //   ciliumRelease(config, valuesFile)   the Cilium release the bootstrap installs
-//   ciliumValues(config)                the Talos-specific Cilium values, a pure function of the config
+//   ciliumValues(config)                the Talos-specific Cilium values (Gateway API, L2 announcements, Hubble), a pure function of the config
 
 export interface HelmRelease {
   release: string;
@@ -117,7 +117,26 @@ export function ciliumValues(c: ClusterConfig): Record<string, unknown> {
     cgroup: { autoMount: { enabled: false }, hostRoot: '/sys/fs/cgroup' },
     // The operator's two default replicas repel each other: on a one-node cluster the second would stay Pending.
     operator: { replicas: Math.min(2, c.nodes.length) },
+    // The front door: Cilium's Gateway API controller (CRDs applied just before, see kubernetes/gateway-api.ts).
+    gatewayAPI: { enabled: true },
+    // LoadBalancer addresses: LB IPAM (always on; the pool is kubernetes/infrastructure/cilium-lb) announced over ARP
+    // by one node per Service, chosen through a Lease per Service (Documentation/network/l2-announcements.rst).
+    l2announcements: { enabled: true, leaseDuration: '15s', leaseRenewDeadline: '5s', leaseRetryPeriod: '2s' },
+    externalIPs: { enabled: true },
+    // Every announced Service renews its Lease each leaseRenewDeadline; the docs size the client rate limit as
+    // #services / leaseRenewDeadline on top of the agent's own traffic (default 10 QPS): here every pool address.
+    k8sClientRateLimit: ciliumRateLimit(c),
+    // Flow visibility (policy drops included): `hubble observe` through the relay, or the UI.
+    hubble: { enabled: true, relay: { enabled: true }, ui: { enabled: true } },
   };
+}
+
+/** Client rate limit sized for L2 announcement Leases of every address in the pool (5 s renew deadline). */
+export function ciliumRateLimit(c: ClusterConfig): { qps: number; burst: number } {
+  const prefix = c.network.loadBalancerCidr ? Number(c.network.loadBalancerCidr.split('/')[1]) : 32;
+  const services = 2 ** (32 - prefix);
+  const qps = 10 + Math.ceil(services / 5);
+  return { qps, burst: 2 * qps };
 }
 
 export function parseHelmVersion(stdout: string): string | undefined {

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { FLUX_NAMESPACE } from '../flux/kustomizations.ts';
 import { CILIUM_NAMESPACE, CILIUM_RELEASE } from '../helm/helm.ts';
+import { GATEWAY_API_CRDS, GATEWAY_API_VERSION, gatewayApiCrdName } from '../kubernetes/gateway-api.ts';
 import { KEY_SECRET_NAME, KEY_SECRET_NAMESPACE } from '../sealed-secrets/keypair.ts';
 import type { SourceIndex } from '../validate/kustomize.ts';
 import { apiGroup, namespaceOf, objectKey, type Finding, type K8sObject } from '../validate/model.ts';
@@ -52,12 +53,14 @@ const FLUX_CRDS = [
   'receivers.notification.toolkit.fluxcd.io',
 ];
 
-/** What the bootstrap installs itself (scripts/lib/bootstrap: cni, secrets, gitops phases). */
+/** What the bootstrap installs itself (scripts/lib/bootstrap: cni (Gateway API CRDs, Cilium), secrets, gitops phases). */
 export function bootstrapClaims(): [Identity, Claim][] {
   const cilium: Claim = { manager: 'bootstrap', by: `bootstrap phase cni: helm upgrade --install ${CILIUM_RELEASE} (${CILIUM_NAMESPACE})` };
   const key: Claim = { manager: 'bootstrap', by: 'bootstrap phase secrets: the stable sealed-secrets key' };
   const flux: Claim = { manager: 'bootstrap', by: 'bootstrap phase gitops: flux bootstrap github' };
+  const gatewayApi: Claim = { manager: 'bootstrap', by: `bootstrap phase cni: kubectl apply --server-side (Gateway API ${GATEWAY_API_VERSION} CRDs)` };
   return [
+    ...GATEWAY_API_CRDS.map((c): [Identity, Claim] => [identity('apiextensions.k8s.io', 'CustomResourceDefinition', '', gatewayApiCrdName(c.plural)), gatewayApi]),
     [identity('helm', 'Release', CILIUM_NAMESPACE, CILIUM_RELEASE), cilium],
     [identity('apps', 'DaemonSet', CILIUM_NAMESPACE, 'cilium'), cilium],
     [identity('apps', 'Deployment', CILIUM_NAMESPACE, 'cilium-operator'), cilium],

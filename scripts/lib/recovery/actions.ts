@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { ciliumValuesFile } from '../bootstrap/cni.ts';
+import { ciliumValuesFile, ensureGatewayApiCrds } from '../bootstrap/cni.ts';
 import { ensureMeshCa, meshCaValues } from '../cilium/mesh-ca.ts';
 import { readIfExists, writeAtomic } from '../core/files.ts';
 import { controlPlanes } from '../config/nodes.ts';
@@ -83,13 +83,16 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// cilium: re-apply the bootstrap's Cilium release (same chart version, same values), then wait for every node Ready.
+// cilium: re-apply the bootstrap's Gateway API CRDs (when missing) and Cilium release (same chart version, same values),
+// then wait for every node Ready.
 
 export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
   const c = ctx.config;
   const ca = await ensureMeshCa(ctx);
   const values = { ...helm.ciliumValues(c), ...(ca ? meshCaValues(ca) : {}) };
   const file = ciliumValuesFile(ctx);
+  // Before Cilium, as the bootstrap does: its operator enables the Gateway controller only if they exist at start.
+  const crds = await ensureGatewayApiCrds(ctx, deadline(ctx, 'helm'));
   if (!planNote(ctx, `write ${file} (the Cilium values the bootstrap uses, a pure function of the config)`)) writeAtomic(file, stringify(values), 0o600);
   // Always `upgrade --install`: a release that exists but whose objects were deleted is re-applied too.
   await act(ctx, helm.upgradeInstallArgv(helm.ciliumRelease(c, file)), {
@@ -105,7 +108,7 @@ export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
     diagnose: async () => (await poll(ctx, ['kubectl', '-n', helm.CILIUM_NAMESPACE, 'get', 'pods', '-l', 'k8s-app=cilium', '-o', 'wide'])).stdout,
     hint: '`kubectl -n kube-system logs ds/cilium` shows why the agents do not start',
   });
-  return { changed: true, summary: `cilium ${c.versions.cilium} re-applied; every node Ready` };
+  return { changed: true, summary: `${crds.length ? 'Gateway API CRDs and ' : ''}cilium ${c.versions.cilium} re-applied; every node Ready` };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ export type Check =
   | 'talos'
   | 'taskfile'
   | 'ownership'
-  | 'config';
+  | 'config'
+  | 'routes'
+  | 'addresses'
+  | 'policy';
 
 export interface Finding {
   check: Check;

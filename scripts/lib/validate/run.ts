@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../config/load.ts';
 import { diffGenerated } from '../configure/sync.ts';
@@ -13,6 +14,8 @@ import { validateObject } from './schemas.ts';
 import { checkSso } from './sso.ts';
 import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
+import { checkAddresses, checkRoutes, type NamedAddresses } from './traffic.ts';
+import { checkPolicies } from './policy.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
 
 // `task validate`: every check, offline, in one pass. Pure orchestration: each check lives in its own module and
@@ -105,6 +108,14 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     checkSecretFiles(index, trees, findings);
   });
 
+  await timed(timings, 'traffic', () => {
+    for (const t of trees) {
+      checkRoutes(t, findings);
+      checkPolicies(t, findings);
+      checkAddresses(t, findings, o.config && o.config.cluster.name === t.cluster ? dnsNamedAddresses(o.config) : undefined);
+    }
+  });
+
   let objects = 0;
   await timed(timings, 'schemas', async () => {
     const all = trees.flatMap((t) => t.objects);
@@ -159,6 +170,19 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     timings,
     terraformFmtRan,
   };
+}
+
+/** The pool addresses the config's DNS names: A records inside network.loadBalancerCidr and the nameserver glue. */
+export function dnsNamedAddresses(c: ClusterConfig): NamedAddresses {
+  const out: NamedAddresses = new Map();
+  if (!c.powerdns || !c.network.loadBalancerCidr) return out;
+  const pool = ipaddr.IPv4.parseCIDR(c.network.loadBalancerCidr);
+  const inPool = (ip: string) => ipaddr.IPv4.isValidFourPartDecimal(ip) && ipaddr.IPv4.parse(ip).match(pool);
+  if (inPool(c.powerdns.nameserver.ip)) out.set(c.powerdns.nameserver.ip, `powerdns.nameserver.ip, the glue of ${c.powerdns.nameserver.name}`);
+  c.powerdns.records.forEach((r, i) => {
+    if (r.type === 'A') for (const ip of r.content) if (inPool(ip) && !out.has(ip)) out.set(ip, `powerdns.records[${i}] ${r.name}`);
+  });
+  return out;
 }
 
 export function errorsOf(findings: Finding[]): Finding[] {

@@ -7,13 +7,15 @@ import { splitApiVersion } from './model.ts';
 
 // Schema validation of one Kubernetes object. Two sources, one result shape:
 //   - maintained npm packages (kubernetes-models for Kubernetes itself, @kubernetes-models/{flux-cd,cert-manager,
-//     external-secrets,sealed-secrets}): their validators check types, enums, patterns and required fields; their type
+//     external-secrets,sealed-secrets,gateway-api}): their validators check types, enums, patterns and required fields; their type
 //     declarations give the field lists for unknown-field errors (fields.ts);
 //   - vendored JSON schemas under schemas/<group>/<kind>_<version>.json for the other custom resources (README there).
 // A kind with neither is an error: nothing reaches the cluster unchecked.
 
 /** npm package holding the models of an API group. */
 function packageFor(group: string): string | undefined {
+  // Before the *.k8s.io rule: Gateway API is a CRD group, not part of Kubernetes itself.
+  if (group === 'gateway.networking.k8s.io') return '@kubernetes-models/gateway-api';
   if (group === '' || /^[a-z0-9]+$/.test(group) || group.endsWith('.k8s.io')) return 'kubernetes-models';
   if (group.endsWith('.toolkit.fluxcd.io')) return '@kubernetes-models/flux-cd';
   if (group === 'cert-manager.io' || group === 'acme.cert-manager.io') return '@kubernetes-models/cert-manager';

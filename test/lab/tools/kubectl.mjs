@@ -253,6 +253,26 @@ async function get(args, flags, lab, io) {
   await print(objs, single, r0, flags, now, io);
 }
 
+// kubectl -f URL downloads the file (k8s.io/cli-runtime pkg/resource/visitor.go readHTTPResponse; kubectl 1.34). The
+// lab has no network: it serves the Gateway API CRD files (kubernetes-sigs/gateway-api config/crd/<channel>/
+// gateway.networking.k8s.io_<plural>.yaml at a release tag) as a CRD carrying that tag's bundle-version annotation,
+// and answers any other URL the way an unknown file answers (404).
+const GATEWAY_API_CRD_URL = /^https:\/\/raw\.githubusercontent\.com\/kubernetes-sigs\/gateway-api\/(v\d+\.\d+\.\d+)\/config\/crd\/(standard|experimental)\/gateway\.networking\.k8s\.io_([a-z]+)\.yaml$/;
+
+function fetchManifest(url) {
+  const m = GATEWAY_API_CRD_URL.exec(url);
+  if (!m) fail(`error: unable to read URL "${url}", server reported 404 Not Found, status code=404`);
+  const [, version, channel, plural] = m;
+  const kind = { gatewayclasses: 'GatewayClass', gateways: 'Gateway', httproutes: 'HTTPRoute', referencegrants: 'ReferenceGrant', grpcroutes: 'GRPCRoute', tlsroutes: 'TLSRoute', tcproutes: 'TCPRoute', udproutes: 'UDPRoute', backendtlspolicies: 'BackendTLSPolicy' }[plural];
+  if (!kind) fail(`error: unable to read URL "${url}", server reported 404 Not Found, status code=404`);
+  return JSON.stringify({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.gateway.networking.k8s.io`, annotations: { 'gateway.networking.k8s.io/bundle-version': version, 'gateway.networking.k8s.io/channel': channel } },
+    spec: { group: 'gateway.networking.k8s.io', names: { kind, plural }, scope: plural === 'gatewayclasses' ? 'Cluster' : 'Namespaced' },
+  });
+}
+
 async function readManifests(flags) {
   const files = flags.filename ?? [];
   if (!files.length) fail('error: must specify one of -f and -k');
@@ -261,6 +281,7 @@ async function readManifests(flags) {
   for (const f of files) {
     let text;
     if (f === '-') text = await readStdin();
+    else if (/^https?:\/\//.test(f)) text = fetchManifest(f);
     else {
       try {
         text = fs.readFileSync(f, 'utf8');
