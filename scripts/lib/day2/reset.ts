@@ -57,6 +57,8 @@ export interface PlanInput {
   /** etcd members (hostnames) and the healthy ones. */
   members: string[];
   healthy: string[];
+  /** False under --dry-run: `healthy` is unknown (see checkQuorum). */
+  probed?: boolean;
   fullWipe: boolean;
   ungraceful: boolean;
 }
@@ -69,14 +71,20 @@ export function planReset(i: PlanInput): ResetPlan {
     const mode = i.modes.get(node.name) ?? 'down';
     if (mode === 'maintenance') return { node, mode, action: 'skip', graceful: false, why: 'already in maintenance mode' };
     // Graceful (cordon, drain, leave etcd) only where someone is left to take over, and the node can still do it.
-    const healthyNode = node.role === 'worker' || i.healthy.includes(node.name);
+    // Unprobed (a dry-run): planned as for a healthy member, and the plan says that this is an assumption.
+    const unknownEtcd = node.role === 'controlplane' && i.probed === false;
+    const healthyNode = node.role === 'worker' || unknownEtcd || i.healthy.includes(node.name);
     const graceful = !whole && !i.ungraceful && !i.fullWipe && healthyNode;
     return {
       node,
       mode,
       action: 'reset',
       graceful,
-      why: whole ? 'whole cluster' : graceful ? 'partial: drained and leaves etcd first' : 'partial, ungraceful',
+      why: whole
+        ? 'whole cluster'
+        : graceful
+          ? `partial: drained and leaves etcd first${unknownEtcd ? '; if its etcd is healthy (not probed in a dry-run)' : ''}`
+          : 'partial, ungraceful',
     };
   });
   const down = steps.filter((s) => s.action === 'reset' && s.mode === 'down');
@@ -91,7 +99,7 @@ export function planReset(i: PlanInput): ResetPlan {
   }
   const cpTargets = steps.filter((s) => s.action === 'reset' && s.node.role === 'controlplane').map((s) => s.node.name);
   if (cpTargets.length === 0) return { whole, steps };
-  const quorum = checkQuorum({ members: i.members, healthy: i.healthy, targets: cpTargets, wholeCluster: whole });
+  const quorum = checkQuorum({ members: i.members, healthy: i.healthy, targets: cpTargets, wholeCluster: whole, unprobed: i.probed === false });
   if (!quorum.ok) return { whole, steps, quorum, refusal: `refusing a partial reset that breaks etcd quorum: ${quorum.detail}` };
   return { whole, steps, quorum };
 }
@@ -189,6 +197,7 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
     modes,
     members: memberNames(etcd, cps),
     healthy: etcd.healthy,
+    probed: etcd.probed,
     fullWipe: o.fullWipe,
     ungraceful: o.ungraceful,
   });
