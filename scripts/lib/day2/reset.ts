@@ -204,6 +204,8 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
   const source = snapshotSource(controlPlanes(c), modes, etcd);
   printPlan(ctx, plan, o, source);
   if (plan.refusal) throw new RefusalError(plan.refusal);
+  // Read now, so that a damaged state file stops the reset before anything changed, not after the first node.
+  if (existsSync(ctx.paths.bootstrapState)) new StateStore(ctx.paths.bootstrapState, c.cluster.name);
 
   const toReset = plan.steps.filter((s) => s.action === 'reset');
   if (toReset.length === 0) {
