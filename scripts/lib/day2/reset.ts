@@ -125,7 +125,7 @@ export function printPlan(ctx: Day2Context, plan: ResetPlan, o: SafeResetOptions
         (s.action === 'skip' ? `skip: ${s.why}` : `reset (${s.graceful ? 'graceful' : 'ungraceful'}; ${s.why})`),
     ),
     ...(plan.quorum ? [`  etcd quorum: ${plan.quorum.detail}`] : []),
-    `  afterwards: task bootstrap${plan.whole ? '' : ', then task cluster:emergency-recovery -- flux resume-all'}`,
+    '  afterwards: task bootstrap (configures the reset nodes again and resumes the Flux objects suspended in step 2)',
     '',
   ];
   ctx.log.print(lines.join('\n'));
@@ -286,12 +286,10 @@ function printSummary(ctx: Day2Context, plan: ResetPlan, done: string[], skipped
       `reset: ${done.join(', ') || 'none'}${skipped.length ? `; skipped (already in maintenance mode): ${skipped.join(', ')}` : ''}`,
       `etcd snapshot: ${snapshot ? `${snapshot.file} (${snapshot.bytes} bytes)` : 'none'}`,
       'next:',
-      '  task bootstrap                                   # configures the nodes in maintenance mode again',
-      ...(plan.whole
-        ? snapshot
-          ? [`  task cluster:emergency-recovery -- etcd:restore --snapshot ${snapshot.file}   # only to bring back the old etcd state`]
-          : []
-        : ['  task cluster:emergency-recovery -- flux resume-all   # after the nodes are back']),
+      '  task bootstrap   # configures the nodes in maintenance mode again, then resumes the Flux objects safe-reset suspended',
+      ...(plan.whole && snapshot
+        ? [`  task cluster:emergency-recovery -- etcd:restore --snapshot ${snapshot.file}   # only to bring back the old etcd state`]
+        : []),
       '',
     ].join('\n'),
   );
