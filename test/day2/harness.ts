@@ -77,7 +77,7 @@ export async function run<O extends Record<string, OptionSpec>>(
 }
 
 /**
- * The commands a day-2 command printed under "next:" (one per line, up to the first blank line; `# …` comments
+ * The lines a day-2 command printed under "next:" (the indented lines after it; `# …` comments and `   (…)` notes
  * dropped), exactly as a user would copy them.
  */
 export function nextSteps(stdout: string): string[] {
@@ -85,13 +85,13 @@ export function nextSteps(stdout: string): string[] {
   if (at < 0) return [];
   const lines: string[] = [];
   for (const line of stdout.slice(at + '\nnext:\n'.length).split('\n')) {
-    if (!line.trim()) break;
-    lines.push(line.replace(/\s+#.*$/, '').trim());
+    if (!/^\s+\S/.test(line)) break;
+    lines.push(line.replace(/\s+#.*$/, '').replace(/\s{2,}\(.*\)$/, '').trim());
   }
   return lines;
 }
 
-/** A printed `task …` line as the script and argv it runs (Taskfile: `task bootstrap` = scripts/bootstrap.ts, …). */
+/** A printed `task …` line as the task name and its arguments (Taskfile: `task bootstrap` = scripts/bootstrap.ts, …). */
 export function taskCommand(line: string): { task: string; args: string[] } {
   const m = /^task (\S+)(?: -- (.*))?$/.exec(line);
   if (!m) throw new Error(`not a task command: ${line}`);

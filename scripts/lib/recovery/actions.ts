@@ -19,7 +19,7 @@ import { callBootstrap } from '../talos/etcd.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { RefusalError, UsageError } from '../core/cli.ts';
-import { checkQuorum, selectNodes } from '../day2/selection.ts';
+import { checkQuorum, quorumSize, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, snapshotFileProblem, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
 
@@ -204,11 +204,20 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
     );
   }
   const view = await etcdView(ctx, cps, modes);
+  // A snapshot needs a leader: without quorum `etcd snapshot` fails ("no leader"), and that is the usual reason to restore.
+  const quorate = !view.probed || view.healthy.length >= quorumSize(memberNames(view, cps).length);
+  const safetySource = !view.probed ? first : quorate ? cps.find((n) => view.healthy.includes(n.name)) : undefined;
   ctx.log.print(
     [
       '',
       `etcd:restore of cluster ${c.cluster.name} from ${snap.file} (${snap.bytes} bytes${snap.meta ? `, taken ${snap.meta.takenAt} from ${snap.meta.node}` : ''})`,
-      `  1. snapshot of the current etcd first: ${!view.probed ? 'from the first healthy member (etcd health is unknown in a dry-run)' : view.healthy.length ? `from ${view.healthy[0]}` : 'not possible (no healthy member)'}`,
+      `  1. snapshot of the current etcd first: ${
+        !view.probed
+          ? 'from the first healthy member (etcd health is unknown in a dry-run)'
+          : safetySource
+            ? `from ${safetySource.name}`
+            : `not possible (${view.healthy.length ? 'etcd has no quorum, so no leader to stream one' : 'no healthy member'}); a raw copy: talosctl -e ${first.ip} -n ${first.ip} cp /var/lib/etcd/member/snap/db .`
+      }`,
       `  2. wipe EPHEMERAL (etcd data; machine config stays) on ${cps.map((n) => n.name).join(', ')}, all at once:`,
       `     ${formatArgv(talosReset.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }))}`,
       '  3. wait until etcd on every control plane waits for bootstrap (Preparing)',
@@ -229,11 +238,9 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
       ...(o.ask ? { ask: o.ask } : {}),
     });
   }
-  // A dry-run probed nothing: its plan shows the snapshot from the first control plane.
-  const healthySource = view.probed ? cps.find((n) => view.healthy.includes(n.name)) : first;
   let before: SnapshotEntry | undefined;
-  if (healthySource) before = await takeSnapshot(ctx, healthySource, RESTORE_SAFETY_REASON);
-  else ctx.log.warn('no healthy etcd member: no snapshot of the current state is possible (it is what we are replacing)');
+  if (safetySource) before = await takeSnapshot(ctx, safetySource, RESTORE_SAFETY_REASON);
+  else ctx.log.warn('etcd has no quorum: no snapshot of the current state is possible (it is what we are replacing)');
 
   // All control planes in one call: wiped one after the other, each would rejoin the members not wiped yet.
   await act(ctx, talosReset.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }), {
