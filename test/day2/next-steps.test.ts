@@ -2,9 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
+import { upgradeNodeScript } from '../../scripts/lib/day2/scripts.ts';
 import { emergencyRecoveryScript } from '../../scripts/lib/recovery/script.ts';
 import type { Lab, LabOptions } from '../lab/lab.ts';
-import { CLUSTER, nextSteps, run, runningLab, taskCommand } from './harness.ts';
+import { CLUSTER, config, ip, nextSteps, nodeOf, run, runningLab, taskCommand } from './harness.ts';
 
 // The diagnosis names a fault and prints what to run next. For each fault the lab can inject, this runs exactly the
 // `task …` line it printed first (plus the cluster name a person types at the prompt, and --wait-scale for the lab's
@@ -85,5 +86,28 @@ for (const c of CASES) {
     }
   });
 }
+
+test('upgrade-node stopped by a failed health gate: "run the same command again" upgrades the rest, skipping the nodes done', async () => {
+  // The third `talosctl health` (the gate after the second node) fails once.
+  const lab = runningLab({
+    talosVersion: 'v1.11.5',
+    faults: [{ kind: 'command', cmd: 'talosctl health', skip: 2, times: 1, exitCode: 1, stderr: 'waiting for all k8s nodes to report ready: some nodes are not ready: [infra-cp-2]' }],
+  });
+  try {
+    const args = ['--wait-scale', '0.02'];
+    const first = await run(lab, upgradeNodeScript, args);
+    assert.is(first.code, 1, first.text);
+    assert.match(first.stderr, /the cluster is not healthy \(after infra-cp-2\): nothing more is changed\. .*then run the same command again — nodes already done are skipped/);
+    const upgraded = () => lab.calls({ cmd: 'talosctl upgrade' }).filter((c) => c.cmd === 'talosctl upgrade').map((c) => nodeOf(c.argv));
+    assert.equal(upgraded(), [ip('infra-cp-1'), ip('infra-cp-2')]);
+
+    const again = await run(lab, upgradeNodeScript, args);
+    assert.is(again.code, 0, again.text);
+    assert.equal(upgraded(), ['infra-cp-1', 'infra-cp-2', 'infra-cp-3', 'infra-worker-1', 'infra-worker-2'].map(ip), 'each node upgraded once');
+    assert.ok(lab.state().nodes.every((n) => n.talosVersion === config.versions.talos));
+  } finally {
+    lab.cleanup();
+  }
+});
 
 test.run();
