@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StateStore } from '../../scripts/lib/core/state.ts';
-import { safeResetScript } from '../../scripts/lib/day2/scripts.ts';
+import { destroyScript, safeResetScript } from '../../scripts/lib/day2/scripts.ts';
 import { emergencyRecoveryScript } from '../../scripts/lib/recovery/script.ts';
-import { labForWorld, makeWorld, type World, type WorldLab } from '../bootstrap/harness.ts';
+import { GITHUB_TOKEN, labForWorld, makeWorld, PROXMOX_TOKEN, type World, type WorldLab } from '../bootstrap/harness.ts';
 import type { Lab } from '../lab/lab.ts';
 import { nextSteps, run, taskCommand } from './harness.ts';
 
@@ -120,6 +120,20 @@ test('Flux paused by suspend-all (a repair in progress): the gitops phase leaves
   const again = await bootstrap({ only: 'gitops' });
   assert.is(again.exitCode, 0, again.text);
   healthy();
+});
+
+test('destroy, then the printed "rebuild: task bootstrap" builds the cluster again from nothing', async () => {
+  const cluster = world.repo.config.cluster.name;
+  const env = { GITHUB_API_URL: world.github.url, GITHUB_TOKEN, PROXMOX_VE_API_TOKEN: PROXMOX_TOKEN };
+  const destroyed = await run(lab, destroyScript, ['--confirm', cluster], env, world.repo.configFile);
+  assert.is(destroyed.code, 0, destroyed.text);
+  assert.ok(lab.state().nodes.every((n) => !n.present), 'the VMs are gone');
+  const rebuild = /\nrebuild: (task .*)\n/.exec(destroyed.stdout)?.[1];
+  assert.is(rebuild, 'task bootstrap', destroyed.stdout);
+  const r = await runPrinted(rebuild!);
+  assert.is(r.code, 0, r.text);
+  healthy();
+  assert.is(lab.calls({ cmd: 'talosctl gen secrets' }).length, 1, 'the kept Talos secrets are reused');
 });
 
 test.run();
