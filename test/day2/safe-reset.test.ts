@@ -120,6 +120,7 @@ test('whole reset: snapshot first (outside git, timestamped), Flux suspended, wo
     const again = await run(lab, safeResetScript, []);
     assert.is(again.code, 0, again.text);
     assert.match(again.stdout, /skip: already in maintenance mode/);
+    assert.equal(nextSteps(again.stdout), ['task bootstrap'], 'a re-run still says what comes next');
     assert.is(lab.calls({ cmd: 'talosctl reset' }).length, 5);
     writeFileSync(join(lab.dir, 'touched'), ''); // (the lab dir stays writable after the run)
   } finally {

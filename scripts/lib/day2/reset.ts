@@ -211,6 +211,7 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
   if (toReset.length === 0) {
     ctx.log.info('nothing to reset: every selected node is in maintenance mode already');
     if (!ctx.runner.dryRun) invalidateBootstrapState(ctx, 'nodes found in maintenance mode by safe-reset');
+    printSummary(ctx, plan, [], plan.steps.map((s) => s.node.name), undefined);
     return { reset: [], skipped: plan.steps.map((s) => s.node.name), plan };
   }
 
