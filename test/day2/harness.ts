@@ -75,3 +75,25 @@ export async function run<O extends Record<string, OptionSpec>>(
   const r = await runScriptCaptured(spec, ['--config', configFile, ...args], { ...lab.env, CI: 'true', ...env });
   return { ...r, text: `${r.stdout}\n${r.stderr}`, ms: Date.now() - started };
 }
+
+/**
+ * The lines a day-2 command printed under "next:" (the indented lines after it; `# …` comments and `   (…)` notes
+ * dropped), exactly as a user would copy them.
+ */
+export function nextSteps(stdout: string): string[] {
+  const at = stdout.lastIndexOf('\nnext:\n');
+  if (at < 0) return [];
+  const lines: string[] = [];
+  for (const line of stdout.slice(at + '\nnext:\n'.length).split('\n')) {
+    if (!/^\s+\S/.test(line)) break;
+    lines.push(line.replace(/\s+#.*$/, '').replace(/\s{2,}\(.*\)$/, '').trim());
+  }
+  return lines;
+}
+
+/** A printed `task …` line as the task name and its arguments (Taskfile: `task bootstrap` = scripts/bootstrap.ts, …). */
+export function taskCommand(line: string): { task: string; args: string[] } {
+  const m = /^task (\S+)(?: -- (.*))?$/.exec(line);
+  if (!m) throw new Error(`not a task command: ${line}`);
+  return { task: m[1]!, args: m[2] ? m[2].split(/\s+/) : [] };
+}

@@ -6,7 +6,7 @@ import { clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { StateStore } from '../../scripts/lib/core/state.ts';
 import { EXIT_REFUSED } from '../../scripts/lib/core/confirm.ts';
 import { safeResetScript } from '../../scripts/lib/day2/scripts.ts';
-import { CLUSTER, ip, mutatingCalls, nodeOf, run, runningLab } from './harness.ts';
+import { CLUSTER, ip, mutatingCalls, nextSteps, nodeOf, run, runningLab } from './harness.ts';
 
 // cluster:safe-reset against the simulated lab (a bootstrapped 3 control planes + 2 workers).
 
@@ -120,6 +120,7 @@ test('whole reset: snapshot first (outside git, timestamped), Flux suspended, wo
     const again = await run(lab, safeResetScript, []);
     assert.is(again.code, 0, again.text);
     assert.match(again.stdout, /skip: already in maintenance mode/);
+    assert.equal(nextSteps(again.stdout), ['task bootstrap'], 'a re-run still says what comes next');
     assert.is(lab.calls({ cmd: 'talosctl reset' }).length, 5);
     writeFileSync(join(lab.dir, 'touched'), ''); // (the lab dir stays writable after the run)
   } finally {
@@ -144,7 +145,7 @@ test('partial reset: graceful (drain, leave etcd), skips a node already in maint
     assert.ok(s.etcd.quorum);
     assert.ok(s.vipUp, 'the API stays up');
     assert.is(modes(lab)['infra-cp-2'], 'configured');
-    assert.match(r.stdout, /flux resume-all/);
+    assert.equal(nextSteps(r.stdout), ['task bootstrap'], 'the bootstrap resumes Flux itself');
   } finally {
     lab.cleanup();
   }

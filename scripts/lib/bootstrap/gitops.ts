@@ -2,10 +2,13 @@ import * as kustomizations from '../flux/kustomizations.ts';
 import * as fluxInstall from '../flux/install.ts';
 import * as kubectl from '../kubernetes/kubectl.ts';
 import { formatArgv } from '../core/runner.ts';
+import { readSuspendRecord, resumeAll, suspendRecordFile } from '../day2/flux.ts';
 import { act, deadline, lastLine, poll, probe, waitUntil, type PhaseContext, type PhaseOutcome } from './steps.ts';
 
 // Phase 6: `flux bootstrap github` (skipped when Flux already syncs this repo, branch and path), then the
-// Kustomizations Ready in dependency order, each one's state printed as it changes.
+// Kustomizations Ready in dependency order, each one's state printed as it changes. After a partial
+// cluster:safe-reset Flux is still installed and suspended: the phase resumes what safe-reset suspended (its record
+// in the state directory says which objects) before it waits.
 
 export interface WaitKustomizationsOptions {
   /** Include Kustomizations labelled bootstrap.home-ops/wait=verify (they need the integrations phase). */
@@ -40,7 +43,7 @@ export async function waitKustomizations(p: PhaseContext, o: WaitKustomizationsO
       const head = notReady[0];
       return {
         done: relevant.length > 0 && notReady.length === 0,
-        detail: relevant.length === 0 ? 'no Kustomizations yet' : `${relevant.length - notReady.length}/${relevant.length} Ready${head ? `; next: ${kustomizations.describe(head)}` : ''}`,
+        detail: relevant.length === 0 ? (all.some((ks) => ks.suspended) ? 'every Kustomization is suspended' : 'no Kustomizations yet') : `${relevant.length - notReady.length}/${relevant.length} Ready${head ? `; next: ${kustomizations.describe(head)}` : ''}`,
       };
     },
     diagnose: async () => last.map((ks) => `${ks.id}: ${ks.ready} ${ks.reason ?? ''} ${ks.message ?? ''}`.trim()).join('\n'),
@@ -68,10 +71,41 @@ export async function gitops(p: PhaseContext): Promise<PhaseOutcome> {
     bootstrapped = true;
     p.note(`flux bootstrap github ${c.github.owner}/${c.github.repository}@${c.github.branch}:${c.github.path}`);
   }
+  await resumeAfterSafeReset(p);
+  await refuseEverySuspended(p);
   const states = await waitKustomizations(p, { includeDeferred: false, what: 'the Flux Kustomizations to be Ready (dependency order)' });
   const deferred = states.filter((s) => s.deferred).length;
   return {
     changed: bootstrapped,
     summary: `${bootstrapped ? 'flux bootstrapped' : 'flux current'}; ${states.filter((s) => s.ready === 'True').length}/${states.length} Kustomizations Ready${deferred ? ` (${deferred} wait for integrations)` : ''}`,
   };
+}
+
+/**
+ * cluster:safe-reset suspends Flux before it resets nodes and records what it suspended; the bootstrap that brings
+ * the nodes back resumes exactly those (objects suspended on purpose before stay suspended). A record of
+ * `emergency-recovery -- flux suspend-all` is left alone: that pause is someone's repair in progress.
+ */
+async function resumeAfterSafeReset(p: PhaseContext): Promise<void> {
+  const file = suspendRecordFile(p);
+  const record = readSuspendRecord(file);
+  if (record?.by !== 'safe-reset') return;
+  p.note(`Flux was suspended by cluster:safe-reset at ${record.suspendedAt} (${record.objects.length} object(s), recorded in ${file}): resuming those`);
+  const res = await resumeAll({ ...p, waitScale: p.opts.waitScale });
+  p.note(res.summary);
+}
+
+/** Every Kustomization suspended (by hand or by suspend-all): the wait below could only run out its deadline. */
+async function refuseEverySuspended(p: PhaseContext): Promise<void> {
+  if (p.runner.dryRun) return;
+  const res = await poll(p, kustomizations.kustomizationsArgv(), { timeoutMs: 30_000 });
+  if (!res.ok) return; // the wait reports an API that does not answer
+  const relevant = kustomizations.parseKustomizations(res.stdout).filter((ks) => !ks.deferred);
+  if (relevant.length === 0 || !relevant.every((ks) => ks.suspended)) return;
+  const record = readSuspendRecord(suspendRecordFile(p));
+  throw new Error(
+    `every Flux Kustomization is suspended (${relevant.map((ks) => ks.name).join(', ')}${record ? `; by ${record.by} at ${record.suspendedAt}` : ''}): ` +
+      'this phase waits for what Flux applies and would wait in vain. When the work that suspended Flux is finished: ' +
+      '`task cluster:emergency-recovery -- flux resume-all`, then `task bootstrap` again',
+  );
 }

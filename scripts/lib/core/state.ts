@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { RefusalError } from './cli.ts';
 
 export type PhaseStatus = 'pending' | 'running' | 'done' | 'skipped' | 'failed' | 'interrupted';
 
@@ -25,6 +26,36 @@ export interface StateFile {
 }
 
 /**
+ * A state file that cannot be read (not JSON, truncated, not the expected shape): refused (exit 4) before anything
+ * ran. The file only saves time — the phases' probes decide what is already done — so moving it aside is safe.
+ */
+export class StateFileError extends RefusalError {
+  override name = 'StateFileError';
+  constructor(path: string, problem: string) {
+    super(
+      `the state file ${path} is damaged (${problem}).\n` +
+        '  It is the bootstrap\'s record of which phases finished (and the day-2 commands\' note of what must run again);\n' +
+        '  it only saves time: every phase probes the cluster and skips what is already done.\n' +
+        `  Move it aside and run the same command again: mv '${path}' '${path}.damaged'`,
+    );
+  }
+}
+
+function readStateFile(path: string): StateFile {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new StateFileError(path, `not JSON: ${(err as Error).message}`);
+  }
+  const d = data as Partial<StateFile> | null;
+  if (!d || typeof d !== 'object' || Array.isArray(d) || typeof d.cluster !== 'string' || !d.phases || typeof d.phases !== 'object') {
+    throw new StateFileError(path, 'JSON, but not a state file: no "cluster" and "phases"');
+  }
+  return d as StateFile;
+}
+
+/**
  * One small JSON file per cluster and workflow. Every write goes to a temporary file that is renamed over the old one,
  * so an interrupted run (Ctrl-C, power loss) leaves either the old or the new state, never half of one.
  */
@@ -35,9 +66,7 @@ export class StateStore {
     readonly path: string,
     cluster: string,
   ) {
-    this.data = existsSync(path)
-      ? (JSON.parse(readFileSync(path, 'utf8')) as StateFile)
-      : { version: 1, cluster, updatedAt: new Date().toISOString(), phases: {} };
+    this.data = existsSync(path) ? readStateFile(path) : { version: 1, cluster, updatedAt: new Date().toISOString(), phases: {} };
     if (this.data.cluster !== cluster) {
       throw new Error(`state file ${path} belongs to cluster "${this.data.cluster}", not "${cluster}"`);
     }

@@ -37,6 +37,8 @@ export interface EtcdView {
   services: Map<string, { state?: string; health?: string }>;
   /** Control planes whose etcd runs, reports healthy and is a member. */
   healthy: string[];
+  /** False under --dry-run: nothing was asked, so `healthy` and `members` say nothing about the cluster. */
+  probed: boolean;
 }
 
 export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], modes: Map<string, NodeMode>, quiet = false, read?: NodeRead): Promise<EtcdView> {
@@ -63,7 +65,7 @@ export async function etcdView(ctx: Day2Context, controlPlanes: NodeConfig[], mo
   }
   const names = members?.map((m) => m.hostname);
   const healthy = configured.filter((n) => isHealthyEtcdMember(n.name, services.get(n.name), names)).map((n) => n.name);
-  return { ...(members ? { members } : {}), ...(from ? { from } : {}), services, healthy };
+  return { ...(members ? { members } : {}), ...(from ? { from } : {}), services, healthy, probed: !ctx.runner.dryRun };
 }
 
 /** etcd member names for quorum arithmetic: the member list, or the configured control planes when etcd did not answer. */
@@ -87,6 +89,6 @@ export async function assertQuorumWithout(ctx: Day2Context, n: NodeConfig, whole
   const cps = controlPlanes(ctx.config);
   const modes = await nodeModes(ctx, cps, true);
   const view = await etcdView(ctx, cps, modes, true);
-  const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster });
+  const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster, unprobed: !view.probed });
   if (!q.ok) throw new RefusalError(stop(q.detail), { beforeAnyChange: false });
 }

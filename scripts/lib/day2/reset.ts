@@ -57,6 +57,8 @@ export interface PlanInput {
   /** etcd members (hostnames) and the healthy ones. */
   members: string[];
   healthy: string[];
+  /** False under --dry-run: `healthy` is unknown (see checkQuorum). */
+  probed?: boolean;
   fullWipe: boolean;
   ungraceful: boolean;
 }
@@ -69,14 +71,20 @@ export function planReset(i: PlanInput): ResetPlan {
     const mode = i.modes.get(node.name) ?? 'down';
     if (mode === 'maintenance') return { node, mode, action: 'skip', graceful: false, why: 'already in maintenance mode' };
     // Graceful (cordon, drain, leave etcd) only where someone is left to take over, and the node can still do it.
-    const healthyNode = node.role === 'worker' || i.healthy.includes(node.name);
+    // Unprobed (a dry-run): planned as for a healthy member, and the plan says that this is an assumption.
+    const unknownEtcd = node.role === 'controlplane' && i.probed === false;
+    const healthyNode = node.role === 'worker' || unknownEtcd || i.healthy.includes(node.name);
     const graceful = !whole && !i.ungraceful && !i.fullWipe && healthyNode;
     return {
       node,
       mode,
       action: 'reset',
       graceful,
-      why: whole ? 'whole cluster' : graceful ? 'partial: drained and leaves etcd first' : 'partial, ungraceful',
+      why: whole
+        ? 'whole cluster'
+        : graceful
+          ? `partial: drained and leaves etcd first${unknownEtcd ? '; if its etcd is healthy (not probed in a dry-run)' : ''}`
+          : 'partial, ungraceful',
     };
   });
   const down = steps.filter((s) => s.action === 'reset' && s.mode === 'down');
@@ -91,7 +99,7 @@ export function planReset(i: PlanInput): ResetPlan {
   }
   const cpTargets = steps.filter((s) => s.action === 'reset' && s.node.role === 'controlplane').map((s) => s.node.name);
   if (cpTargets.length === 0) return { whole, steps };
-  const quorum = checkQuorum({ members: i.members, healthy: i.healthy, targets: cpTargets, wholeCluster: whole });
+  const quorum = checkQuorum({ members: i.members, healthy: i.healthy, targets: cpTargets, wholeCluster: whole, unprobed: i.probed === false });
   if (!quorum.ok) return { whole, steps, quorum, refusal: `refusing a partial reset that breaks etcd quorum: ${quorum.detail}` };
   return { whole, steps, quorum };
 }
@@ -117,7 +125,7 @@ export function printPlan(ctx: Day2Context, plan: ResetPlan, o: SafeResetOptions
         (s.action === 'skip' ? `skip: ${s.why}` : `reset (${s.graceful ? 'graceful' : 'ungraceful'}; ${s.why})`),
     ),
     ...(plan.quorum ? [`  etcd quorum: ${plan.quorum.detail}`] : []),
-    `  afterwards: task bootstrap${plan.whole ? '' : ', then task cluster:emergency-recovery -- flux resume-all'}`,
+    '  afterwards: task bootstrap (configures the reset nodes again and resumes the Flux objects suspended in step 2)',
     '',
   ];
   ctx.log.print(lines.join('\n'));
@@ -189,17 +197,21 @@ export async function safeReset(ctx: Day2Context, o: SafeResetOptions): Promise<
     modes,
     members: memberNames(etcd, cps),
     healthy: etcd.healthy,
+    probed: etcd.probed,
     fullWipe: o.fullWipe,
     ungraceful: o.ungraceful,
   });
   const source = snapshotSource(controlPlanes(c), modes, etcd);
   printPlan(ctx, plan, o, source);
   if (plan.refusal) throw new RefusalError(plan.refusal);
+  // Read now, so that a damaged state file stops the reset before anything changed, not after the first node.
+  if (existsSync(ctx.paths.bootstrapState)) new StateStore(ctx.paths.bootstrapState, c.cluster.name);
 
   const toReset = plan.steps.filter((s) => s.action === 'reset');
   if (toReset.length === 0) {
     ctx.log.info('nothing to reset: every selected node is in maintenance mode already');
     if (!ctx.runner.dryRun) invalidateBootstrapState(ctx, 'nodes found in maintenance mode by safe-reset');
+    printSummary(ctx, plan, [], plan.steps.map((s) => s.node.name), undefined);
     return { reset: [], skipped: plan.steps.map((s) => s.node.name), plan };
   }
 
@@ -275,12 +287,10 @@ function printSummary(ctx: Day2Context, plan: ResetPlan, done: string[], skipped
       `reset: ${done.join(', ') || 'none'}${skipped.length ? `; skipped (already in maintenance mode): ${skipped.join(', ')}` : ''}`,
       `etcd snapshot: ${snapshot ? `${snapshot.file} (${snapshot.bytes} bytes)` : 'none'}`,
       'next:',
-      '  task bootstrap                                   # configures the nodes in maintenance mode again',
-      ...(plan.whole
-        ? snapshot
-          ? [`  task cluster:emergency-recovery -- etcd:restore --snapshot ${snapshot.file}   # only to bring back the old etcd state`]
-          : []
-        : ['  task cluster:emergency-recovery -- flux resume-all   # after the nodes are back']),
+      '  task bootstrap   # configures the nodes in maintenance mode again, then resumes the Flux objects safe-reset suspended',
+      ...(plan.whole && snapshot
+        ? [`  task cluster:emergency-recovery -- etcd:restore --snapshot ${snapshot.file}   # only to bring back the old etcd state`]
+        : []),
       '',
     ].join('\n'),
   );

@@ -57,6 +57,11 @@ export interface QuorumInput {
   targets: string[];
   /** The whole cluster goes: quorum does not matter. */
   wholeCluster: boolean;
+  /**
+   * etcd health was not probed (a --dry-run): only what holds in the best case (every member healthy) is decided —
+   * a set that breaks quorum even then is refused; anything else is "unknown", never a state made up from no answer.
+   */
+  unprobed?: boolean;
 }
 
 export type QuorumVerdict = { ok: true; detail: string } | { ok: false; detail: string };
@@ -67,21 +72,25 @@ export type QuorumVerdict = { ok: true; detail: string } | { ok: false; detail: 
  */
 export function checkQuorum(q: QuorumInput): QuorumVerdict {
   const members = new Set(q.members);
-  const healthy = q.healthy.filter((h) => members.has(h));
   const need = quorumSize(members.size);
   if (q.wholeCluster) return { ok: true, detail: 'the whole cluster is reset: etcd is rebuilt by the next bootstrap' };
+  // Unprobed: the best case (every member healthy) is all that can be said without asking etcd.
+  const healthy = q.unprobed ? [...members] : q.healthy.filter((h) => members.has(h));
   const remaining = healthy.filter((h) => !q.targets.includes(h));
-  const detail = `${members.size} etcd members need ${need} up; ${healthy.length} healthy now, ${remaining.length} after this`;
-  if (remaining.length >= need) return { ok: true, detail };
+  const detail = q.unprobed
+    ? `${members.size} etcd members need ${need} up; etcd health is unknown in a dry-run (not probed): with every member healthy, ${remaining.length} after this`
+    : `${members.size} etcd members need ${need} up; ${healthy.length} healthy now, ${remaining.length} after this`;
+  if (remaining.length >= need) {
+    return { ok: true, detail: q.unprobed ? `${detail}; the real run probes etcd and checks quorum again before each control plane` : detail };
+  }
   const canTake = Math.max(0, healthy.length - need);
-  return {
-    ok: false,
-    detail:
-      `${detail}: etcd would lose quorum and the API would stop. ` +
-      (canTake > 0
-        ? `Take at most ${canTake} healthy control plane${canTake === 1 ? '' : 's'} at a time, or reset the whole cluster.`
-        : 'No control plane can be taken down now; restore etcd first (task cluster:emergency-recovery -- etcd:restore) or reset the whole cluster.'),
-  };
+  const advice =
+    canTake > 0
+      ? `Take at most ${canTake} healthy control plane${canTake === 1 ? '' : 's'} at a time, or reset the whole cluster.`
+      : q.unprobed
+        ? 'Even with every member healthy no control plane can be taken down: reset the whole cluster instead.'
+        : 'No control plane can be taken down now; restore etcd first (task cluster:emergency-recovery -- etcd:restore) or reset the whole cluster.';
+  return { ok: false, detail: `${detail}: etcd would lose quorum and the API would stop. ${advice}` };
 }
 
 /** The etcd rule: a control plane counts as healthy when its etcd runs, does not report Fail, and is a member (any, while the member list is unknown). Pure. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { NodeConfig } from '../config/schema.ts';
@@ -95,4 +96,39 @@ export async function takeSnapshot(ctx: Day2Context, source: NodeConfig, reason:
   writeFileSync(`${file}.json`, JSON.stringify(meta, null, 2) + '\n', { mode: 0o600 });
   ctx.log.info(`etcd snapshot saved`, { file: basename(file), bytes, from: source.name });
   return { file, bytes, meta };
+}
+
+/** The SHA-256 digest etcd's Snapshot RPC appends to the database it streams (etcd server/etcdserver/api/v3rpc/maintenance.go). */
+const SNAPSHOT_HASH_BYTES = 32;
+/** bbolt pages are whole multiples of 512 bytes; etcdutl's restore tells a hashed snapshot by `size % 512 == 32`. */
+const DB_ALIGN = 512;
+
+/**
+ * What a restore will check of the file, done first and read-only (etcdutl snapshot restore, etcd 3.5/3.6
+ * etcdutl/snapshot/v3_snapshot.go: `hasHash := size % 512 == sha256.Size`, then the digest unless
+ * --skip-hash-check): a snapshot `talosctl etcd snapshot` wrote is whole pages plus a SHA-256 of them; a raw copy of
+ * member/snap/db (`raw`) is whole pages. Returns what is wrong, or undefined for a file a restore accepts.
+ */
+export function snapshotFileProblem(file: string, raw: boolean): string | undefined {
+  if (!existsSync(file)) return 'no such file';
+  const st = statSync(file);
+  if (!st.isFile()) return 'not a regular file';
+  if (st.size === 0) return 'empty';
+  const rest = st.size % DB_ALIGN;
+  if (raw) {
+    return rest === 0 || rest === SNAPSHOT_HASH_BYTES
+      ? undefined
+      : `${st.size} bytes is not whole ${DB_ALIGN}-byte pages: not an etcd database (a raw copy of member/snap/db is)`;
+  }
+  if (rest !== SNAPSHOT_HASH_BYTES) {
+    return rest === 0
+      ? `it has no SHA-256 trailer: a raw copy of member/snap/db, not a \`talosctl etcd snapshot\` file — restore it with --raw-snapshot`
+      : `${st.size} bytes is neither whole ${DB_ALIGN}-byte pages nor pages plus the 32-byte SHA-256 \`etcd snapshot\` appends: not an etcd snapshot, or truncated`;
+  }
+  const data = readFileSync(file);
+  const body = data.subarray(0, data.length - SNAPSHOT_HASH_BYTES);
+  if (!createHash('sha256').update(body).digest().equals(data.subarray(data.length - SNAPSHOT_HASH_BYTES))) {
+    return 'its SHA-256 trailer does not match its content: the file is damaged';
+  }
+  return undefined;
 }

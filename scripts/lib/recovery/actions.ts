@@ -20,8 +20,8 @@ import { callBootstrap } from '../talos/etcd.ts';
 import { etcdView, memberNames, nodeModes, snapshotSource } from '../day2/cluster.ts';
 import { confirmByName } from '../core/confirm.ts';
 import { RefusalError, UsageError } from '../core/cli.ts';
-import { checkQuorum, selectNodes } from '../day2/selection.ts';
-import { listSnapshots, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
+import { checkQuorum, quorumSize, selectNodes } from '../day2/selection.ts';
+import { listSnapshots, snapshotFileProblem, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
 
 // The recovery sub-actions: each does one repair, with the same probes-first, bounded-wait habits as the rest.
@@ -51,7 +51,8 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
     if (!res.dryRun && !res.ok) throw new Error(`the VIP ${c.network.vip} does not answer yet (${lastLine(res)}); keep the node kubeconfig for now`);
     const current = readIfExists(file);
     if (!current && !ctx.runner.dryRun) throw new Error(`no kubeconfig at ${file}: run this sub-action without --vip first`);
-    if (!planNote(ctx, `switch ${file} to ${vipUrl}`)) writeAtomic(file, kubeconfig.withKubeconfigServer(current!, vipUrl), 0o600);
+    if (planNote(ctx, `switch ${file} to ${vipUrl}`)) return { changed: false, summary: `switching ${file} to the VIP planned; nothing was changed (--dry-run)` };
+    writeAtomic(file, kubeconfig.withKubeconfigServer(current!, vipUrl), 0o600);
     return { changed: true, summary: `kubeconfig ${file} points at the VIP ${vipUrl} again` };
   }
   const wanted = oneNode(ctx, o.node, 'kubeconfig --node');
@@ -72,7 +73,7 @@ export async function kubeconfigAction(ctx: Day2Context, o: KubeconfigOptions): 
   const server = kubectl.apiServerUrl(chosen.ip);
   if (res.dryRun) {
     planNote(ctx, `back up ${file} to ${file}.<timestamp>.bak, write the fetched kubeconfig with server ${server} (0600)`);
-    return { changed: true, summary: `kubeconfig via ${server} planned` };
+    return { changed: false, summary: `kubeconfig via ${server} planned; nothing was changed (--dry-run)` };
   }
   registerSecret(/client-key-data:\s*(\S+)/.exec(res.stdout)?.[1]);
   if (existsSync(file)) copyFileSync(file, `${file}.${fileStamp()}.bak`);
@@ -108,6 +109,7 @@ export async function ciliumAction(ctx: Day2Context): Promise<OpResult> {
     diagnose: async () => (await poll(ctx, ['kubectl', '-n', helm.CILIUM_NAMESPACE, 'get', 'pods', '-l', 'k8s-app=cilium', '-o', 'wide'])).stdout,
     hint: '`kubectl -n kube-system logs ds/cilium` shows why the agents do not start',
   });
+  if (ctx.runner.dryRun) return { changed: false, summary: `${crds.length ? 'Gateway API CRDs and ' : ''}cilium ${c.versions.cilium} re-apply planned; nothing was changed (--dry-run)` };
   return { changed: true, summary: `${crds.length ? 'Gateway API CRDs and ' : ''}cilium ${c.versions.cilium} re-applied; every node Ready` };
 }
 
@@ -140,17 +142,26 @@ export interface RestoreOptions {
 
 export const RESTORE_SAFETY_REASON = 'before etcd-restore';
 
-export function chooseSnapshot(ctx: Day2Context, wanted: string | undefined): SnapshotEntry {
+export function chooseSnapshot(ctx: Day2Context, wanted: string | undefined, raw = false): SnapshotEntry {
   if (wanted) {
-    if (!existsSync(wanted) || statSync(wanted).size === 0) throw new RefusalError(`snapshot ${wanted}: missing or empty`);
+    // Checked before anything is wiped, --dry-run too (it only reads the file): a restore from junk would leave etcd empty.
+    const problem = snapshotFileProblem(wanted, raw);
+    if (problem) throw new RefusalError(`snapshot ${wanted}: ${problem}. Pass a file \`task cluster:emergency-recovery -- etcd:snapshot\` wrote (${ctx.paths.snapshots}/)`);
     const metaFile = `${wanted}.json`;
-    const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as SnapshotEntry['meta']) : undefined;
+    let meta: SnapshotEntry['meta'];
+    try {
+      meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as SnapshotEntry['meta']) : undefined;
+    } catch {
+      ctx.log.warn(`${metaFile} (where and when the snapshot was taken) is not JSON: ignored`);
+    }
     return { file: wanted, bytes: statSync(wanted).size, ...(meta ? { meta } : {}) };
   }
   // The newest one, except the safety copies a restore takes of the state it replaces: re-running a failed restore
   // must not pick the broken state it was trying to leave.
   const newest = listSnapshots(ctx.paths.snapshots).find((s) => s.meta?.reason !== RESTORE_SAFETY_REASON);
   if (!newest) throw new RefusalError(`no snapshot in ${ctx.paths.snapshots}: pass --snapshot FILE`);
+  const problem = snapshotFileProblem(newest.file, raw);
+  if (problem) throw new RefusalError(`the newest snapshot ${newest.file}: ${problem}. Pass another one with --snapshot FILE`);
   return newest;
 }
 
@@ -185,7 +196,7 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   const c = ctx.config;
   const cps = controlPlanes(ctx.config);
   const first = cps[0]!;
-  const snap = chooseSnapshot(ctx, o.snapshot);
+  const snap = chooseSnapshot(ctx, o.snapshot, o.raw);
   if (snap.meta && snap.meta.cluster !== c.cluster.name) {
     throw new RefusalError(`snapshot ${snap.file} belongs to cluster "${snap.meta.cluster}", not "${c.cluster.name}": refusing to restore it here`);
   }
@@ -198,11 +209,20 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
     );
   }
   const view = await etcdView(ctx, cps, modes);
+  // A snapshot needs a leader: without quorum `etcd snapshot` fails ("no leader"), and that is the usual reason to restore.
+  const quorate = !view.probed || view.healthy.length >= quorumSize(memberNames(view, cps).length);
+  const safetySource = !view.probed ? first : quorate ? cps.find((n) => view.healthy.includes(n.name)) : undefined;
   ctx.log.print(
     [
       '',
       `etcd:restore of cluster ${c.cluster.name} from ${snap.file} (${snap.bytes} bytes${snap.meta ? `, taken ${snap.meta.takenAt} from ${snap.meta.node}` : ''})`,
-      `  1. snapshot of the current etcd first: ${view.healthy.length ? `from ${view.healthy[0]}` : 'not possible (no healthy member)'}`,
+      `  1. snapshot of the current etcd first: ${
+        !view.probed
+          ? 'from the first healthy member (etcd health is unknown in a dry-run)'
+          : safetySource
+            ? `from ${safetySource.name}`
+            : `not possible (${view.healthy.length ? 'etcd has no quorum, so no leader to stream one' : 'no healthy member'}); a raw copy: talosctl -e ${first.ip} -n ${first.ip} cp /var/lib/etcd/member/snap/db .`
+      }`,
       `  2. wipe EPHEMERAL (etcd data; machine config stays) on ${cps.map((n) => n.name).join(', ')}, all at once:`,
       `     ${formatArgv(talosReset.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }))}`,
       '  3. wait until etcd on every control plane waits for bootstrap (Preparing)',
@@ -223,10 +243,9 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
       ...(o.ask ? { ask: o.ask } : {}),
     });
   }
-  const healthySource = cps.find((n) => view.healthy.includes(n.name));
   let before: SnapshotEntry | undefined;
-  if (healthySource) before = await takeSnapshot(ctx, healthySource, RESTORE_SAFETY_REASON);
-  else ctx.log.warn('no healthy etcd member: no snapshot of the current state is possible (it is what we are replacing)');
+  if (safetySource) before = await takeSnapshot(ctx, safetySource, RESTORE_SAFETY_REASON);
+  else ctx.log.warn('etcd has no quorum: no snapshot of the current state is possible (it is what we are replacing)');
 
   // All control planes in one call: wiped one after the other, each would rejoin the members not wiped yet.
   await act(ctx, talosReset.resetManyArgv(first.ip, cps.map((n) => n.ip), { wipe: 'ephemeral', graceful: false }), {
@@ -249,6 +268,7 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
     },
     hint: 'if the VIP does not come back: task cluster:emergency-recovery -- kubeconfig',
   });
+  if (ctx.runner.dryRun) return { changed: false, summary: `etcd:restore from ${snap.file} planned; nothing was changed (--dry-run)` };
   return {
     changed: true,
     summary: `etcd restored from ${snap.file}${before ? `; the state before the restore is in ${before.file}` : ''}. Next: task cluster:emergency-recovery (diagnose)`,
@@ -275,7 +295,7 @@ export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<
   const modes = await nodeModes(ctx, cps);
   if (modes.get(n.name) !== 'configured') throw new RefusalError(`${n.name} is ${modes.get(n.name)}: rejoin needs it running its machine config (in maintenance mode: task bootstrap)`);
   const view = await etcdView(ctx, cps, modes);
-  const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster: false });
+  const q = checkQuorum({ members: memberNames(view, cps), healthy: view.healthy, targets: [n.name], wholeCluster: false, unprobed: !view.probed });
   if (!q.ok) throw new RefusalError(`refusing: ${q.detail}`);
   const others = cps.filter((x) => x.name !== n.name && view.healthy.includes(x.name));
   const via = others[0];
@@ -286,7 +306,7 @@ export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<
       '',
       `etcd:rejoin of ${n.name} (${n.ip}): ${q.detail}`,
       `  1. etcd snapshot from ${via?.name ?? '<a healthy member>'}`,
-      `  2. ${stale ? `remove the stale member ${stale.id}` : 'no stale member entry to remove'}`,
+      `  2. ${stale ? `remove the stale member ${stale.id}` : view.probed ? 'no stale member entry to remove' : `remove ${n.name}'s stale member entry if etcd lists one (the member list is unknown in a dry-run)`}`,
       `  3. wipe EPHEMERAL on ${n.name} (etcd data; its machine config stays) and reboot`,
       `  4. wait until ${n.name} is a member again with etcd Running`,
       '',
@@ -309,5 +329,6 @@ export async function rejoinAction(ctx: Day2Context, o: RejoinOptions): Promise<
   await act(ctx, talosReset.resetArgv({ ip: n.ip, wipe: 'ephemeral', graceful: false }));
   await waitMembers(ctx, source, cps.filter((x) => view.healthy.includes(x.name) || x.name === n.name).map((x) => x.name));
   await waitEtcdState(ctx, [n], (s) => s === 'Running', `etcd Running on ${n.name}`);
+  if (ctx.runner.dryRun) return { changed: false, summary: `etcd:rejoin of ${n.name} planned; nothing was changed (--dry-run)` };
   return { changed: true, summary: `${n.name} rejoined etcd (snapshot before: ${snap.file})` };
 }

@@ -16,7 +16,7 @@ export const ACTIONS = {
   'flux:resume-all': 'resume what suspend-all suspended (or every suspended object when there is no record)',
   cilium: 'reinstall Cilium only (the bootstrap\'s release and values), then wait for every node Ready',
   'etcd:snapshot': 'take an etcd snapshot into the state directory (--node NAME to choose the member)',
-  'etcd:restore': 'restore etcd from a snapshot on the first control plane (--snapshot FILE; default the newest); asks for the cluster name',
+  'etcd:restore': 'restore etcd from a snapshot on the first control plane (--snapshot FILE; default the newest; checked first: size and SHA-256); asks for the cluster name',
   'etcd:rejoin': 'a control plane lost its etcd member: remove the stale entry, wipe its etcd data, rejoin (--node NAME); asks for the cluster name',
 } as const;
 
