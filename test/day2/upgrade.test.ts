@@ -99,7 +99,7 @@ test('apply-node: the role config + the node patch to a configured node; refuses
   try {
     const none = await run(lab, applyNodeScript, []);
     assert.is(none.code, 2, 'no --node is a usage error');
-    assert.match(none.text, 'needs --node NAME');
+    assert.match(none.text, 'needs --nodes N[,N]');
     const unknown = await run(lab, applyNodeScript, ['--node', 'infra-worker-9']);
     assert.is(unknown.code, EXIT_REFUSED);
     // What the bootstrap's talos phase generates (same secrets as the running cluster).

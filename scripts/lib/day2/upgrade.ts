@@ -233,7 +233,7 @@ export function staleMachineConfig(ctx: Day2Context, role: 'controlplane' | 'wor
 
 export async function applyNodes(ctx: Day2Context, o: ApplyNodesOptions): Promise<{ applied: string[] }> {
   const c = ctx.config;
-  if (o.nodes.length === 0) throw new UsageError('talos:apply-node needs --node NAME (repeatable)');
+  if (o.nodes.length === 0) throw new UsageError('talos:apply-node needs --nodes N[,N] (the nodes to apply to)');
   const targets = upgradeOrder(c, selectNodes(c, o.nodes));
   const files = machineConfig.talosFiles(ctx.paths);
   const gen = generatedPaths(c.cluster.name);
