@@ -34,6 +34,10 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
     // Preflight makes sure PDNS_API_KEY is set before a real run; the plan shows the step without it.
     out.push({ name: 'powerdns-api-key', namespace: 'dns-system', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
   }
+  if (c.monitoring?.alerts.receiver === 'webhook') {
+    // Alertmanager reads the URL from this file (webhook_configs url_file): the URL often carries a token.
+    out.push({ name: 'alertmanager-receiver', namespace: 'monitoring', stringData: { url: secrets.ALERT_WEBHOOK_URL ?? '' } });
+  }
   return out;
 }
 

@@ -244,11 +244,14 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
     { env: 'GITHUB_TOKEN', section: 'github', why: 'flux bootstrap registers its deploy key with it' },
   ];
   if (c.powerdns) req.push({ env: 'PDNS_API_KEY', section: 'powerdns', why: 'the PowerDNS HTTP API key (X-API-Key)' });
+  if (c.monitoring?.alerts.receiver === 'webhook') {
+    req.push({ env: 'ALERT_WEBHOOK_URL', section: 'monitoring', why: 'the URL Alertmanager posts alerts to (sealed into the tree)' });
+  }
   if (c.headscale) req.push({ env: 'TAILSCALE_AUTHKEY', section: 'headscale', why: 'the pre-auth key the nodes join the tailnet with' });
   return req;
 }
 
-export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY)/;
+export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY|WEBHOOK_URL)/;
 
 /** Reads .env (without touching process.env), registers every value as a secret for redaction. */
 export function loadSecrets(file = resolve(REPO_ROOT, '.env'), env: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -24,6 +24,7 @@ const hostOrIp = z
 const dnsName = z.string().regex(DNS_NAME, { message: 'must be a DNS name such as k8s.example.org' });
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
 const port = z.number().int().min(1).max(65535);
+const duration = z.string().regex(/^\d+[hdwy]$/, { message: 'must be a number and a unit h, d, w or y, such as 30d' });
 
 const semver = (prefix: 'v' | '', example: string) =>
   z
@@ -185,6 +186,32 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('Proxmox CSI API token and its sealed Secret; absent: phase off'),
+    monitoring: z
+      .strictObject({
+        metrics: z
+          .strictObject({
+            retention: duration.default('30d').describe('How long VictoriaMetrics keeps samples (retentionPeriod)'),
+            storageGiB: z.number().int().min(1).default(20).describe('Volume size of VictoriaMetrics (Proxmox CSI)'),
+          })
+          .prefault({}),
+        logs: z
+          .strictObject({
+            retention: duration.default('14d').describe('How long VictoriaLogs keeps log lines (-retentionPeriod)'),
+            storageGiB: z.number().int().min(1).default(20).describe('Volume size of VictoriaLogs (Proxmox CSI)'),
+            talosPort: port.default(6050).describe('Port on each node (127.0.0.1) where Fluent Bit receives the Talos service logs (machine.logging)'),
+          })
+          .prefault({}),
+        alerts: z
+          .strictObject({
+            receiver: z
+              .enum(['none', 'webhook'], { message: 'must be "none" (alerts only in the UI) or "webhook" (URL in .env ALERT_WEBHOOK_URL)' })
+              .default('none')
+              .describe('Where Alertmanager sends alerts: "webhook" posts to ALERT_WEBHOOK_URL from .env (sealed into the tree); "none" leaves them in the Alertmanager UI'),
+          })
+          .prefault({}),
+      })
+      .optional()
+      .describe('Metrics (VictoriaMetrics), logs (VictoriaLogs, Fluent Bit) and alerts (vmalert, Alertmanager); absent: the stack is left out'),
   })
   .describe('One cluster: everything the bootstrap, the Terraform layers and the Flux tree read');
 

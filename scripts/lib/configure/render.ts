@@ -25,6 +25,7 @@ export function generatedPaths(cluster: string) {
     terraformDir: `terraform/generated/${cluster}`,
     tfvars: (layer: TerraformLayer) => `terraform/generated/${cluster}/${layer}.tfvars.json`,
     clusterSettings: `kubernetes/clusters/${cluster}/cluster-settings.yaml`,
+    fluxMonitoring: `kubernetes/clusters/${cluster}/flux/monitoring.yaml`,
   };
 }
 
@@ -73,6 +74,14 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.CSI_STORAGE = c.proxmoxCsi.storage;
     s.CSI_STORAGE_CLASS = c.proxmoxCsi.storageClass;
   }
+  if (c.monitoring) {
+    s.VM_RETENTION = c.monitoring.metrics.retention;
+    s.VM_STORAGE_SIZE = `${c.monitoring.metrics.storageGiB}Gi`;
+    s.VL_RETENTION = c.monitoring.logs.retention;
+    s.VL_STORAGE_SIZE = `${c.monitoring.logs.storageGiB}Gi`;
+    s.TALOS_LOG_PORT = String(c.monitoring.logs.talosPort);
+    s.ALERT_RECEIVER = c.monitoring.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only';
+  }
   return s;
 }
 
@@ -108,11 +117,66 @@ export function substitute(text: string, vars: Record<string, string>, source: s
   });
 }
 
-function renderTemplate(template: string, vars: Record<string, string>, templatesDir: string): string {
+function renderTemplate(template: string, vars: Record<string, string>, templatesDir: string, extra?: (doc: Record<string, unknown>) => void): string {
   const file = join(templatesDir, template);
   const text = substitute(readFileSync(file, 'utf8'), vars, `talos/patches/${template}`);
-  const doc = parseYaml(text) as unknown; // round-trip: the output is canonical YAML and known to parse
+  const doc = parseYaml(text) as Record<string, unknown>; // round-trip: the output is canonical YAML and known to parse
+  extra?.(doc);
   return `# ${GENERATED_NOTE}\n# Source: talos/patches/${template}\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/**
+ * With monitoring on, every node sends its service logs (machined, kubelet, etcd, …) to Fluent Bit on the host
+ * network: machine.logging.destinations, Talos' documented log sink (json_lines over TCP).
+ */
+export function talosLogging(c: ClusterConfig): ((doc: Record<string, unknown>) => void) | undefined {
+  if (!c.monitoring) return undefined;
+  const endpoint = `tcp://127.0.0.1:${c.monitoring.logs.talosPort}/`;
+  return (doc) => {
+    const machine = (doc.machine ??= {}) as Record<string, unknown>;
+    machine.logging = { destinations: [{ endpoint, format: 'json_lines' }] };
+  };
+}
+
+const FLUX_WAIT_VERIFY = {
+  // Reaches Ready only after the bootstrap's integrations phase (Proxmox CSI token): the gitops phase skips it.
+  'bootstrap.home-ops/wait': 'verify',
+};
+
+function fluxKustomization(name: string, path: string, dependsOn: string[], o: { timeout?: string; verify?: boolean; substitute?: boolean } = {}) {
+  return {
+    apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+    kind: 'Kustomization',
+    metadata: { name, namespace: 'flux-system', ...(o.verify ? { labels: FLUX_WAIT_VERIFY } : {}) },
+    spec: {
+      interval: '30m',
+      retryInterval: '2m',
+      timeout: o.timeout ?? '10m',
+      path,
+      prune: true,
+      wait: true,
+      sourceRef: { kind: 'GitRepository', name: 'flux-system' },
+      dependsOn: dependsOn.map((n) => ({ name: n })),
+      ...(o.substitute === false ? {} : { postBuild: { substituteFrom: [{ kind: 'ConfigMap', name: 'cluster-settings' }] } }),
+    },
+  };
+}
+
+/**
+ * The monitoring phase's Flux Kustomizations (kubernetes/monitoring/*), or none: the config's optional monitoring
+ * section decides whether the stack exists, as the other optional sections decide their phases.
+ */
+export function renderFluxMonitoring(c: ClusterConfig): string {
+  const head = `# ${GENERATED_NOTE}\n# Phase 6: monitoring (the config's monitoring section).\n`;
+  if (!c.monitoring) return `${head}# The config has no monitoring section: no metrics, logs or alerts in this cluster.\n`;
+  const docs = [
+    fluxKustomization('victoria-metrics-operator', './kubernetes/monitoring/victoria-metrics-operator', ['sources', 'namespaces'], { substitute: false }),
+    fluxKustomization('exporters', './kubernetes/monitoring/exporters', ['sources', 'namespaces'], { substitute: false }),
+    fluxKustomization('victoria-metrics', './kubernetes/monitoring/victoria-metrics', ['victoria-metrics-operator', 'proxmox-csi'], { verify: true }),
+    fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(c.monitoring.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
+    fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
+  ];
+  return head + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
 
 function terraformVars(c: ClusterConfig, layer: TerraformLayer): Record<string, unknown> {
@@ -229,12 +293,13 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   const p = generatedPaths(c.cluster.name);
   const files = new Map<string, string>();
   const vars = talosVars(c);
-  files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir));
+  files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir, talosLogging(c)));
   files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir));
   files.set(p.talosWorker, renderTemplate('worker.yaml', vars, templatesDir));
   for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir));
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
   files.set(p.clusterSettings, renderClusterSettings(c));
+  files.set(p.fluxMonitoring, renderFluxMonitoring(c));
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;
