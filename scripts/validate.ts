@@ -22,7 +22,9 @@ await runScript({
     '(unknown fields are errors); dependsOn/sourceRef resolve, no cycles; Kustomization prune/wait|healthChecks/timeout;',
     'pinned chart, OCI and Git versions; no plaintext Secret; every ${VAR} defined in cluster-settings; Terraform HCL',
     'syntax, `terraform fmt -check` (when installed), provider pins, tfvars vs variables, outputs; Talos patches;',
-    'Taskfile targets; generated files vs the config; one owner per Kubernetes object (scripts/ownership.ts).',
+    'Taskfile targets; generated files vs the config; one owner per Kubernetes object (scripts/ownership.ts);',
+    'alert rules parse as PromQL and name a runbook anchor in README.md "When things break"; every VMServiceScrape',
+    'selects a Service of the tree (or a HelmRelease\'s, through app.kubernetes.io/instance).',
     'Exit codes: 0 clean, 1 problems found (each names the file and the object).',
   ].join('\n'),
   async run({ opts, log, config }) {

@@ -7,6 +7,8 @@ import { parse } from 'yaml';
 import { loadConfig, parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { clusterSettings, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
+import { requiredSecrets } from '../../scripts/lib/config/load.ts';
+import { bootstrapSecrets } from '../../scripts/lib/bootstrap/secrets.ts';
 import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/configure/sync.ts';
 
 const fixture = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
@@ -102,6 +104,50 @@ test('the JSON Schema is generated from the same schema and rejects unknown keys
   assert.is(schema.additionalProperties, false);
   assert.ok(schema.properties.nodes.items.properties.vmId);
   assert.ok(schema.required.includes('nodes'));
+});
+
+test('without a monitoring section the stack is left out: no Flux Kustomizations, settings or Talos log destination', () => {
+  const c = fixture('five-node.yaml');
+  assert.is(c.monitoring, undefined);
+  const files = renderAll(c);
+  const p = generatedPaths('infra');
+  const flux = files.get(p.fluxMonitoring)!;
+  assert.equal(parse(flux), null, flux);
+  assert.match(flux, 'no monitoring section');
+  assert.is(clusterSettings(c).VM_RETENTION, undefined);
+  assert.is(parse(files.get(p.talosCommon)!).machine.logging, undefined);
+  assert.not.ok(requiredSecrets(c).some((r) => r.env === 'ALERT_WEBHOOK_URL'));
+});
+
+test('a monitoring section renders its Flux phase, settings from the config, and the Talos log destination', () => {
+  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') +
+    '\nmonitoring:\n  metrics: { retention: 90d, storageGiB: 50 }\n  logs: { talosPort: 6100 }\n  alerts: { receiver: webhook }\n';
+  const c = parseConfigText(text, 'x.yaml');
+  const s = clusterSettings(c);
+  assert.equal([s.VM_RETENTION, s.VM_STORAGE_SIZE, s.VL_RETENTION, s.VL_STORAGE_SIZE, s.TALOS_LOG_PORT, s.ALERT_RECEIVER], ['90d', '50Gi', '14d', '20Gi', '6100', 'webhook']);
+  const files = renderAll(c);
+  const p = generatedPaths('infra');
+  const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs']);
+  // The webhook's sealed URL must exist before Alertmanager starts.
+  assert.ok(docs[3].spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
+  assert.equal(parse(files.get(p.talosCommon)!).machine.logging, { destinations: [{ endpoint: 'tcp://127.0.0.1:6100/', format: 'json_lines' }] });
+  // The receiver URL: required in .env for a real run, sealed into the tree, never in the config or a manifest.
+  assert.ok(requiredSecrets(c).some((r) => r.env === 'ALERT_WEBHOOK_URL' && r.section === 'monitoring'));
+  const sealed = bootstrapSecrets(c, { ALERT_WEBHOOK_URL: 'https://hooks.example.org/t0ken' });
+  assert.equal(sealed.find((x) => x.name === 'alertmanager-receiver'), { name: 'alertmanager-receiver', namespace: 'monitoring', stringData: { url: 'https://hooks.example.org/t0ken' } });
+  assert.not.match([...files.values()].join('\n'), 't0ken');
+  // ui-only: no secret, no dependency on it.
+  const ui = parseConfigText(text.replace('receiver: webhook', 'receiver: none'), 'x.yaml');
+  assert.is(clusterSettings(ui).ALERT_RECEIVER, 'ui-only');
+  assert.not.ok(bootstrapSecrets(ui, {}).some((x) => x.name === 'alertmanager-receiver'));
+});
+
+test('monitoring without proxmoxCsi is refused, naming the section and the fix', () => {
+  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace(/^proxmoxCsi:[\s\S]*?(?=^\S|$(?![\s\S]))/m, '') + '\nmonitoring: {}\n';
+  assert.throws(() => parseConfigText(text, 'x.yaml'), (e: Error & { problems?: string[] }) => /monitoring: .*add the proxmoxCsi section or remove monitoring/.test([e.message, ...(e.problems ?? [])].join('\n')));
+  const bad = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') + '\nmonitoring:\n  metrics: { retention: 30days }\n';
+  assert.throws(() => parseConfigText(bad, 'x.yaml'), (e: Error & { problems?: string[] }) => /monitoring\.metrics\.retention.*such as 30d/.test([e.message, ...(e.problems ?? [])].join('\n')));
 });
 
 test.run();
