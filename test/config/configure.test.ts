@@ -128,7 +128,11 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   const files = renderAll(c);
   const p = generatedPaths('infra');
   const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
-  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs']);
+  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs', 'grafana']);
+  // Grafana's host is in the zone: without the powerdns section there is no Grafana.
+  const noZone = parseConfigText(text.replace(/^powerdns:[\s\S]*?(?=^\S)/m, ''), 'x.yaml');
+  assert.is(noZone.powerdns, undefined);
+  assert.not.match(renderAll(noZone).get(p.fluxMonitoring)!, 'grafana');
   // The webhook's sealed URL must exist before Alertmanager starts.
   assert.ok(docs[3].spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
   assert.equal(parse(files.get(p.talosCommon)!).machine.logging, { destinations: [{ endpoint: 'tcp://127.0.0.1:6100/', format: 'json_lines' }] });

@@ -175,6 +175,8 @@ export function renderFluxMonitoring(c: ClusterConfig): string {
     fluxKustomization('victoria-metrics', './kubernetes/monitoring/victoria-metrics', ['victoria-metrics-operator', 'proxmox-csi'], { verify: true }),
     fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(c.monitoring.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
     fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
+    // Grafana is reached at grafana.<zone> through the Gateway: only with the zone of the powerdns section.
+    ...(c.powerdns ? [fluxKustomization('grafana', './kubernetes/monitoring/grafana', ['victoria-metrics', 'victoria-logs', 'gateway'], { verify: true })] : []),
   ];
   return head + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
