@@ -154,4 +154,26 @@ test('monitoring without proxmoxCsi is refused, naming the section and the fix',
   assert.throws(() => parseConfigText(bad, 'x.yaml'), (e: Error & { problems?: string[] }) => /monitoring\.metrics\.retention.*such as 30d/.test([e.message, ...(e.problems ?? [])].join('\n')));
 });
 
+test('a backups section renders its Flux phase, S3 settings, the Talos API access for etcd snapshots, and sealed credentials', () => {
+  const base = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8');
+  const off = parseConfigText(base, 'x.yaml');
+  const offFiles = renderAll(off);
+  const p = generatedPaths('infra');
+  assert.equal(parse(offFiles.get(p.fluxBackups)!), null);
+  assert.is(parse(offFiles.get(p.talosControlPlane)!).machine.features, undefined);
+  const c = parseConfigText(base + '\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: lab-backups }\n  etcdSchedule: "15 2 * * *"\n', 'x.yaml');
+  const s = clusterSettings(c);
+  assert.equal([s.BACKUP_S3_ENDPOINT, s.BACKUP_S3_BUCKET, s.BACKUP_S3_REGION, s.BACKUP_PREFIX, s.ETCD_BACKUP_SCHEDULE, s.VAULT_BACKUP_SCHEDULE], ['https://s3.example.org', 'lab-backups', 'us-east-1', 'infra', '15 2 * * *', '30 3 * * *']);
+  const files = renderAll(c);
+  assert.is(parse(files.get(p.fluxBackups)!).spec.path, './kubernetes/backups');
+  // Only the etcd backup role, only in its namespace; workers get nothing.
+  assert.equal(parse(files.get(p.talosControlPlane)!).machine.features.kubernetesTalosAPIAccess, { enabled: true, allowedRoles: ['os:etcd:backup'], allowedKubernetesNamespaces: ['backups'] });
+  assert.not.match(files.get(p.talosWorker)!, 'kubernetesTalosAPIAccess');
+  assert.equal(requiredSecrets(c).filter((r) => r.section === 'backups').map((r) => r.env), ['BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_SECRET_ACCESS_KEY', 'BACKUP_PASSPHRASE']);
+  const sealed = bootstrapSecrets(c, { BACKUP_S3_ACCESS_KEY_ID: 'AKIA1', BACKUP_S3_SECRET_ACCESS_KEY: 's3cr3t', BACKUP_PASSPHRASE: 'pa55' }).filter((x) => x.name === 'backup-target');
+  assert.equal(sealed.map((x) => x.namespace), ['backups', 'vault']);
+  assert.equal(sealed[0]!.stringData, { 'access-key-id': 'AKIA1', 'secret-access-key': 's3cr3t', passphrase: 'pa55' });
+  assert.throws(() => parseConfigText(base + '\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: lab-backups }\n  etcdSchedule: daily\n', 'x.yaml'), /five-field cron schedule/);
+});
+
 test.run();

@@ -13,7 +13,7 @@ export const DEFAULT_CONFIG = 'cluster.yaml';
 export const EXAMPLE_CONFIG = 'cluster.example.yaml';
 
 /** The config after validation, with every derived default filled in. */
-export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi'> & {
+export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi' | 'backups'> & {
   github: ParsedConfig['github'] & { path: string };
   proxmox: ParsedConfig['proxmox'] & { apiUrl: string };
   headscale?: NonNullable<ParsedConfig['headscale']> & { routes: string[]; nodes: string[] | undefined };
@@ -24,6 +24,7 @@ export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale
     records: { name: string; type: string; content: string[]; ttl: number }[];
   };
   proxmoxCsi?: NonNullable<ParsedConfig['proxmoxCsi']> & { region: string; storage: string };
+  backups?: Omit<NonNullable<ParsedConfig['backups']>, 's3'> & { s3: NonNullable<ParsedConfig['backups']>['s3'] & { prefix: string } };
 };
 
 export class ConfigError extends Error {
@@ -221,6 +222,7 @@ export function resolveDefaults(c: ParsedConfig): ClusterConfig {
         content: Array.isArray(r.content) ? r.content : [r.content],
       })),
     },
+    backups: c.backups && { ...c.backups, s3: { ...c.backups.s3, prefix: c.backups.s3.prefix ?? c.cluster.name } },
     proxmoxCsi: c.proxmoxCsi && {
       ...c.proxmoxCsi,
       region: c.proxmoxCsi.region ?? c.cluster.name,
@@ -244,6 +246,11 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
     { env: 'GITHUB_TOKEN', section: 'github', why: 'flux bootstrap registers its deploy key with it' },
   ];
   if (c.powerdns) req.push({ env: 'PDNS_API_KEY', section: 'powerdns', why: 'the PowerDNS HTTP API key (X-API-Key)' });
+  if (c.backups) {
+    req.push({ env: 'BACKUP_S3_ACCESS_KEY_ID', section: 'backups', why: 'the S3 access key the backup jobs write with' });
+    req.push({ env: 'BACKUP_S3_SECRET_ACCESS_KEY', section: 'backups', why: 'the S3 secret key the backup jobs write with' });
+    req.push({ env: 'BACKUP_PASSPHRASE', section: 'backups', why: 'the passphrase the snapshots are encrypted with (keep a copy outside the cluster: restores need it)' });
+  }
   if (c.monitoring?.alerts.receiver === 'webhook') {
     req.push({ env: 'ALERT_WEBHOOK_URL', section: 'monitoring', why: 'the URL Alertmanager posts alerts to (sealed into the tree)' });
   }
@@ -251,7 +258,7 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
   return req;
 }
 
-export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY|WEBHOOK_URL)/;
+export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY|WEBHOOK_URL|PASSPHRASE)/;
 
 /** Reads .env (without touching process.env), registers every value as a secret for redaction. */
 export function loadSecrets(file = resolve(REPO_ROOT, '.env'), env: NodeJS.ProcessEnv = process.env): Record<string, string> {

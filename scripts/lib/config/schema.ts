@@ -24,6 +24,7 @@ const hostOrIp = z
 const dnsName = z.string().regex(DNS_NAME, { message: 'must be a DNS name such as k8s.example.org' });
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
 const port = z.number().int().min(1).max(65535);
+const cron = z.string().regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron schedule such as "0 3 * * *"' });
 const duration = z.string().regex(/^\d+[hdwy]$/, { message: 'must be a number and a unit h, d, w or y, such as 30d' });
 
 const semver = (prefix: 'v' | '', example: string) =>
@@ -186,6 +187,19 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('Proxmox CSI API token and its sealed Secret; absent: phase off'),
+    backups: z
+      .strictObject({
+        s3: z.strictObject({
+          endpoint: httpUrl.describe('S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com or a MinIO/Garage URL'),
+          bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)' }),
+          region: z.string().min(1).default('us-east-1'),
+          prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/).optional().describe('Key prefix; default the cluster name'),
+        }),
+        etcdSchedule: cron.default('0 3 * * *').describe('When the in-cluster etcd snapshot runs (CronJob schedule)'),
+        vaultSchedule: cron.default('30 3 * * *').describe('When the Vault Raft snapshot runs (CronJob schedule)'),
+      })
+      .optional()
+      .describe('Scheduled etcd and Vault snapshots, encrypted, to one S3-compatible target (credentials and passphrase in .env); absent: no scheduled backups'),
     monitoring: z
       .strictObject({
         metrics: z

@@ -26,6 +26,7 @@ export function generatedPaths(cluster: string) {
     tfvars: (layer: TerraformLayer) => `terraform/generated/${cluster}/${layer}.tfvars.json`,
     clusterSettings: `kubernetes/clusters/${cluster}/cluster-settings.yaml`,
     fluxMonitoring: `kubernetes/clusters/${cluster}/flux/monitoring.yaml`,
+    fluxBackups: `kubernetes/clusters/${cluster}/flux/backups.yaml`,
   };
 }
 
@@ -82,6 +83,14 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.TALOS_LOG_PORT = String(c.monitoring.logs.talosPort);
     s.ALERT_RECEIVER = c.monitoring.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only';
   }
+  if (c.backups) {
+    s.BACKUP_S3_ENDPOINT = c.backups.s3.endpoint;
+    s.BACKUP_S3_BUCKET = c.backups.s3.bucket;
+    s.BACKUP_S3_REGION = c.backups.s3.region;
+    s.BACKUP_PREFIX = c.backups.s3.prefix;
+    s.ETCD_BACKUP_SCHEDULE = c.backups.etcdSchedule;
+    s.VAULT_BACKUP_SCHEDULE = c.backups.vaultSchedule;
+  }
   return s;
 }
 
@@ -136,6 +145,27 @@ export function talosLogging(c: ClusterConfig): ((doc: Record<string, unknown>) 
     const machine = (doc.machine ??= {}) as Record<string, unknown>;
     machine.logging = { destinations: [{ endpoint, format: 'json_lines' }] };
   };
+}
+
+/**
+ * With backups on, pods in namespace `backups` may ask the Talos API for etcd snapshots (and nothing else): Talos'
+ * kubernetesTalosAPIAccess, limited to the os:etcd:backup role there (Talos docs, "Talos API access from Kubernetes").
+ */
+export function talosApiAccess(c: ClusterConfig): ((doc: Record<string, unknown>) => void) | undefined {
+  if (!c.backups) return undefined;
+  return (doc) => {
+    const machine = (doc.machine ??= {}) as Record<string, unknown>;
+    const features = (machine.features ??= {}) as Record<string, unknown>;
+    features.kubernetesTalosAPIAccess = { enabled: true, allowedRoles: ['os:etcd:backup'], allowedKubernetesNamespaces: ['backups'] };
+  };
+}
+
+/** The backup phase's Flux Kustomization, or none (the config's optional backups section). */
+export function renderFluxBackups(c: ClusterConfig): string {
+  const head = `# ${GENERATED_NOTE}\n# Phase 7: scheduled backups (the config's backups section).\n`;
+  if (!c.backups) return `${head}# The config has no backups section: no scheduled etcd or Vault snapshots in this cluster.\n`;
+  const ks = fluxKustomization('backups', './kubernetes/backups', ['namespaces', 'cluster-secrets', 'vault'], { verify: true, timeout: '5m' });
+  return head + stringify(ks, { lineWidth: 0 });
 }
 
 const FLUX_WAIT_VERIFY = {
@@ -296,12 +326,13 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   const files = new Map<string, string>();
   const vars = talosVars(c);
   files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir, talosLogging(c)));
-  files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir));
+  files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir, talosApiAccess(c)));
   files.set(p.talosWorker, renderTemplate('worker.yaml', vars, templatesDir));
   for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir));
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
   files.set(p.clusterSettings, renderClusterSettings(c));
   files.set(p.fluxMonitoring, renderFluxMonitoring(c));
+  files.set(p.fluxBackups, renderFluxBackups(c));
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;
