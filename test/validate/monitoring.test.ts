@@ -130,6 +130,12 @@ test("a scrape naming a HelmRelease of the tree (app.kubernetes.io/instance) cou
   assert.is(monitoringFindings(missing.findings).length, 1, show(missing.findings));
 });
 
+test('the VictoriaMetrics kinds are checked against their vendored CRD schemas (an unknown field is an error)', async () => {
+  const r = await validateWith(tree({ scrape: scrape().replace('  endpoints:', '  endpoint:') }));
+  const f = only(r.findings, 'schema');
+  assert.ok(f.some((x) => x.object === 'VMServiceScrape podinfo/podinfo' && /additional properties: endpoint$/.test(x.message)), show(r.findings));
+});
+
 test('PromQL through Prometheus\' grammar: valid expressions pass, broken ones name the column', () => {
   for (const e of ['up == 0', 'certmanager_certificate_expiration_timestamp_seconds - time() < 14 * 24 * 3600', 'predict_linear(x[6h], 24 * 3600) < 0', 'a or b and on (x) c']) {
     assert.equal(promqlErrors(e), [], e);
