@@ -55,6 +55,11 @@ test('an unknown field lists the fields allowed where it sits', () => {
   assert.match(p!, /allowed here: size, name, model, serial, modalias, uuid, wwid, type, busPath/);
 });
 
+test('an endpoint is a URL string (Talos reads v1alpha1.Endpoint from a string), not an object', () => {
+  assert.equal(schema.check({ machine: { logging: { destinations: [{ endpoint: 'tcp://127.0.0.1:6050/', format: 'json_lines' }] } } }), []);
+  assert.is(schema.check({ machine: { logging: { destinations: [{ endpoint: { host: '127.0.0.1' }, format: 'json_lines' }] } } }).length, 1);
+});
+
 const metal = parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/machine-options.yaml'), 'utf8'), 'machine-options.yaml');
 
 function renderedTree(edit?: (files: Map<string, string>) => void) {

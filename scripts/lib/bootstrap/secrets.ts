@@ -34,6 +34,20 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
     // Preflight makes sure PDNS_API_KEY is set before a real run; the plan shows the step without it.
     out.push({ name: 'powerdns-api-key', namespace: 'dns-system', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
   }
+  if (c.backups) {
+    // The backup jobs' S3 credentials and encryption passphrase: the etcd job runs in `backups`, the Raft snapshot job
+    // next to Vault (it needs Vault's CA from vault/vault-tls).
+    const stringData = {
+      'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID ?? '',
+      'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY ?? '',
+      passphrase: secrets.BACKUP_PASSPHRASE ?? '',
+    };
+    for (const namespace of ['backups', 'vault']) out.push({ name: 'backup-target', namespace, stringData });
+  }
+  if (c.monitoring?.alerts.receiver === 'webhook') {
+    // Alertmanager reads the URL from this file (webhook_configs url_file): the URL often carries a token.
+    out.push({ name: 'alertmanager-receiver', namespace: 'monitoring', stringData: { url: secrets.ALERT_WEBHOOK_URL ?? '' } });
+  }
   return out;
 }
 

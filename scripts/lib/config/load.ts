@@ -15,7 +15,7 @@ export const DEFAULT_CONFIG = 'cluster.yaml';
 export const EXAMPLE_CONFIG = 'cluster.example.yaml';
 
 /** The config after validation, with every derived default filled in. */
-export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi' | 'clusterMesh'> & {
+export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale' | 'powerdns' | 'proxmoxCsi' | 'clusterMesh' | 'backups'> & {
   github: ParsedConfig['github'] & { path: string };
   proxmox: ParsedConfig['proxmox'] & { apiUrl: string };
   headscale?: NonNullable<ParsedConfig['headscale']> & { routes: string[]; nodes: string[] | undefined };
@@ -28,6 +28,7 @@ export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale
   proxmoxCsi?: NonNullable<ParsedConfig['proxmoxCsi']> & { region: string; storage: string };
   /** remotes: the peers read from their configs (empty when the config was parsed without its file). */
   clusterMesh?: NonNullable<ParsedConfig['clusterMesh']> & { remotes: MeshRemote[] };
+  backups?: Omit<NonNullable<ParsedConfig['backups']>, 's3'> & { s3: NonNullable<ParsedConfig['backups']>['s3'] & { prefix: string } };
 };
 
 export class ConfigError extends Error {
@@ -328,6 +329,7 @@ export function resolveDefaults(c: ParsedConfig, meshRemotes: MeshRemote[] = [])
       })),
     },
     clusterMesh: c.clusterMesh && { ...c.clusterMesh, remotes: meshRemotes },
+    backups: c.backups && { ...c.backups, s3: { ...c.backups.s3, prefix: c.backups.s3.prefix ?? c.cluster.name } },
     proxmoxCsi: c.proxmoxCsi && {
       ...c.proxmoxCsi,
       region: c.proxmoxCsi.region ?? c.cluster.name,
@@ -351,11 +353,19 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
     { env: 'GITHUB_TOKEN', section: 'github', why: 'flux bootstrap registers its deploy key with it' },
   ];
   if (c.powerdns) req.push({ env: 'PDNS_API_KEY', section: 'powerdns', why: 'the PowerDNS HTTP API key (X-API-Key)' });
+  if (c.backups) {
+    req.push({ env: 'BACKUP_S3_ACCESS_KEY_ID', section: 'backups', why: 'the S3 access key the backup jobs write with' });
+    req.push({ env: 'BACKUP_S3_SECRET_ACCESS_KEY', section: 'backups', why: 'the S3 secret key the backup jobs write with' });
+    req.push({ env: 'BACKUP_PASSPHRASE', section: 'backups', why: 'the passphrase the snapshots are encrypted with (keep a copy outside the cluster: restores need it)' });
+  }
+  if (c.monitoring?.alerts.receiver === 'webhook') {
+    req.push({ env: 'ALERT_WEBHOOK_URL', section: 'monitoring', why: 'the URL Alertmanager posts alerts to (sealed into the tree)' });
+  }
   if (c.headscale) req.push({ env: 'TAILSCALE_AUTHKEY', section: 'headscale', why: 'the pre-auth key the nodes join the tailnet with' });
   return req;
 }
 
-export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY)/;
+export const SECRET_PATTERN = /(TOKEN|KEY|SECRET|PASSWORD|AUTHKEY|WEBHOOK_URL|PASSPHRASE)/;
 
 /**
  * Reads .env (without touching process.env), registers every value as a secret for redaction. The file sits next to

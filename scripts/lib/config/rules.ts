@@ -231,5 +231,8 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
   }
+  if (c.monitoring && !c.proxmoxCsi) {
+    add(['monitoring'], 'VictoriaMetrics and VictoriaLogs keep their data on Proxmox CSI volumes: add the proxmoxCsi section or remove monitoring');
+  }
   return issues;
 }

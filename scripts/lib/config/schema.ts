@@ -24,6 +24,8 @@ const hostOrIp = z
 const dnsName = z.string().regex(DNS_NAME, { message: 'must be a DNS name such as k8s.example.org' });
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
 const port = z.number().int().min(1).max(65535);
+const cron = z.string().regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron schedule such as "0 3 * * *"' });
+const duration = z.string().regex(/^\d+[hdwy]$/, { message: 'must be a number and a unit h, d, w or y, such as 30d' });
 
 const semver = (prefix: 'v' | '', example: string) =>
   z
@@ -335,6 +337,45 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('PostgreSQL backups (CloudNativePG, Barman Cloud plugin) to an S3-compatible store; credentials from Vault (database-backups: access-key-id, secret-access-key); absent: no database backups'),
+    backups: z
+      .strictObject({
+        s3: z.strictObject({
+          endpoint: httpUrl.describe('S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com or a MinIO/Garage URL'),
+          bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)' }),
+          region: z.string().min(1).default('us-east-1'),
+          prefix: z.string().regex(/^[A-Za-z0-9._/-]*$/).optional().describe('Key prefix; default the cluster name'),
+        }),
+        etcdSchedule: cron.default('0 3 * * *').describe('When the in-cluster etcd snapshot runs (CronJob schedule)'),
+        vaultSchedule: cron.default('30 3 * * *').describe('When the Vault Raft snapshot runs (CronJob schedule)'),
+      })
+      .optional()
+      .describe('Scheduled etcd and Vault snapshots, encrypted, to one S3-compatible target (credentials and passphrase in .env); absent: no scheduled backups'),
+    monitoring: z
+      .strictObject({
+        metrics: z
+          .strictObject({
+            retention: duration.default('30d').describe('How long VictoriaMetrics keeps samples (retentionPeriod)'),
+            storageGiB: z.number().int().min(1).default(20).describe('Volume size of VictoriaMetrics (Proxmox CSI)'),
+          })
+          .prefault({}),
+        logs: z
+          .strictObject({
+            retention: duration.default('14d').describe('How long VictoriaLogs keeps log lines (-retentionPeriod)'),
+            storageGiB: z.number().int().min(1).default(20).describe('Volume size of VictoriaLogs (Proxmox CSI)'),
+            talosPort: port.default(6050).describe('Port on each node (127.0.0.1) where Fluent Bit receives the Talos service logs (machine.logging)'),
+          })
+          .prefault({}),
+        alerts: z
+          .strictObject({
+            receiver: z
+              .enum(['none', 'webhook'], { message: 'must be "none" (alerts only in the UI) or "webhook" (URL in .env ALERT_WEBHOOK_URL)' })
+              .default('none')
+              .describe('Where Alertmanager sends alerts: "webhook" posts to ALERT_WEBHOOK_URL from .env (sealed into the tree); "none" leaves them in the Alertmanager UI'),
+          })
+          .prefault({}),
+      })
+      .optional()
+      .describe('Metrics (VictoriaMetrics), logs (VictoriaLogs, Fluent Bit) and alerts (vmalert, Alertmanager); absent: the stack is left out'),
   })
   .describe('One cluster: everything the bootstrap, the Terraform layers and the Flux tree read');
 

@@ -90,7 +90,8 @@ export function renderFluxEntry(c: ClusterConfig, root: string, note: string): s
   const doc = {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
-    resources: ['cluster-settings.yaml', name === role ? 'flux' : `../${role}/flux`],
+    // monitoring.yaml and backups.yaml: this cluster's Kustomizations of those optional sections (comments only without).
+    resources: ['cluster-settings.yaml', name === role ? 'flux' : `../${role}/flux`, 'monitoring.yaml', 'backups.yaml'],
     ...(patches.length ? { patches } : {}),
   };
   const left = [...omitted].map(([k, w]) => `#   ${k}: ${w}`);

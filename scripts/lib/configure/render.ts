@@ -30,6 +30,9 @@ export function generatedPaths(cluster: string) {
     fluxEntry: `kubernetes/clusters/${cluster}/kustomization.yaml`,
     secretsReadme: `kubernetes/clusters/${cluster}/secrets/README.md`,
     databaseBackupsDir: `kubernetes/clusters/${cluster}/database-backups`,
+    // Per-cluster Flux Kustomizations of the optional monitoring and backups sections (listed by the entry above).
+    fluxMonitoring: `kubernetes/clusters/${cluster}/monitoring.yaml`,
+    fluxBackups: `kubernetes/clusters/${cluster}/backups.yaml`,
   };
 }
 
@@ -105,6 +108,22 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.CSI_STORAGE = c.proxmoxCsi.storage;
     s.CSI_STORAGE_CLASS = c.proxmoxCsi.storageClass;
   }
+  if (c.monitoring) {
+    s.VM_RETENTION = c.monitoring.metrics.retention;
+    s.VM_STORAGE_SIZE = `${c.monitoring.metrics.storageGiB}Gi`;
+    s.VL_RETENTION = c.monitoring.logs.retention;
+    s.VL_STORAGE_SIZE = `${c.monitoring.logs.storageGiB}Gi`;
+    s.TALOS_LOG_PORT = String(c.monitoring.logs.talosPort);
+    s.ALERT_RECEIVER = c.monitoring.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only';
+  }
+  if (c.backups) {
+    s.BACKUP_S3_ENDPOINT = c.backups.s3.endpoint;
+    s.BACKUP_S3_BUCKET = c.backups.s3.bucket;
+    s.BACKUP_S3_REGION = c.backups.s3.region;
+    s.BACKUP_PREFIX = c.backups.s3.prefix;
+    s.ETCD_BACKUP_SCHEDULE = c.backups.etcdSchedule;
+    s.VAULT_BACKUP_SCHEDULE = c.backups.vaultSchedule;
+  }
   return s;
 }
 
@@ -140,13 +159,98 @@ export function substitute(text: string, vars: Record<string, string>, source: s
   });
 }
 
-function renderTemplate(template: string, vars: Record<string, string>, templatesDir: string, c: ClusterConfig, node?: NodeConfig): string {
+function renderTemplate(
+  template: string,
+  vars: Record<string, string>,
+  templatesDir: string,
+  c: ClusterConfig,
+  node?: NodeConfig,
+  extraFields?: (doc: Record<string, unknown>) => void,
+): string {
   const file = join(templatesDir, template);
   const text = substitute(readFileSync(file, 'utf8'), vars, `talos/patches/${template}`);
-  const doc = parseYaml(text) as unknown; // round-trip: the output is canonical YAML and known to parse
+  const doc = parseYaml(text) as Record<string, unknown>; // round-trip: the output is canonical YAML and known to parse
+  extraFields?.(doc);
   // Option-dependent documents (VolumeConfig for encryption) follow the v1alpha1 patch in the same file.
   const extra = machineDocuments(c, template).map((d) => `---\n${stringify(d, { lineWidth: 0 })}`);
   return `# ${GENERATED_NOTE}\n# Source: talos/patches/${template}\n${talosHeader(c, node)}\n${stringify(doc, { lineWidth: 0 })}${extra.join('')}`;
+}
+
+/**
+ * With monitoring on, every node sends its service logs (machined, kubelet, etcd, …) to Fluent Bit on the host
+ * network: machine.logging.destinations, Talos' documented log sink (json_lines over TCP).
+ */
+export function talosLogging(c: ClusterConfig): ((doc: Record<string, unknown>) => void) | undefined {
+  if (!c.monitoring) return undefined;
+  const endpoint = `tcp://127.0.0.1:${c.monitoring.logs.talosPort}/`;
+  return (doc) => {
+    const machine = (doc.machine ??= {}) as Record<string, unknown>;
+    machine.logging = { destinations: [{ endpoint, format: 'json_lines' }] };
+  };
+}
+
+/**
+ * With backups on, pods in namespace `backups` may ask the Talos API for etcd snapshots (and nothing else): Talos'
+ * kubernetesTalosAPIAccess, limited to the os:etcd:backup role there (Talos docs, "Talos API access from Kubernetes").
+ */
+export function talosApiAccess(c: ClusterConfig): ((doc: Record<string, unknown>) => void) | undefined {
+  if (!c.backups) return undefined;
+  return (doc) => {
+    const machine = (doc.machine ??= {}) as Record<string, unknown>;
+    const features = (machine.features ??= {}) as Record<string, unknown>;
+    features.kubernetesTalosAPIAccess = { enabled: true, allowedRoles: ['os:etcd:backup'], allowedKubernetesNamespaces: ['backups'] };
+  };
+}
+
+/** The backup phase's Flux Kustomization, or none (the config's optional backups section). */
+export function renderFluxBackups(c: ClusterConfig): string {
+  const head = `# ${GENERATED_NOTE}\n# Phase 7: scheduled backups (the config's backups section).\n`;
+  if (!c.backups) return `${head}# The config has no backups section: no scheduled etcd or Vault snapshots in this cluster.\n`;
+  const ks = fluxKustomization('backups', './kubernetes/backups', ['namespaces', 'cluster-secrets', 'vault'], { verify: true, timeout: '5m' });
+  return head + stringify(ks, { lineWidth: 0 });
+}
+
+const FLUX_WAIT_VERIFY = {
+  // Reaches Ready only after the bootstrap's integrations phase (Proxmox CSI token): the gitops phase skips it.
+  'bootstrap.home-ops/wait': 'verify',
+};
+
+function fluxKustomization(name: string, path: string, dependsOn: string[], o: { timeout?: string; verify?: boolean; substitute?: boolean } = {}) {
+  return {
+    apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+    kind: 'Kustomization',
+    metadata: { name, namespace: 'flux-system', ...(o.verify ? { labels: FLUX_WAIT_VERIFY } : {}) },
+    spec: {
+      interval: '30m',
+      retryInterval: '2m',
+      timeout: o.timeout ?? '10m',
+      path,
+      prune: true,
+      wait: true,
+      sourceRef: { kind: 'GitRepository', name: 'flux-system' },
+      dependsOn: dependsOn.map((n) => ({ name: n })),
+      ...(o.substitute === false ? {} : { postBuild: { substituteFrom: [{ kind: 'ConfigMap', name: 'cluster-settings' }] } }),
+    },
+  };
+}
+
+/**
+ * The monitoring phase's Flux Kustomizations (kubernetes/monitoring/*), or none: the config's optional monitoring
+ * section decides whether the stack exists, as the other optional sections decide their phases.
+ */
+export function renderFluxMonitoring(c: ClusterConfig): string {
+  const head = `# ${GENERATED_NOTE}\n# Phase 6: monitoring (the config's monitoring section).\n`;
+  if (!c.monitoring) return `${head}# The config has no monitoring section: no metrics, logs or alerts in this cluster.\n`;
+  const docs = [
+    fluxKustomization('victoria-metrics-operator', './kubernetes/monitoring/victoria-metrics-operator', ['sources', 'namespaces'], { substitute: false }),
+    fluxKustomization('exporters', './kubernetes/monitoring/exporters', ['sources', 'namespaces'], { substitute: false }),
+    fluxKustomization('victoria-metrics', './kubernetes/monitoring/victoria-metrics', ['victoria-metrics-operator', 'proxmox-csi'], { verify: true }),
+    fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(c.monitoring.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
+    fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
+    // Grafana is reached at grafana.<zone> through the Gateway: only with the zone of the powerdns section.
+    ...(c.powerdns ? [fluxKustomization('grafana', './kubernetes/monitoring/grafana', ['victoria-metrics', 'victoria-logs', 'gateway'], { verify: true })] : []),
+  ];
+  return head + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
 
 function terraformVars(c: ClusterConfig, layer: TerraformLayer): Record<string, unknown> {
@@ -329,8 +433,8 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   const p = generatedPaths(c.cluster.name);
   const files = new Map<string, string>();
   const vars = talosVars(c);
-  files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir, c));
-  files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir, c));
+  files.set(p.talosCommon, renderTemplate('common.yaml', vars, templatesDir, c, undefined, talosLogging(c)));
+  files.set(p.talosControlPlane, renderTemplate('controlplane.yaml', vars, templatesDir, c, undefined, talosApiAccess(c)));
   files.set(p.talosWorker, renderTemplate('worker.yaml', vars, templatesDir, c));
   for (const n of c.nodes) files.set(p.talosNode(n.name), renderTemplate('node.yaml', talosVars(c, n), templatesDir, c, n));
   for (const layer of TERRAFORM_LAYERS) files.set(p.tfvars(layer), JSON.stringify(terraformVars(c, layer), null, 2) + '\n');
@@ -338,6 +442,8 @@ export function renderAll(c: ClusterConfig, templatesDir = join(REPO_ROOT, 'talo
   files.set(p.fluxEntry, renderFluxEntry(c, treeRoot, GENERATED_NOTE));
   files.set(p.secretsReadme, renderSecretsReadme(c, GENERATED_NOTE));
   for (const [path, content] of databaseBackupFiles(c)) files.set(path, content);
+  files.set(p.fluxMonitoring, renderFluxMonitoring(c));
+  files.set(p.fluxBackups, renderFluxBackups(c));
   files.set(SCHEMA_FILE, renderJsonSchema());
   files.set(REFERENCE_FILE, renderConfigReference());
   return files;

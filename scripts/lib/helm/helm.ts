@@ -127,7 +127,15 @@ export function ciliumValues(c: ClusterConfig): Record<string, unknown> {
     // #services / leaseRenewDeadline on top of the agent's own traffic (default 10 QPS): here every pool address.
     k8sClientRateLimit: ciliumRateLimit(c),
     // Flow visibility (policy drops included): `hubble observe` through the relay, or the UI.
-    hubble: { enabled: true, relay: { enabled: true }, ui: { enabled: true } },
+    hubble: {
+      enabled: true,
+      relay: { enabled: true },
+      ui: { enabled: true },
+      // With monitoring: Hubble's flow metrics on each agent (port hubble-metrics, 9965), scraped by vmagent.
+      ...(c.monitoring ? { metrics: { enabled: ['dns', 'drop', 'tcp', 'flow', 'port-distribution', 'icmp', 'httpV2'] } } : {}),
+    },
+    // With monitoring: the agent's and operator's own metrics (agent port "prometheus", 9962).
+    ...(c.monitoring ? { prometheus: { enabled: true }, operator: { replicas: Math.min(2, c.nodes.length), prometheus: { enabled: true } } } : {}),
   };
 }
 

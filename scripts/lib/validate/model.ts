@@ -16,7 +16,9 @@ export type Check =
   | 'config'
   | 'routes'
   | 'addresses'
-  | 'policy';
+  | 'policy'
+  | 'alerts'
+  | 'scrapes';
 
 export interface Finding {
   check: Check;

@@ -16,6 +16,7 @@ import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
 import { checkAddresses, checkRoutes, type NamedAddresses } from './traffic.ts';
 import { checkPolicies } from './policy.ts';
+import { checkAlertRules, checkScrapeTargets } from './monitoring.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
 
 // `task validate`: every check, offline, in one pass. Pure orchestration: each check lives in its own module and
@@ -112,6 +113,8 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     for (const t of trees) {
       checkRoutes(t, findings);
       checkPolicies(t, findings);
+      checkAlertRules(t, root, findings);
+      checkScrapeTargets(t, findings);
       checkAddresses(t, findings, o.config && o.config.cluster.name === t.cluster ? dnsNamedAddresses(o.config) : undefined);
     }
   });

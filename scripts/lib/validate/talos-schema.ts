@@ -16,6 +16,15 @@ export function talosSchemaPath(root: string, talosVersion: string): string {
   return join(root, 'schemas', 'talos.dev', `v${minor}`, 'config.schema.json');
 }
 
+/**
+ * Where the published schema describes a Go struct that Talos reads from a scalar: v1alpha1.Endpoint wraps a parsed
+ * URL (pkg/machinery/config/types/v1alpha1/v1alpha1_types.go: `Endpoint.UnmarshalYAML` reads a string such as `tcp://127.0.0.1:6050/`),
+ * but the generator emits it as an empty object, which no real config matches.
+ */
+const SCHEMA_CORRECTIONS: Record<string, Json> = {
+  'v1alpha1.Endpoint': { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://', description: 'An endpoint URL, e.g. tcp://127.0.0.1:6050/ (read from a string by Talos)' },
+};
+
 export class TalosSchema {
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
   private readonly defs: Record<string, Json>;
@@ -27,8 +36,8 @@ export class TalosSchema {
     readonly minor: string,
   ) {
     this.id = String(schema.$id);
-    this.defs = (schema.$defs ?? {}) as Record<string, Json>;
-    this.ajv.addSchema(schema);
+    this.defs = { ...((schema.$defs ?? {}) as Record<string, Json>), ...SCHEMA_CORRECTIONS };
+    this.ajv.addSchema({ ...schema, $defs: this.defs });
   }
 
   static load(root: string, talosVersion: string): TalosSchema | undefined {

@@ -1,0 +1,165 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
+import type { ClusterTree } from './flux.ts';
+import { apiGroup, describe, namespaceOf, type Finding, type K8sObject } from './model.ts';
+
+// Monitoring objects, checked offline:
+//   - every alerting/recording rule of a VMRule (or PrometheusRule) parses as PromQL, with Prometheus' own grammar
+//     (@prometheus-io/lezer-promql, the parser of the Prometheus UI). vmalert evaluates MetricsQL, a superset of
+//     PromQL: the rules here stay in the PromQL subset so a typo is caught before vmalert rejects the whole group;
+//   - every alert names its runbook (annotation `runbook: README.md#<anchor>`) and the anchor exists in the README's
+//     "When things break" section (an `id="<anchor>"` or a heading there);
+//   - every VMServiceScrape (or ServiceMonitor) selects a Service the tree defines, or one a HelmRelease of the tree
+//     renders (the selector names the release: app.kubernetes.io/instance = the release name), in the namespaces it
+//     looks in; for a Service of the tree, each endpoint's named port exists on it.
+
+export const RUNBOOK_ANNOTATION = 'runbook';
+export const RUNBOOK_SECTION = 'When things break';
+const INSTANCE_LABEL = 'app.kubernetes.io/instance';
+
+const RULE_KINDS = new Map([
+  ['VMRule', 'operator.victoriametrics.com'],
+  ['PrometheusRule', 'monitoring.coreos.com'],
+]);
+const SCRAPE_KINDS = new Map([
+  ['VMServiceScrape', 'operator.victoriametrics.com'],
+  ['ServiceMonitor', 'monitoring.coreos.com'],
+]);
+
+const isKind = (o: K8sObject, kinds: Map<string, string>) => kinds.get(String(o.kind)) === apiGroup(String(o.apiVersion ?? ''));
+
+/** Syntax errors of one PromQL expression: empty when it parses, else the first error's column and the text there. */
+export function promqlErrors(expr: string): string[] {
+  const tree = promqlParser.parse(expr);
+  const errors: string[] = [];
+  tree.iterate({
+    enter: (n) => {
+      if (!n.type.isError) return;
+      const near = expr.slice(n.from, n.from + 20).split('\n')[0] ?? '';
+      errors.push(`syntax error at column ${n.from + 1}${near ? ` near "${near}"` : ' (unexpected end)'}`);
+    },
+  });
+  return errors.slice(0, 1);
+}
+
+/** GitHub's heading anchor: lower case, punctuation dropped, spaces to '-'. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+/** The anchors of the README section "When things break": explicit ids and the slugs of the headings inside it. */
+export function runbookAnchors(readme: string): Set<string> {
+  const lines = readme.split('\n');
+  const start = lines.findIndex((l) => /^##\s/.test(l) && l.replace(/^##\s+/, '').trim() === RUNBOOK_SECTION);
+  const anchors = new Set<string>();
+  if (start < 0) return anchors;
+  for (let i = start + 1; i < lines.length && !/^##\s/.test(lines[i]!); i++) {
+    const line = lines[i]!;
+    for (const m of line.matchAll(/\bid="([^"]+)"/g)) anchors.add(m[1]!);
+    const h = /^#{3,6}\s+(.*)$/.exec(line);
+    if (h) anchors.add(slug(h[1]!));
+  }
+  return anchors;
+}
+
+interface RuleSpec {
+  alert?: string;
+  record?: string;
+  expr?: unknown;
+  annotations?: Record<string, string>;
+}
+
+export function checkAlertRules(tree: ClusterTree, root: string, findings: Finding[]): void {
+  const ruleObjects = tree.objects.filter((a) => isKind(a.obj, RULE_KINDS));
+  if (ruleObjects.length === 0) return;
+  const readmeFile = join(root, 'README.md');
+  const anchors = existsSync(readmeFile) ? runbookAnchors(readFileSync(readmeFile, 'utf8')) : new Set<string>();
+  for (const a of ruleObjects) {
+    const at = { check: 'alerts' as const, ...(a.file ? { file: a.file } : {}), object: describe(a.obj) };
+    const groups = ((a.obj.spec as { groups?: { name?: string; rules?: RuleSpec[] }[] } | undefined)?.groups ?? []);
+    for (const g of groups) {
+      for (const r of g.rules ?? []) {
+        const name = `${g.name ?? '(unnamed group)'}/${r.alert ?? r.record ?? '(unnamed rule)'}`;
+        const expr = typeof r.expr === 'number' ? String(r.expr) : r.expr;
+        if (typeof expr !== 'string' || expr.trim() === '') {
+          findings.push({ ...at, message: `rule ${name} has no expr` });
+          continue;
+        }
+        for (const e of promqlErrors(expr)) findings.push({ ...at, message: `rule ${name}: expr does not parse as PromQL: ${e}` });
+        if (!r.alert) continue;
+        const runbook = r.annotations?.[RUNBOOK_ANNOTATION];
+        if (!runbook) {
+          findings.push({ ...at, message: `alert ${name} names no runbook: add annotation ${RUNBOOK_ANNOTATION}: README.md#<anchor> pointing into "${RUNBOOK_SECTION}"` });
+          continue;
+        }
+        const m = /^README\.md#(.+)$/.exec(runbook);
+        if (!m) {
+          findings.push({ ...at, message: `alert ${name}: runbook "${runbook}" is not README.md#<anchor>` });
+        } else if (!anchors.has(m[1]!)) {
+          findings.push({ ...at, message: `alert ${name}: runbook anchor "${m[1]}" is not in README.md's "${RUNBOOK_SECTION}" section: add an entry with id="${m[1]}" there` });
+        }
+      }
+    }
+  }
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+export function selects(sel: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const vals = e.values ?? [];
+    if (e.operator === 'In' && !(has && vals.includes(labels[e.key]!))) return false;
+    if (e.operator === 'NotIn' && has && vals.includes(labels[e.key]!)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+/** Flux's Helm release name: spec.releaseName, else `<targetNamespace>-<name>` with a targetNamespace, else the name. */
+function releaseOf(o: K8sObject): { name: string; namespace: string } {
+  const spec = (o.spec ?? {}) as { releaseName?: string; targetNamespace?: string };
+  const name = o.metadata?.name ?? '';
+  const namespace = spec.targetNamespace ?? namespaceOf(o);
+  return { name: spec.releaseName ?? (spec.targetNamespace ? `${spec.targetNamespace}-${name}` : name), namespace };
+}
+
+export function checkScrapeTargets(tree: ClusterTree, findings: Finding[]): void {
+  const services = tree.objects.filter((a) => a.obj.kind === 'Service' && a.obj.apiVersion === 'v1');
+  const releases = tree.objects.filter((a) => a.obj.kind === 'HelmRelease' && apiGroup(String(a.obj.apiVersion ?? '')) === 'helm.toolkit.fluxcd.io').map((a) => releaseOf(a.obj));
+  for (const a of tree.objects.filter((x) => isKind(x.obj, SCRAPE_KINDS))) {
+    const spec = (a.obj.spec ?? {}) as { selector?: LabelSelector; namespaceSelector?: { any?: boolean; matchNames?: string[] }; endpoints?: { port?: string }[] };
+    const own = namespaceOf(a.obj);
+    const nsSel = spec.namespaceSelector ?? {};
+    const inScope = (ns: string) => nsSel.any === true || (nsSel.matchNames?.length ? nsSel.matchNames.includes(ns) : ns === own);
+    const where = nsSel.any ? 'any namespace' : `namespace ${(nsSel.matchNames?.length ? nsSel.matchNames : [own]).join(', ')}`;
+    const sel = spec.selector ?? {};
+    const at = { check: 'scrapes' as const, ...(a.file ? { file: a.file } : {}), object: describe(a.obj) };
+    const matched = services.filter((s) => inScope(namespaceOf(s.obj)) && selects(sel, s.obj.metadata?.labels ?? {}));
+    if (matched.length) {
+      for (const ep of spec.endpoints ?? []) {
+        if (!ep.port) continue;
+        const named = matched.some((s) => (((s.obj.spec as { ports?: { name?: string }[] } | undefined)?.ports) ?? []).some((p) => p.name === ep.port));
+        if (!named) findings.push({ ...at, message: `endpoint port "${ep.port}" is not a port name of the Service(s) it selects (${matched.map((s) => describe(s.obj)).join(', ')})` });
+      }
+      continue;
+    }
+    const instance = sel.matchLabels?.[INSTANCE_LABEL];
+    if (instance && releases.some((r) => r.name === instance && inScope(r.namespace))) continue;
+    const labels = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '(no labels)';
+    findings.push({
+      ...at,
+      message: `selects no Service of the tree in ${where} (selector ${labels}) and no HelmRelease there renders one (${INSTANCE_LABEL} naming a release): it would scrape nothing`,
+    });
+  }
+}

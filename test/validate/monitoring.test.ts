@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { promqlErrors, runbookAnchors } from '../../scripts/lib/validate/monitoring.ts';
+import { BASE, only, show, validateWith } from './fixture.ts';
+
+// Alert rules parse and name a runbook entry that exists; scrapes select a Service the tree has. Each test breaks one
+// thing in a tree that otherwise passes, and expects exactly that to be reported.
+
+const README = `# lab
+
+## When things break
+
+- <a id="runbook-app-down"></a>**AppDown**: look at the pods.
+
+## Testing
+
+- <a id="runbook-elsewhere"></a>not a runbook: outside the section.
+`;
+
+const rule = (o: { expr?: string; runbook?: string | null } = {}) => `apiVersion: operator.victoriametrics.com/v1beta1
+kind: VMRule
+metadata:
+  name: app
+  namespace: podinfo
+spec:
+  groups:
+    - name: app
+      rules:
+        - alert: AppDown
+          expr: ${JSON.stringify(o.expr ?? 'sum by (namespace) (up{job="podinfo"}) == 0')}
+          for: 5m
+${o.runbook === null ? '' : `          annotations:\n            runbook: ${o.runbook ?? 'README.md#runbook-app-down'}\n`}`;
+
+const SERVICE = `apiVersion: v1
+kind: Service
+metadata:
+  name: podinfo-metrics
+  namespace: podinfo
+  labels:
+    app: podinfo
+spec:
+  selector:
+    app: podinfo
+  ports:
+    - name: http-metrics
+      port: 9797
+`;
+
+const scrape = (o: { labels?: string; port?: string; namespaces?: string } = {}) => `apiVersion: operator.victoriametrics.com/v1beta1
+kind: VMServiceScrape
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+${o.namespaces ? `  namespaceSelector:\n    matchNames: [${o.namespaces}]\n` : ''}  selector:
+    matchLabels:
+      ${o.labels ?? 'app: podinfo'}
+  endpoints:
+    - port: ${o.port ?? 'http-metrics'}
+`;
+
+const KZ = 'kubernetes/apps/app/kustomization.yaml';
+const SCHEMAS = ['vmrule_v1beta1.json', 'vmservicescrape_v1beta1.json'].map((f) => `schemas/operator.victoriametrics.com/${f}`);
+
+function tree(o: { rule?: string; scrape?: string; readme?: string | null } = {}): Record<string, string | null> {
+  return {
+    'kubernetes/apps/app/rule.yaml': o.rule ?? rule(),
+    'kubernetes/apps/app/service.yaml': SERVICE,
+    'kubernetes/apps/app/scrape.yaml': o.scrape ?? scrape(),
+    'README.md': o.readme === undefined ? README : o.readme,
+    ...Object.fromEntries(SCHEMAS.map((s) => [s, readFileSync(join(REPO_ROOT, s), 'utf8')])),
+    [KZ]: BASE[KZ]!.replace('  - helmrelease.yaml', ['  - helmrelease.yaml', '  - rule.yaml', '  - service.yaml', '  - scrape.yaml'].join('\n')),
+  };
+}
+
+const monitoringFindings = (f: Parameters<typeof only>[0]) => [...only(f, 'alerts'), ...only(f, 'scrapes')];
+
+test('a rule that parses and names an existing runbook entry, and a scrape of a Service in the tree, pass (and their schemas)', async () => {
+  const r = await validateWith(tree());
+  assert.equal([...monitoringFindings(r.findings), ...only(r.findings, 'schema')], [], show(r.findings));
+});
+
+test('an expression that does not parse is reported with the rule and the column', async () => {
+  const r = await validateWith(tree({ rule: rule({ expr: 'sum by (namespace) (up{job="podinfo"} == 0' }) }));
+  const f = monitoringFindings(r.findings);
+  assert.is(f.length, 1, show(r.findings));
+  assert.is(f[0]!.file, 'kubernetes/apps/app/rule.yaml');
+  assert.is(f[0]!.object, 'VMRule podinfo/app');
+  assert.match(f[0]!.message, /^rule app\/AppDown: expr does not parse as PromQL: syntax error at column \d+/);
+});
+
+test('an alert without a runbook, or with an anchor the section lacks, is reported', async () => {
+  const none = await validateWith(tree({ rule: rule({ runbook: null }) }));
+  assert.equal(monitoringFindings(none.findings).map((x) => x.message), ['alert app/AppDown names no runbook: add annotation runbook: README.md#<anchor> pointing into "When things break"'], show(none.findings));
+  // An anchor outside "When things break" does not count.
+  const elsewhere = await validateWith(tree({ rule: rule({ runbook: 'README.md#runbook-elsewhere' }) }));
+  const f = monitoringFindings(elsewhere.findings);
+  assert.is(f.length, 1, show(elsewhere.findings));
+  assert.match(f[0]!.message, 'runbook anchor "runbook-elsewhere" is not in README.md\'s "When things break" section');
+  // No README at all: every runbook is missing.
+  const noReadme = await validateWith(tree({ readme: null }));
+  assert.is(monitoringFindings(noReadme.findings).length, 1, show(noReadme.findings));
+});
+
+test('a scrape that selects no Service of the tree is reported with its selector and namespaces', async () => {
+  const r = await validateWith(tree({ scrape: scrape({ labels: 'app: podinfo-typo' }) }));
+  const f = monitoringFindings(r.findings);
+  assert.is(f.length, 1, show(r.findings));
+  assert.is(f[0]!.object, 'VMServiceScrape podinfo/podinfo');
+  assert.match(f[0]!.message, 'selects no Service of the tree in namespace podinfo (selector app=podinfo-typo)');
+  // The right labels in the wrong namespace select nothing either.
+  const wrongNs = await validateWith(tree({ scrape: scrape({ namespaces: 'monitoring' }) }));
+  assert.match(monitoringFindings(wrongNs.findings)[0]?.message ?? '', 'in namespace monitoring', show(wrongNs.findings));
+});
+
+test("a scrape's endpoint port must be a port name of the Service it selects", async () => {
+  const r = await validateWith(tree({ scrape: scrape({ port: 'metrics' }) }));
+  const f = monitoringFindings(r.findings);
+  assert.is(f.length, 1, show(r.findings));
+  assert.match(f[0]!.message, 'endpoint port "metrics" is not a port name of the Service(s) it selects (Service podinfo/podinfo-metrics)');
+});
+
+test("a scrape naming a HelmRelease of the tree (app.kubernetes.io/instance) counts as that release's Service", async () => {
+  const ok = await validateWith(tree({ scrape: scrape({ labels: 'app.kubernetes.io/instance: podinfo' }) }));
+  assert.equal(monitoringFindings(ok.findings), [], show(ok.findings));
+  const missing = await validateWith(tree({ scrape: scrape({ labels: 'app.kubernetes.io/instance: grafana' }) }));
+  assert.is(monitoringFindings(missing.findings).length, 1, show(missing.findings));
+});
+
+test('the VictoriaMetrics kinds are checked against their vendored CRD schemas (an unknown field is an error)', async () => {
+  const r = await validateWith(tree({ scrape: scrape().replace('  endpoints:', '  endpoint:') }));
+  const f = only(r.findings, 'schema');
+  assert.ok(f.some((x) => x.object === 'VMServiceScrape podinfo/podinfo' && /additional properties: endpoint$/.test(x.message)), show(r.findings));
+});
+
+test('PromQL through Prometheus\' grammar: valid expressions pass, broken ones name the column', () => {
+  for (const e of ['up == 0', 'certmanager_certificate_expiration_timestamp_seconds - time() < 14 * 24 * 3600', 'predict_linear(x[6h], 24 * 3600) < 0', 'a or b and on (x) c']) {
+    assert.equal(promqlErrors(e), [], e);
+  }
+  assert.equal(promqlErrors('up =='), ['syntax error at column 6 (unexpected end)']);
+  assert.match(promqlErrors('rate(x[5m]')[0] ?? '', /^syntax error at column/);
+});
+
+test('runbook anchors: ids and headings inside "When things break" only', () => {
+  const a = runbookAnchors(`## When things break\n\n### Disk full\n- <a id="x-y"></a> text\n\n## Other\n<a id="z"></a>\n`);
+  assert.equal([...a].sort(), ['disk-full', 'x-y']);
+  assert.equal([...runbookAnchors('# nothing here\n')], []);
+});
+
+test('the repository: every rule parses and every alert has its runbook line; every scrape finds its Service', () => {
+  // The real tree's rules, read directly: the full validate run covers the rest (test/validate/repo.test.ts).
+  const text = readFileSync(join(REPO_ROOT, 'kubernetes/monitoring/alerting/rules.yaml'), 'utf8');
+  const exprs = [...text.matchAll(/expr: (.+)/g)].map((m) => m[1]!).filter((e) => e !== '|');
+  assert.ok(exprs.length >= 9, `found ${exprs.length} single-line expressions`);
+  for (const e of exprs) assert.equal(promqlErrors(e), [], e);
+  const anchors = runbookAnchors(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
+  for (const m of text.matchAll(/runbook: README\.md#(.+)/g)) assert.ok(anchors.has(m[1]!), `README lacks ${m[1]}`);
+});
+
+test.run();
