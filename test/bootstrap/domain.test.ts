@@ -116,7 +116,11 @@ test('cilium values turn on the Gateway controller, L2 announcements with a rate
   assert.equal(five.externalIPs, { enabled: true });
   // /27: 32 addresses, each a Lease renewed every 5 s → 7 QPS on top of the agent's own 10.
   assert.equal(five.k8sClientRateLimit, { qps: 17, burst: 34 });
-  assert.equal(five.hubble, { enabled: true, relay: { enabled: true }, ui: { enabled: true } });
+  // Hubble's metrics only for the monitoring section's scrapes (the example has it on).
+  const { metrics, ...hubble } = five.hubble as Record<string, unknown>;
+  assert.equal(hubble, { enabled: true, relay: { enabled: true }, ui: { enabled: true } });
+  assert.ok(Array.isArray((metrics as { enabled?: unknown }).enabled));
+  assert.is((helm.ciliumValues(config('one-node.yaml')).hubble as Record<string, unknown>).metrics, undefined);
 });
 
 test('Gateway API CRDs: one kubectl call for the release Cilium 1.18 needs; present ones at another version count as missing', () => {

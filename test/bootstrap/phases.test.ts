@@ -85,7 +85,8 @@ test("a failed phase's summary row says why: the tool, its exit code and its las
 test('bootstrap secrets: only for configured sections', () => {
   assert.equal(bootstrapSecrets(config('one-node.yaml'), { PDNS_API_KEY: 'k' }), []);
   const five = bootstrapSecrets(config('five-node.yaml'), { PDNS_API_KEY: 'pdns-key-123' });
-  assert.equal(five.map((s) => `${s.namespace}/${s.name}`), ['dns-system/powerdns-api-key']);
+  // The backups section's target (its keys in .env) goes to both readers; the receiver only with a webhook.
+  assert.equal(five.map((s) => `${s.namespace}/${s.name}`), ['dns-system/powerdns-api-key', 'backups/backup-target', 'vault/backup-target']);
   assert.is(five[0]!.stringData['api-key'], 'pdns-key-123');
 });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, parseDocument } from 'yaml';
 import { loadConfig, parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { clusterSettings, databaseBackupFiles, generatedPaths, renderAll, substitute } from '../../scripts/lib/configure/render.ts';
@@ -15,6 +15,14 @@ import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/config
 import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
 
 const fixture = (name: string) => parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', name), 'utf8'), name);
+const FIVE_NODE = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8');
+
+/** Config text without the named top-level sections (the full example has every optional section on). */
+function without(text: string, ...sections: string[]): string {
+  const doc = parseDocument(text);
+  for (const s of sections) doc.delete(s);
+  return doc.toString();
+}
 
 test('configure is idempotent: a second run changes nothing', () => {
   const root = mkdtempSync(join(tmpdir(), 'configure-'));
@@ -109,7 +117,7 @@ test('a new cluster gets its Flux entry from its config alone: role tree, own se
   const p = generatedPaths('lab');
   for (const f of [p.fluxEntry, p.clusterSettings, p.secretsReadme]) assert.ok(files.has(f), f);
   const entry = parse(files.get(p.fluxEntry)!);
-  assert.equal(entry.resources, ['cluster-settings.yaml', '../infra/flux']);
+  assert.equal(entry.resources, ['cluster-settings.yaml', '../infra/flux', 'monitoring.yaml', 'backups.yaml']);
   assert.match(entry.patches[0].patch, 'value: ./kubernetes/clusters/lab/secrets');
   const deleted = entry.patches.slice(1).map((x: { patch: string }) => parse(x.patch).metadata.name);
   for (const k of ['powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'cluster-issuers', 'proxmox-csi']) assert.ok(deleted.includes(k), `${k} not left out: ${deleted}`);
@@ -119,7 +127,7 @@ test('a new cluster gets its Flux entry from its config alone: role tree, own se
   assert.match(files.get(p.fluxEntry)!, '#   powerdns: needs the powerdns section');
   // The full example keeps everything.
   const infra = parse(renderAll(fixture('five-node.yaml')).get(generatedPaths('infra').fluxEntry)!);
-  assert.equal(infra.resources, ['cluster-settings.yaml', 'flux']);
+  assert.equal(infra.resources, ['cluster-settings.yaml', 'flux', 'monitoring.yaml', 'backups.yaml']);
   assert.is(infra.patches.length, 1);
 });
 
@@ -128,7 +136,7 @@ test('the committed files of the apps cluster match clusters/apps.example.yaml',
   assert.is(config.cluster.role, 'apps');
   const { drift } = diffGenerated(config);
   assert.ok(isClean(drift), `stale generated files: ${JSON.stringify(drift)} — run npx tsx scripts/configure.ts --config clusters/apps.example.yaml`);
-  assert.equal(parse(renderAll(config).get(generatedPaths('apps').fluxEntry)!).resources, ['cluster-settings.yaml', 'flux']);
+  assert.equal(parse(renderAll(config).get(generatedPaths('apps').fluxEntry)!).resources, ['cluster-settings.yaml', 'flux', 'monitoring.yaml', 'backups.yaml']);
 });
 
 test('a one-node cluster lets workloads run on its control plane', () => {
@@ -161,16 +169,23 @@ test('one field for the pinned addresses: cluster-settings, the nameserver glue 
   assert.is(s.PDNS_API_SOURCE_RANGES, '["10.0.10.0/24"]');
   const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace('  zone: k8s.example.org', '  zone: k8s.example.org\n  apiSourceRanges: [10.0.10.0/24, 100.64.0.0/10]');
   assert.is(clusterSettings(parseConfigText(text, 'x.yaml')).PDNS_API_SOURCE_RANGES, '["10.0.10.0/24","100.64.0.0/10"]');
+  // What external-dns publishes for the routes (the Gateway's target annotation): the VPS with a vps section, so the
+  // internet never sees a private address; without one, the Gateway itself.
+  assert.is(s.DNS_PUBLIC_TARGET, c.vps!.publicIp);
+  const noVps = parseConfigText(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace(/\nvps:\n(  .*\n|\s*#.*\n)*/, '\n'), 'x.yaml');
+  assert.is(noVps.vps, undefined);
+  assert.is(clusterSettings(noVps).DNS_PUBLIC_TARGET, '10.0.10.201');
 });
 
 test('databaseBackups: absent → an empty kustomization that says so; present → credentials, ObjectStore and ScheduledBackup per database, valid against their schemas, and WAL archiving on each Cluster', async () => {
-  const none = databaseBackupFiles(fixture('five-node.yaml'));
+  const noBackups = parseConfigText(without(FIVE_NODE, 'databaseBackups'), 'x.yaml');
+  const none = databaseBackupFiles(noBackups);
   assert.equal([...none.keys()], ['kubernetes/clusters/infra/database-backups/kustomization.yaml']);
   assert.match([...none.values()][0]!, '# No databaseBackups section in the config: no database backups.');
   assert.equal(parse([...none.values()][0]!).resources, []);
-  assert.is(clusterSettings(fixture('five-node.yaml')).DB_BACKUP_PLUGINS, undefined);
+  assert.is(clusterSettings(noBackups).DB_BACKUP_PLUGINS, undefined);
 
-  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') + '\ndatabaseBackups:\n  endpointUrl: https://s3.example.org\n  bucket: home-ops-db\n';
+  const text = without(FIVE_NODE, 'databaseBackups') + '\ndatabaseBackups:\n  endpointUrl: https://s3.example.org\n  bucket: home-ops-db\n';
   const c = parseConfigText(text, 'x.yaml');
   const files = databaseBackupFiles(c);
   assert.equal(parse(files.get('kubernetes/clusters/infra/database-backups/kustomization.yaml')!).resources, ['authentik.yaml', 'gitea.yaml', 'harbor.yaml', 'matrix.yaml']);
@@ -183,13 +198,13 @@ test('databaseBackups: absent → an empty kustomization that says so; present �
   const cluster = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(c)));
   assert.equal(cluster.spec.plugins, [{ name: 'barman-cloud.cloudnative-pg.io', isWALArchiver: true, parameters: { barmanObjectName: 'database-backups' } }]);
   assert.equal((await validateObject(cluster)).problems, []);
-  const plain = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(fixture('five-node.yaml'))));
+  const plain = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(noBackups)));
   assert.equal(plain.spec.plugins, []);
   // The network policies reach the store by name on its port (a quoted string: Cilium's port field is one).
   assert.is(clusterSettings(c).DB_BACKUP_HOST, 's3.example.org');
   assert.is(clusterSettings(c).DB_BACKUP_PORT, '"443"');
-  assert.is(clusterSettings(parseConfigText(text.replace('https://s3.example.org', 'http://minio.lan:9000'), 'x.yaml')).DB_BACKUP_PORT, '"9000"');
-  assert.throws(() => parseConfigText(text.replace('https://s3.example.org', 'http://10.0.10.5:9000'), 'x.yaml'), /databaseBackups\.endpointUrl: name the S3 endpoint by host name/);
+  assert.is(clusterSettings(parseConfigText(text.replace('endpointUrl: https://s3.example.org', 'endpointUrl: http://minio.lan:9000'), 'x.yaml')).DB_BACKUP_PORT, '"9000"');
+  assert.throws(() => parseConfigText(text.replace('endpointUrl: https://s3.example.org', 'endpointUrl: http://10.0.10.5:9000'), 'x.yaml'), /databaseBackups\.endpointUrl: name the S3 endpoint by host name/);
   // A bad bucket name is a config error naming the field.
   assert.throws(() => parseConfigText(text.replace('bucket: home-ops-db', 'bucket: Home_Ops'), 'x.yaml'), /databaseBackups\.bucket: "Home_Ops" must be an S3 bucket name/);
 });
@@ -206,7 +221,7 @@ test('the JSON Schema is generated from the same schema and rejects unknown keys
 });
 
 test('without a monitoring section the stack is left out: no Flux Kustomizations, settings or Talos log destination', () => {
-  const c = fixture('five-node.yaml');
+  const c = parseConfigText(without(FIVE_NODE, 'monitoring'), 'x.yaml');
   assert.is(c.monitoring, undefined);
   const files = renderAll(c);
   const p = generatedPaths('infra');
@@ -219,7 +234,7 @@ test('without a monitoring section the stack is left out: no Flux Kustomizations
 });
 
 test('a monitoring section renders its Flux phase, settings from the config, and the Talos log destination', () => {
-  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') +
+  const text = without(FIVE_NODE, 'monitoring') +
     '\nmonitoring:\n  metrics: { retention: 90d, storageGiB: 50 }\n  logs: { talosPort: 6100 }\n  alerts: { receiver: webhook }\n';
   const c = parseConfigText(text, 'x.yaml');
   const s = clusterSettings(c);
@@ -229,7 +244,7 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
   assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs', 'grafana']);
   // Grafana's host is in the zone: without the powerdns section there is no Grafana.
-  const noZone = parseConfigText(text.replace(/^powerdns:[\s\S]*?(?=^\S)/m, ''), 'x.yaml');
+  const noZone = parseConfigText(without(text, 'powerdns', 'vps'), 'x.yaml');
   assert.is(noZone.powerdns, undefined);
   assert.not.match(renderAll(noZone).get(p.fluxMonitoring)!, 'grafana');
   // The webhook's sealed URL must exist before Alertmanager starts.
@@ -247,14 +262,14 @@ test('a monitoring section renders its Flux phase, settings from the config, and
 });
 
 test('monitoring without proxmoxCsi is refused, naming the section and the fix', () => {
-  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace(/^proxmoxCsi:[\s\S]*?(?=^\S|$(?![\s\S]))/m, '') + '\nmonitoring: {}\n';
+  const text = without(FIVE_NODE, 'proxmoxCsi', 'monitoring') + '\nmonitoring: {}\n';
   assert.throws(() => parseConfigText(text, 'x.yaml'), (e: Error & { problems?: string[] }) => /monitoring: .*add the proxmoxCsi section or remove monitoring/.test([e.message, ...(e.problems ?? [])].join('\n')));
-  const bad = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') + '\nmonitoring:\n  metrics: { retention: 30days }\n';
+  const bad = without(FIVE_NODE, 'monitoring') + '\nmonitoring:\n  metrics: { retention: 30days }\n';
   assert.throws(() => parseConfigText(bad, 'x.yaml'), (e: Error & { problems?: string[] }) => /monitoring\.metrics\.retention.*such as 30d/.test([e.message, ...(e.problems ?? [])].join('\n')));
 });
 
 test('a backups section renders its Flux phase, S3 settings, the Talos API access for etcd snapshots, and sealed credentials', () => {
-  const base = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8');
+  const base = without(FIVE_NODE, 'backups');
   const off = parseConfigText(base, 'x.yaml');
   const offFiles = renderAll(off);
   const p = generatedPaths('infra');

@@ -6,15 +6,7 @@ import { BASE, only, show, validateWith } from './fixture.ts';
 // The front door: HTTPRoutes attach to a Gateway listener that exists and admits them, inside the cluster's zone; every
 // address DNS names is pinned inside the LB IPAM pool, by one owner. Each check with a tree that breaks it.
 
-const SETTINGS = `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: cluster-settings
-  namespace: flux-system
-data:
-  CLUSTER_NAME: test
-  REPLICAS: "2"
-  DNS_ZONE: k8s.example.org
+const SETTINGS = `${BASE['kubernetes/clusters/test/cluster-settings.yaml']}  DNS_ZONE: k8s.example.org
   LB_CIDR: 10.0.10.192/27
   LB_IP_INGRESS: 10.0.10.201
   LB_IP_DNS: 10.0.10.200

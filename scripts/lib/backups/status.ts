@@ -81,13 +81,19 @@ export function localSnapshots(dir: string): StoredObject[] {
 
 export const backupStatusScript: ScriptSpec<Record<string, never>> = {
   name: 'backup-status',
+  task: 'backup:status',
   summary: 'the newest etcd and Vault snapshot on the backup target and the newest local etcd snapshot, with their ages',
   options: {},
+  dryRunHelp: 'the same read-only listing (needs the S3 keys from .env); changes nothing',
   details: [
     'Reads the S3 target of the config\'s backups section with BACKUP_S3_ACCESS_KEY_ID/BACKUP_S3_SECRET_ACCESS_KEY from',
     '.env (listing only: names and dates need no passphrase), and the local snapshots of etcd:snapshot, safe-reset and',
-    `destroy. Exit 0: every scheduled kind has a backup younger than ${MAX_AGE_SECONDS / 3600} hours; 1: one is missing or`,
-    'older (local snapshots are taken by hand and never make it fail); 2: usage.',
+    'destroy. Read-only: a --dry-run reads the same (it needs the same S3 keys).',
+    `exit codes: 0 every scheduled kind has a backup younger than ${MAX_AGE_SECONDS / 3600} hours, 1 one is missing or older`,
+    '(local snapshots are taken by hand and never make it fail), 2 usage or the S3 keys missing from .env, 3 config.',
+    'examples:',
+    '  task backup:status',
+    '  task backup:status -- --config clusters/apps.yaml',
   ].join('\n'),
   async run({ config, secrets, paths, log }) {
     const now = new Date();

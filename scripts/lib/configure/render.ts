@@ -103,6 +103,9 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
   }
   // The only address the in-cluster PowerDNS serves zone transfers to (its secondary on the VPS, over the tailnet).
   if (c.vps) s.DNS_SECONDARY_IP = c.vps.tailnetIp;
+  // The address external-dns publishes for the apps' routes: the VPS where the internet connects, else the Gateway.
+  const publicTarget = c.vps?.publicIp ?? c.network.loadBalancerIps?.ingress;
+  if (publicTarget) s.DNS_PUBLIC_TARGET = publicTarget;
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
     s.CSI_STORAGE = c.proxmoxCsi.storage;
