@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Node as YamlNode, type YAMLError } from 'yaml';
 import { z } from 'zod';
@@ -187,7 +187,9 @@ export interface LoadedConfig {
 /** Parses, validates and resolves a cluster config; throws ConfigError listing every problem with its line. */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const { path: file, isDefault } = resolveConfigPath(opts.path, opts.env);
-  const shown = relative(process.cwd(), file) || file;
+  // Relative to where the user stands when the file is below it; otherwise the path as it is (never ../../x).
+  const rel = relative(process.cwd(), file);
+  const shown = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
   if (!existsSync(file)) throw new ConfigError(shown, [`${shown}: file not found; copy ${EXAMPLE_CONFIG} to ${DEFAULT_CONFIG} and edit it`]);
   return { config: parseConfigText(readConfigFile(file, shown), shown, file), file, isDefault };
 }
