@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
+import { parseDocument } from 'yaml';
 import * as assert from 'uvu/assert';
 import { S3Client } from '@aws-sdk/client-s3';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
@@ -45,7 +45,10 @@ test('listing follows S3 pagination and keeps only the prefix', async () => {
 });
 
 async function runStatus(endpoint: string, secrets: Record<string, string>, stateDir: string) {
-  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8') + `\nbackups:\n  s3: { endpoint: ${endpoint}, bucket: lab }\n`;
+  // The full example with its backups section pointed at the test's S3 server.
+  const doc = parseDocument(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8'));
+  doc.set('backups', doc.createNode({ s3: { endpoint, bucket: 'lab' } }));
+  const text = doc.toString();
   const config = parseConfigText(text, 'x.yaml');
   const lines: string[] = [];
   const log = new Logger({ level: 'info', write: (l) => lines.push(l) });

@@ -20,6 +20,8 @@ test('a cluster made from a copied config alone builds and validates, without th
   try {
     cpSync(join(REPO_ROOT, 'kubernetes'), join(root, 'kubernetes'), { recursive: true });
     cpSync(join(REPO_ROOT, 'schemas'), join(root, 'schemas'), { recursive: true });
+    // The alert rules name their runbook lines in README.md's "When things break".
+    cpSync(join(REPO_ROOT, 'README.md'), join(root, 'README.md'));
     const example = readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8');
     const text = example.replace('name: infra ', 'name: lab ').replace(/\npowerdns:[\s\S]*?\n(?=proxmoxCsi:)/, '\n');
     const lab = parseConfigText(text, 'clusters/lab.yaml');

@@ -77,7 +77,9 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     PROXMOX_URL: c.proxmox.apiUrl,
   };
   if (c.network.loadBalancerCidr) s.LB_CIDR = c.network.loadBalancerCidr;
-  if (c.network.loadBalancerIps) {
+  // Pinned on the Gateway and the PowerDNS Services, which need the zone: without powerdns nothing is there to hold
+  // them, and no record names them.
+  if (c.network.loadBalancerIps && c.powerdns) {
     s.LB_IP_INGRESS = c.network.loadBalancerIps.ingress;
     s.LB_IP_DNS = c.network.loadBalancerIps.dns;
   }
@@ -104,7 +106,7 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
   // The only address the in-cluster PowerDNS serves zone transfers to (its secondary on the VPS, over the tailnet).
   if (c.vps) s.DNS_SECONDARY_IP = c.vps.tailnetIp;
   // The address external-dns publishes for the apps' routes: the VPS where the internet connects, else the Gateway.
-  const publicTarget = c.vps?.publicIp ?? c.network.loadBalancerIps?.ingress;
+  const publicTarget = c.vps?.publicIp ?? s.LB_IP_INGRESS;
   if (publicTarget) s.DNS_PUBLIC_TARGET = publicTarget;
   if (c.proxmoxCsi) {
     s.CSI_REGION = c.proxmoxCsi.region;
