@@ -54,10 +54,7 @@ export interface EtcdMember {
  * the header's column offsets, never split on whitespace (which would shift the peer URL into HOSTNAME).
  */
 export function parseEtcdMemberTable(stdout: string): EtcdMember[] {
-  const lines = stdout.split('\n').filter((l) => l.trim());
-  const headerAt = lines.findIndex((l) => /\bHOSTNAME\b/.test(l) && /\bID\b/.test(l));
-  if (headerAt < 0) return [];
-  return columns(lines, headerAt).flatMap((r) => (r.ID ? [{ id: r.ID, hostname: r.HOSTNAME ?? '', learner: r.LEARNER === 'true' }] : []));
+  return columns(stdout, (l) => /\bHOSTNAME\b/.test(l) && /\bID\b/.test(l)).flatMap((r) => (r.ID ? [{ id: r.ID, hostname: r.HOSTNAME ?? '', learner: r.LEARNER === 'true' }] : []));
 }
 
 export interface EtcdStatusRow {
@@ -73,10 +70,7 @@ export interface EtcdStatusRow {
  * [PROTOCOL  STORAGE]  ERRORS` (PROTOCOL/STORAGE since 1.11; NODE only through apid).
  */
 export function parseEtcdStatus(stdout: string): EtcdStatusRow[] {
-  const lines = stdout.split('\n').filter((l) => l.trim());
-  const headerAt = lines.findIndex((l) => /\bMEMBER\b/.test(l) && /\bLEADER\b/.test(l));
-  if (headerAt < 0) return [];
-  return columns(lines, headerAt).map((r) => ({
+  return columns(stdout, (l) => /\bMEMBER\b/.test(l) && /\bLEADER\b/.test(l)).map((r) => ({
     ...(r.NODE ? { node: r.NODE } : {}),
     member: r.MEMBER ?? '',
     leader: r.LEADER ?? '',

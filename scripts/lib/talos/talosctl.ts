@@ -73,10 +73,14 @@ export function table(stdout: string): { header: string[]; rows: string[][] } {
 }
 
 /**
- * Cells of a tabwriter table by the header's column offsets: tabwriter pads every column to the width of its widest
- * cell, so a header name starts where its column starts — cells with single spaces ("4.5 MB (100.00%)") stay whole.
+ * Rows of a tabwriter table after the first line `isHeader` accepts (none without one), cut at the header's column
+ * offsets: tabwriter pads every column to the width of its widest cell, so a header name starts where its column
+ * starts — cells with single spaces ("4.5 MB (100.00%)") stay whole, empty cells stay empty.
  */
-export function columns(lines: string[], headerAt: number): Record<string, string>[] {
+export function columns(stdout: string, isHeader: (line: string) => boolean): Record<string, string>[] {
+  const lines = stdout.split('\n').filter((l) => l.trim());
+  const headerAt = lines.findIndex(isHeader);
+  if (headerAt < 0) return [];
   const header = lines[headerAt]!;
   const starts: { name: string; at: number }[] = [];
   const re = /\S+(?: \S+)*/g;
