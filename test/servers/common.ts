@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -102,4 +102,22 @@ export function startProcess(argv: string[], opts: { env?: NodeJS.ProcessEnv; cw
       }
     },
   };
+}
+
+/**
+ * A started server with its private directory: `ready` (a wait) must pass, or the server is stopped and the directory
+ * removed before the error goes on. Returns the stop that does both, for the caller's handle.
+ */
+export async function serveUntilStopped(proc: { stop(): Promise<void> }, dir: string, ready: () => Promise<void>): Promise<() => Promise<void>> {
+  const stop = async () => {
+    await proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await ready();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return stop;
 }

@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, startProcess, waitForPort } from './common.ts';
+import { freePort, requireBinary, serveUntilStopped, startProcess, waitForPort } from './common.ts';
 
 // A real nginx (Debian's, with libnginx-mod-stream) laid out like a Debian VPS in a temp dir: nginx.conf includes
 // modules-enabled/*.conf at top level, where 50-mod-stream.conf loads the stream module (as the package installs it),
@@ -62,13 +62,7 @@ export async function startNginx(): Promise<NginxServer> {
       return proc.output();
     }
   };
-  try {
-    await waitForPort(sitePort, { what: 'nginx', timeoutMs: 10_000, output });
-  } catch (err) {
-    await proc.stop();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const stop = await serveUntilStopped(proc, dir, () => waitForPort(sitePort, { what: 'nginx', timeoutMs: 10_000, output }));
   return {
     dir,
     modulesEnabled,
@@ -76,9 +70,6 @@ export async function startNginx(): Promise<NginxServer> {
     command,
     reloads: () => (readFileSync(errorLog, 'utf8').match(/signal 1 \(SIGHUP\) received/g) ?? []).length,
     output,
-    async stop() {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, requireBinary, startProcess } from './common.ts';
+import { freePort, requireBinary, serveUntilStopped, startProcess } from './common.ts';
 
 // A real PowerDNS Authoritative server (pdns_server + gsqlite3 backend) on free loopback ports, in a temp dir:
 // DNS on dnsPort, HTTP API on apiPort with `apiKey`. `pdnsutil` edits the same database (pdnsutilArgv is the
@@ -75,27 +75,21 @@ export async function startPdns(opts: PdnsOptions = {}): Promise<PdnsServer> {
   const run = (args: string[]) => execFileSync(pdnsutilArgv[0]!, [...pdnsutilArgv.slice(1), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   for (const z of opts.zones ?? []) run(['create-zone', z.name, z.nameserver]);
   const proc = startProcess([pdnsServer, `--config-dir=${dir}`], { logFile: join(dir, 'pdns.log') });
-  const stop = async () => {
-    await proc.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
   // Ready when the API answers with the key (the DNS listener is up by then).
-  const deadline = Date.now() + 15_000;
-  let last = '';
-  for (;;) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/servers/localhost`, { headers: { 'X-API-Key': apiKey }, signal: AbortSignal.timeout(1000) });
-      if (res.ok) break;
-      last = `HTTP ${res.status}`;
-    } catch (err) {
-      last = (err as Error).message;
+  const stop = await serveUntilStopped(proc, dir, async () => {
+    const deadline = Date.now() + 15_000;
+    let last = '';
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/servers/localhost`, { headers: { 'X-API-Key': apiKey }, signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+        last = `HTTP ${res.status}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      if (proc.exited || Date.now() > deadline) throw new Error(`pdns_server did not become ready on 127.0.0.1:${apiPort} (${last})\n${proc.output()}`);
+      await sleep(50);
     }
-    if (proc.exited || Date.now() > deadline) {
-      const out = proc.output();
-      await stop();
-      throw new Error(`pdns_server did not become ready on 127.0.0.1:${apiPort} (${last})\n${out}`);
-    }
-    await sleep(50);
-  }
+  });
   return { dir, dnsPort, apiPort, apiUrl: `http://127.0.0.1:${apiPort}`, apiKey, pdnsutilArgv, pdnsutil: run, output: proc.output, stop };
 }

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { freePort, requireBinary, startProcess, waitForPort } from './common.ts';
+import { freePort, requireBinary, serveUntilStopped, startProcess, waitForPort } from './common.ts';
 
 // A real OpenSSH server on a free loopback port, in a temp dir: its own host key, a client key in authorized_keys,
 // a known_hosts file listing the host key as OpenSSH writes it ("[127.0.0.1]:PORT ssh-ed25519 …"), and `SetEnv` so
@@ -96,13 +96,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdServer> {
     ].join('\n'),
   );
   const proc = startProcess([sshd, '-D', '-e', '-f', config], { logFile: join(dir, 'sshd.log') });
-  try {
-    await waitForPort(port, { what: 'sshd', banner: /^SSH-2\.0-/, timeoutMs: 10_000, output: proc.output });
-  } catch (err) {
-    await proc.stop();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const stop = await serveUntilStopped(proc, dir, () => waitForPort(port, { what: 'sshd', banner: /^SSH-2\.0-/, timeoutMs: 10_000, output: proc.output }));
   return {
     host: '127.0.0.1',
     port,
@@ -114,9 +108,6 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdServer> {
     emptyKnownHostsFile,
     hostKeyLine,
     output: proc.output,
-    async stop() {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }

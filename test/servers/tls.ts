@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, startProcess, waitForPort } from './common.ts';
+import { freePort, requireBinary, serveUntilStopped, startProcess, waitForPort } from './common.ts';
 
 // A TLS server on loopback (`openssl s_server`) with its own self-signed certificate: it stands in for the cluster's
 // ingress (or the VPS's own HTTPS site), on `host` (any 127.x address: all of 127/8 is loopback on Linux). `fingerprint` is the certificate's SHA-256, as X509Certificate prints it.
@@ -23,21 +23,12 @@ export async function startTlsServer(commonName: string, host = '127.0.0.1'): Pr
   const x509 = new X509Certificate(readFileSync(cert));
   const port = await freePort();
   const proc = startProcess([openssl, 's_server', '-accept', `${host}:${port}`, '-cert', cert, '-key', key, '-www'], { logFile: join(dir, 's_server.log') });
-  try {
-    await waitForPort(port, { host, what: 'openssl s_server', timeoutMs: 10_000, output: proc.output });
-  } catch (err) {
-    await proc.stop();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const stop = await serveUntilStopped(proc, dir, () => waitForPort(port, { host, what: 'openssl s_server', timeoutMs: 10_000, output: proc.output }));
   return {
     port,
     fingerprint: x509.fingerprint256,
     subject: x509.subject,
-    async stop() {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
