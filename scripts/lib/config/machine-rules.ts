@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import type { ConfigIssue } from './rules.ts';
+import { overlapIssues, type ConfigIssue } from './rules.ts';
 import type { ParsedConfig } from './schema.ts';
 
 // Rules of the Talos machine options (schema.ts, "Talos machine options"): install disk selector, dual-stack,
@@ -84,14 +84,7 @@ export function checkMachineRules(c: ParsedConfig): ConfigIssue[] {
       }
     }
     if (canonical) {
-      const nets: [string, Cidr6, string][] = (['nodeCidr', 'podCidr', 'serviceCidr'] as const).map((k) => [k, cidr6(v6[k]), v6[k]]);
-      for (let i = 0; i < nets.length; i++) {
-        for (let j = i + 1; j < nets.length; j++) {
-          const [an, a, at] = nets[i]!;
-          const [bn, b, bt] = nets[j]!;
-          if (a[0].match(b) || b[0].match(a)) add(['ipv6', bn], `${bt} overlaps ipv6.${an} (${at}); pick a ${bn} that shares no address with it`);
-        }
-      }
+      issues.push(...overlapIssues('ipv6', (['nodeCidr', 'podCidr', 'serviceCidr'] as const).map((k) => [k, v6[k]])));
       const podLen = cidr6(v6.podCidr)[1];
       if (podLen < 48 || podLen > 63) {
         add(['ipv6', 'podCidr'], `${v6.podCidr}: the controller manager hands each node a /64 out of it, at most 16 bits apart; use a prefix from /48 to /63 (e.g. /56)`);

@@ -1,26 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import ipaddr from 'ipaddr.js';
-import type { ConfigIssue } from './rules.ts';
+import { cidrsOverlap, inCidr, type ConfigIssue } from './rules.ts';
 import type { ParsedConfig } from './schema.ts';
 
 // Rules of the Cilium ClusterMesh section (schema.ts, clusterMesh). Within one config: the clustermesh-apiserver
 // address is a free address of the LoadBalancer range. Across configs (each peer's file is read): distinct cluster
 // names and ids, pod and node networks that do not overlap (pods reach each other routed, by address), the same Cilium
 // minor, and a peer that lists this config back — both configs must agree.
-
-type AnyCidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
-function cidrsOverlap(a: string, b: string): boolean {
-  const x = ipaddr.parseCIDR(a) as AnyCidr;
-  const y = ipaddr.parseCIDR(b) as AnyCidr;
-  if (x[0].kind() !== y[0].kind()) return false;
-  return x[0].match(y as never) || y[0].match(x as never);
-}
-
-function inCidr(ip: string, cidr: string): boolean {
-  return ipaddr.IPv4.parse(ip).match(ipaddr.IPv4.parseCIDR(cidr));
-}
 
 export function checkMeshRules(c: ParsedConfig): ConfigIssue[] {
   const mesh = c.clusterMesh;

@@ -23,8 +23,32 @@ function contains(cidr: Cidr, ip: string): boolean {
   return ipaddr.IPv4.parse(ip).match(cidr);
 }
 
-function overlaps(a: Cidr, b: Cidr): boolean {
-  return a[0].match(b) || b[0].match(a);
+type AnyCidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** Whether two CIDRs share an address; CIDRs of different families never do. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = ipaddr.parseCIDR(a) as AnyCidr;
+  const y = ipaddr.parseCIDR(b) as AnyCidr;
+  if (x[0].kind() !== y[0].kind()) return false;
+  return x[0].match(y as never) || y[0].match(x as never);
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  return contains(parseCidr(cidr), ip);
+}
+
+/**
+ * Networks of one section (`network`, `ipv6`) routed separately must not share an address: one issue per overlapping
+ * pair, on the later field. `nets`: [field, CIDR], canonical.
+ */
+export function overlapIssues(section: string, nets: [string, string][]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  nets.forEach(([an, at], i) => {
+    for (const [bn, bt] of nets.slice(i + 1)) {
+      if (cidrsOverlap(at, bt)) issues.push({ path: [section, bn], message: `${bt} overlaps ${section}.${an} (${at}); pick a ${bn} that shares no address with it` });
+    }
+  });
+  return issues;
 }
 
 function z4(text: string): boolean {
@@ -66,24 +90,9 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   if (!canonical) return issues;
 
   const node = parseCidr(c.network.nodeCidr);
-  const pod = parseCidr(c.network.podCidr);
-  const svc = parseCidr(c.network.serviceCidr);
 
   // 2. No overlap between the three networks Kubernetes routes separately.
-  const named: [string, Cidr, string][] = [
-    ['nodeCidr', node, c.network.nodeCidr],
-    ['podCidr', pod, c.network.podCidr],
-    ['serviceCidr', svc, c.network.serviceCidr],
-  ];
-  for (let i = 0; i < named.length; i++) {
-    for (let j = i + 1; j < named.length; j++) {
-      const [an, a, at] = named[i]!;
-      const [bn, b, bt] = named[j]!;
-      if (overlaps(a, b)) {
-        add(['network', bn], `${bt} overlaps network.${an} (${at}); pick a ${bn} that shares no address with it`);
-      }
-    }
-  }
+  issues.push(...overlapIssues('network', [['nodeCidr', c.network.nodeCidr], ['podCidr', c.network.podCidr], ['serviceCidr', c.network.serviceCidr]]));
   if (c.network.loadBalancerCidr) {
     const lb = parseCidr(c.network.loadBalancerCidr);
     if (!(lb[0].match(node) && lb[1] >= node[1])) {
