@@ -369,6 +369,25 @@ function slugOf(url: string | undefined): string | undefined {
   return url ? /\/application\/o\/([^/]+)\/?/.exec(url)?.[1] : undefined;
 }
 
+/** A client as the object `o` declares it: the issuer or discovery URL it names gives the provider's slug. */
+function appClient(
+  o: AppliedObject,
+  c: { app: string; clientId: string; issuer: string | undefined; secret: string | undefined; callbacks: string[]; groups: AppClient['groups'] },
+): AppClient {
+  const slug = slugOf(c.issuer);
+  return {
+    app: c.app,
+    namespace: namespaceOf(o.obj),
+    ...(o.file ? { file: o.file } : {}),
+    object: describe(o.obj),
+    clientId: c.clientId,
+    ...(slug ? { slug } : {}),
+    ...(c.secret !== undefined ? { secret: c.secret } : {}),
+    callbacks: c.callbacks,
+    groups: c.groups,
+  };
+}
+
 function giteaClients(hr: AppliedObject, v: Obj, idx: TreeIndex): AppClient[] {
   const ns = namespaceOf(hr.obj);
   const gitea = rec(v.gitea);
@@ -385,17 +404,14 @@ function giteaClients(hr: AppliedObject, v: Obj, idx: TreeIndex): AppClient[] {
         ...(str(o.requiredClaimValue) && claim && o.requiredClaimName === claim ? [{ group: str(o.requiredClaimValue)!, role: 'requiredClaimValue' }] : []),
       ];
       const secret = str(o.secret) ?? stored?.secret;
-      return {
+      return appClient(hr, {
         app: `gitea oauth source ${String(o.name)}`,
-        namespace: ns,
-        ...(hr.file ? { file: hr.file } : {}),
-        object: describe(hr.obj),
         clientId: str(o.key) ?? stored?.key ?? '',
-        ...(slugOf(str(o.autoDiscoverUrl)) ? { slug: slugOf(str(o.autoDiscoverUrl))! } : {}),
-        ...(secret !== undefined ? { secret } : {}),
+        issuer: str(o.autoDiscoverUrl),
+        secret,
         callbacks: [`${rootUrl.replace(/\/?$/, '/')}user/oauth2/${String(o.name)}/callback`],
         groups,
-      };
+      });
     });
 }
 
@@ -412,17 +428,14 @@ function harborClients(hr: AppliedObject, v: Obj, findings: Finding[]): AppClien
   if (s.auth_mode !== 'oidc_auth') return [];
   const external = (str(v.externalURL) ?? '').replace(/\/$/, '');
   return [
-    {
+    appClient(hr, {
       app: 'harbor',
-      namespace: namespaceOf(hr.obj),
-      ...(hr.file ? { file: hr.file } : {}),
-      object: describe(hr.obj),
       clientId: str(s.oidc_client_id) ?? '',
-      ...(slugOf(str(s.oidc_endpoint)) ? { slug: slugOf(str(s.oidc_endpoint))! } : {}),
-      ...(str(s.oidc_client_secret) !== undefined ? { secret: str(s.oidc_client_secret)! } : {}),
+      issuer: str(s.oidc_endpoint),
+      secret: str(s.oidc_client_secret),
       callbacks: [`${external}/c/oidc/callback`],
       groups: str(s.oidc_admin_group) ? [{ group: str(s.oidc_admin_group)!, role: 'oidc_admin_group' }] : [],
-    },
+    }),
   ];
 }
 
@@ -430,20 +443,19 @@ function synapseClients(hr: AppliedObject, v: Obj): AppClient[] {
   const host = str(v.publicServerName) ?? str(v.serverName) ?? '?';
   return arr(rec(v.extraConfig).oidc_providers)
     .map(rec)
-    .map((p) => ({
-      app: `synapse oidc provider ${String(p.idp_id)}`,
-      namespace: namespaceOf(hr.obj),
-      ...(hr.file ? { file: hr.file } : {}),
-      object: describe(hr.obj),
-      clientId: str(p.client_id) ?? '',
-      ...(slugOf(str(p.issuer)) ? { slug: slugOf(str(p.issuer))! } : {}),
-      ...(str(p.client_secret) !== undefined ? { secret: str(p.client_secret)! } : {}),
-      callbacks: [`https://${host}/_synapse/client/oidc/callback`],
-      groups: arr(p.attribute_requirements)
-        .map(rec)
-        .filter((r) => r.attribute === 'groups' && typeof r.value === 'string')
-        .map((r) => ({ group: String(r.value), role: 'attribute_requirements' })),
-    }));
+    .map((p) =>
+      appClient(hr, {
+        app: `synapse oidc provider ${String(p.idp_id)}`,
+        clientId: str(p.client_id) ?? '',
+        issuer: str(p.issuer),
+        secret: str(p.client_secret),
+        callbacks: [`https://${host}/_synapse/client/oidc/callback`],
+        groups: arr(p.attribute_requirements)
+          .map(rec)
+          .filter((r) => r.attribute === 'groups' && typeof r.value === 'string')
+          .map((r) => ({ group: String(r.value), role: 'attribute_requirements' })),
+      }),
+    );
 }
 
 /**
@@ -480,17 +492,7 @@ function vaultClients(job: AppliedObject, idx: TreeIndex): AppClient[] {
         for (const g of arr(rec(role.bound_claims).groups)) groups.push({ group: String(g), role: `role ${m[1]}` });
       }
     }
-    out.push({
-      app: 'vault oidc auth method',
-      namespace: ns,
-      ...(job.file ? { file: job.file } : {}),
-      object: describe(job.obj),
-      clientId,
-      ...(slugOf(env.get('OIDC_DISCOVERY_URL')) ? { slug: slugOf(env.get('OIDC_DISCOVERY_URL'))! } : {}),
-      ...(secret !== undefined ? { secret } : {}),
-      callbacks: [...callbacks],
-      groups,
-    });
+    out.push(appClient(job, { app: 'vault oidc auth method', clientId, issuer: env.get('OIDC_DISCOVERY_URL'), secret, callbacks: [...callbacks], groups }));
   }
   return out;
 }
