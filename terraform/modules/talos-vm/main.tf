@@ -19,28 +19,23 @@ locals {
   bonds     = var.machine.bond == null ? [] : [var.machine.bond]
   vlans     = var.machine.vlan_id == null ? [] : [var.machine.vlan_id]
   ipv6s     = var.ipv6 == null ? [] : [var.ipv6]
+  # The node's addresses, each with its default route: IPv4 always, IPv6 with dual-stack.
+  families = concat(
+    [{ family = "inet4", address = "${var.ip}/${var.network.prefix}", gateway = var.network.gateway, priority = 1024 }],
+    [for a in local.ipv6s : { family = "inet6", address = "${a}/${var.machine.ipv6.prefix}", gateway = var.machine.ipv6.gateway, priority = 2048 }],
+  )
 
   # Talos network resource specs (the MetalNetworkPlatformConfig format), layer "platform"; field names as in
   # siderolabs/talos pkg/machinery/resources/network (link_spec.go, address_spec.go, route_spec.go).
   network_config = {
-    addresses = concat(
-      [{
-        address  = "${var.ip}/${var.network.prefix}"
-        linkName = local.addr_link
-        family   = "inet4"
-        scope    = "global"
-        flags    = "permanent"
-        layer    = "platform"
-      }],
-      [for a in local.ipv6s : {
-        address  = "${a}/${var.machine.ipv6.prefix}"
-        linkName = local.addr_link
-        family   = "inet6"
-        scope    = "global"
-        flags    = "permanent"
-        layer    = "platform"
-      }],
-    )
+    addresses = [for f in local.families : {
+      address  = f.address
+      linkName = local.addr_link
+      family   = f.family
+      scope    = "global"
+      flags    = "permanent"
+      layer    = "platform"
+    }]
     links = concat(
       [for i, nic in var.machine.nics : merge(
         {
@@ -76,36 +71,20 @@ locals {
         layer      = "platform"
       }],
     )
-    routes = concat(
-      [{
-        family      = "inet4"
-        dst         = ""
-        src         = ""
-        gateway     = var.network.gateway
-        outLinkName = local.addr_link
-        table       = "main"
-        priority    = 1024
-        scope       = "global"
-        type        = "unicast"
-        flags       = ""
-        protocol    = "static"
-        layer       = "platform"
-      }],
-      [for a in local.ipv6s : {
-        family      = "inet6"
-        dst         = ""
-        src         = ""
-        gateway     = var.machine.ipv6.gateway
-        outLinkName = local.addr_link
-        table       = "main"
-        priority    = 2048
-        scope       = "global"
-        type        = "unicast"
-        flags       = ""
-        protocol    = "static"
-        layer       = "platform"
-      }],
-    )
+    routes = [for f in local.families : {
+      family      = f.family
+      dst         = ""
+      src         = ""
+      gateway     = f.gateway
+      outLinkName = local.addr_link
+      table       = "main"
+      priority    = f.priority
+      scope       = "global"
+      type        = "unicast"
+      flags       = ""
+      protocol    = "static"
+      layer       = "platform"
+    }]
     hostnames = [{
       hostname   = var.name
       domainname = ""
