@@ -20,6 +20,7 @@ export function checkMeshRules(c: ParsedConfig): ConfigIssue[] {
   if (c.powerdns?.nameserver.ip) taken.push([c.powerdns.nameserver.ip, 'powerdns.nameserver.ip']);
   if (c.network.loadBalancerIps) {
     taken.push([c.network.loadBalancerIps.ingress, 'network.loadBalancerIps.ingress'], [c.network.loadBalancerIps.dns, 'network.loadBalancerIps.dns']);
+    if (c.network.loadBalancerIps.monitoring) taken.push([c.network.loadBalancerIps.monitoring, 'network.loadBalancerIps.monitoring']);
   }
   for (const [addr, owner] of taken) {
     if (addr === ip) issues.push({ path: ['clusterMesh', 'apiServerIp'], message: `${ip} is also ${owner}; give the clustermesh-apiserver its own address` });

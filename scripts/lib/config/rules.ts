@@ -83,6 +83,10 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
     const net = networkOf(range);
     if (net !== range) add(['powerdns', 'apiSourceRanges', i], `${range} has host bits set; write the network address ${net}`);
   }
+  for (const [i, range] of (c.monitoring?.receiveFrom ?? []).entries()) {
+    const net = networkOf(range);
+    if (net !== range) add(['monitoring', 'receiveFrom', i], `${range} has host bits set; write the network address ${net}`);
+  }
   for (const [i, route] of (c.headscale?.routes ?? []).entries()) {
     const net = networkOf(route);
     if (net !== route) add(['headscale', 'routes', i], `${route} has host bits set; write the network address ${net}`);
@@ -125,6 +129,7 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   if (lbIps) {
     claim(['network', 'loadBalancerIps', 'ingress'], lbIps.ingress, 'network.loadBalancerIps.ingress');
     claim(['network', 'loadBalancerIps', 'dns'], lbIps.dns, 'network.loadBalancerIps.dns');
+    if (lbIps.monitoring) claim(['network', 'loadBalancerIps', 'monitoring'], lbIps.monitoring, 'network.loadBalancerIps.monitoring');
   }
   if (c.powerdns?.nameserver.ip && c.powerdns.nameserver.ip !== lbIps?.dns && contains(node, c.powerdns.nameserver.ip)) {
     claim(['powerdns', 'nameserver', 'ip'], c.powerdns.nameserver.ip, 'powerdns.nameserver.ip');
@@ -148,8 +153,9 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       add(['network', 'loadBalancerIps'], 'pinned LoadBalancer addresses need a pool: set network.loadBalancerCidr (inside network.nodeCidr) around them');
     } else {
       const lb = parseCidr(c.network.loadBalancerCidr);
-      for (const which of ['ingress', 'dns'] as const) {
+      for (const which of ['ingress', 'dns', 'monitoring'] as const) {
         const ip = lbIps[which];
+        if (!ip) continue;
         const path = ['network', 'loadBalancerIps', which];
         if (!contains(lb, ip)) add(path, `${ip} is outside network.loadBalancerCidr ${c.network.loadBalancerCidr}; LB IPAM only assigns pool addresses, pick one inside it`);
         else if (ip === lb[0].toString() || ip === broadcastOf(c.network.loadBalancerCidr)) {
@@ -240,8 +246,25 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
   }
-  if (c.monitoring && !c.proxmoxCsi) {
+  if (c.monitoring && !c.monitoring.shipTo && !c.proxmoxCsi) {
     add(['monitoring'], 'VictoriaMetrics and VictoriaLogs keep their data on Proxmox CSI volumes: add the proxmoxCsi section or remove monitoring');
+  }
+  // 9. A cluster ships its metrics and logs to another one, or stores them (and may receive others'), not both.
+  const ship = c.monitoring?.shipTo;
+  if (ship && c.monitoring?.receiveFrom) {
+    add(['monitoring', 'receiveFrom'], `this cluster ships to ${ship.cluster} (monitoring.shipTo), so it stores nothing others could send: remove receiveFrom, or shipTo`);
+  }
+  if (ship && ship.cluster === c.cluster.name) add(['monitoring', 'shipTo', 'cluster'], `${ship.cluster} is this cluster; name the cluster that stores the metrics and logs (remove shipTo to store them here)`);
+  if (ship && contains(node, ship.address)) {
+    add(['monitoring', 'shipTo', 'address'], `${ship.address} is inside this cluster's network.nodeCidr ${c.network.nodeCidr}; give ${ship.cluster}'s network.loadBalancerIps.monitoring`);
+  }
+  if (c.monitoring?.receiveFrom && !lbIps?.monitoring) {
+    add(['monitoring', 'receiveFrom'], 'the shipping clusters need a pinned address to send to: set network.loadBalancerIps.monitoring (inside network.loadBalancerCidr)');
+  }
+  if (c.monitoring?.receiveFrom) {
+    c.monitoring.receiveFrom.forEach((range, i) => {
+      if (cidrsOverlap(range, c.network.nodeCidr)) add(['monitoring', 'receiveFrom', i], `${range} overlaps this cluster's own network.nodeCidr ${c.network.nodeCidr}; list the node networks of the clusters that ship here (their monitoring.shipTo)`);
+    });
   }
   return issues;
 }

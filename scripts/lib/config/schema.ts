@@ -176,6 +176,9 @@ export const ClusterConfigSchema = z
         .strictObject({
           ingress: ipv4.describe("The shared Gateway's address (HTTPS front door; the VPS forwards here)"),
           dns: ipv4.describe("The in-cluster PowerDNS Service's address (nameserver glue, API)"),
+          monitoring: ipv4
+            .optional()
+            .describe('VictoriaMetrics (remote write, :8428) and VictoriaLogs (insert, :9428) for the clusters that ship here (monitoring.receiveFrom); their monitoring.shipTo.address'),
         })
         .optional()
         .describe('Addresses pinned on their LoadBalancer Services, inside loadBalancerCidr: the only addresses DNS records and delegations may name'),
@@ -373,9 +376,21 @@ export const ClusterConfigSchema = z
               .describe('Where Alertmanager sends alerts: "webhook" posts to ALERT_WEBHOOK_URL from .env (sealed into the tree); "none" leaves them in the Alertmanager UI'),
           })
           .prefault({}),
+        shipTo: z
+          .strictObject({
+            cluster: label('the receiving cluster').describe("The cluster that stores this one's metrics and logs (its tree is kubernetes/clusters/<cluster>)"),
+            address: ipv4.describe("That cluster's network.loadBalancerIps.monitoring: vmagent writes to :8428, Fluent Bit to :9428"),
+          })
+          .optional()
+          .describe('Ship instead of store: vmagent and Fluent Bit here, labelled cluster=<cluster.name>, send to another cluster; no VictoriaMetrics, VictoriaLogs, Grafana or Alertmanager here (metrics, logs.retention/storageGiB and alerts are not used)'),
+        receiveFrom: z
+          .array(cidrv4)
+          .min(1)
+          .optional()
+          .describe('Node networks of the clusters that ship here (their monitoring.shipTo): the loadBalancerSourceRanges of VictoriaMetrics and VictoriaLogs on network.loadBalancerIps.monitoring'),
       })
       .optional()
-      .describe('Metrics (VictoriaMetrics), logs (VictoriaLogs, Fluent Bit) and alerts (vmalert, Alertmanager); absent: the stack is left out'),
+      .describe('Metrics (VictoriaMetrics), logs (VictoriaLogs, Fluent Bit) and alerts (vmalert, Alertmanager), or with shipTo only the agents that send them to another cluster; absent: the stack is left out'),
   })
   .describe('One cluster: everything the bootstrap, the Terraform layers and the Flux tree read');
 

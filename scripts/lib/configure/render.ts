@@ -113,14 +113,7 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.CSI_STORAGE = c.proxmoxCsi.storage;
     s.CSI_STORAGE_CLASS = c.proxmoxCsi.storageClass;
   }
-  if (c.monitoring) {
-    s.VM_RETENTION = c.monitoring.metrics.retention;
-    s.VM_STORAGE_SIZE = `${c.monitoring.metrics.storageGiB}Gi`;
-    s.VL_RETENTION = c.monitoring.logs.retention;
-    s.VL_STORAGE_SIZE = `${c.monitoring.logs.storageGiB}Gi`;
-    s.TALOS_LOG_PORT = String(c.monitoring.logs.talosPort);
-    s.ALERT_RECEIVER = c.monitoring.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only';
-  }
+  if (c.monitoring) Object.assign(s, monitoringSettings(c.monitoring, c.network.loadBalancerIps?.monitoring));
   if (c.backups) {
     s.BACKUP_S3_ENDPOINT = c.backups.s3.endpoint;
     s.BACKUP_S3_BUCKET = c.backups.s3.bucket;
@@ -128,6 +121,41 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.BACKUP_PREFIX = c.backups.s3.prefix;
     s.ETCD_BACKUP_SCHEDULE = c.backups.etcdSchedule;
     s.VAULT_BACKUP_SCHEDULE = c.backups.vaultSchedule;
+  }
+  return s;
+}
+
+/** Where the cluster's own VictoriaMetrics and VictoriaLogs answer (in-cluster Services of kubernetes/monitoring). */
+const LOCAL_VM_WRITE = 'http://vmsingle-metrics.monitoring.svc:8428/api/v1/write';
+const LOCAL_VL_HOST = 'victoria-logs-server.monitoring.svc';
+
+/**
+ * The monitoring settings. The agents (vmagent, Fluent Bit) are the same objects on every cluster and differ only in
+ * where they write: VM_WRITE_URL and VL_HOST, the cluster's own stores or, with shipTo, the receiving cluster's pinned
+ * address. A cluster that receives pins that address and limits it to the shipping clusters' node networks.
+ */
+function monitoringSettings(m: NonNullable<ClusterConfig['monitoring']>, receiveAddress: string | undefined): Record<string, string> {
+  const s: Record<string, string> = { TALOS_LOG_PORT: String(m.logs.talosPort) };
+  if (m.shipTo) {
+    s.VM_WRITE_URL = `http://${m.shipTo.address}:8428/api/v1/write`;
+    s.VL_HOST = m.shipTo.address;
+    s.MONITORING_SHIP_TO = m.shipTo.cluster;
+    s.MONITORING_SHIP_ADDRESS = m.shipTo.address;
+    return s;
+  }
+  Object.assign(s, {
+    VM_WRITE_URL: LOCAL_VM_WRITE,
+    VL_HOST: LOCAL_VL_HOST,
+    VM_RETENTION: m.metrics.retention,
+    VM_STORAGE_SIZE: `${m.metrics.storageGiB}Gi`,
+    VL_RETENTION: m.logs.retention,
+    VL_STORAGE_SIZE: `${m.logs.storageGiB}Gi`,
+    ALERT_RECEIVER: m.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only',
+  });
+  if (m.receiveFrom && receiveAddress) {
+    s.LB_IP_MONITORING = receiveAddress;
+    // A JSON list, like PDNS_API_SOURCE_RANGES: a list once substituted into loadBalancerSourceRanges.
+    s.MONITORING_SOURCE_RANGES = JSON.stringify(m.receiveFrom);
   }
   return s;
 }
@@ -246,14 +274,32 @@ function fluxKustomization(name: string, path: string, dependsOn: string[], o: {
 export function renderFluxMonitoring(c: ClusterConfig): string {
   const head = `# ${GENERATED_NOTE}\n# Phase 6: monitoring (the config's monitoring section).\n`;
   if (!c.monitoring) return `${head}# The config has no monitoring section: no metrics, logs or alerts in this cluster.\n`;
-  const docs = [
+  const m = c.monitoring;
+  // The agents every cluster runs; they write where VM_WRITE_URL and VL_HOST say (monitoringSettings).
+  const agents = [
     fluxKustomization('victoria-metrics-operator', './kubernetes/monitoring/victoria-metrics-operator', ['sources', 'namespaces'], { substitute: false }),
     fluxKustomization('exporters', './kubernetes/monitoring/exporters', ['sources', 'namespaces'], { substitute: false }),
+  ];
+  if (m.shipTo) {
+    const ship = `# Shipping to cluster ${m.shipTo.cluster} (monitoring.shipTo): only the agents run here; metrics, logs, dashboards and alerts live there.\n`;
+    const docs = [
+      ...agents,
+      fluxKustomization('vmagent', './kubernetes/monitoring/vmagent', ['victoria-metrics-operator']),
+      fluxKustomization('fluent-bit', './kubernetes/monitoring/fluent-bit', ['sources', 'namespaces']),
+    ];
+    return head + ship + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+  }
+  const docs = [
+    ...agents,
     fluxKustomization('victoria-metrics', './kubernetes/monitoring/victoria-metrics', ['victoria-metrics-operator', 'proxmox-csi'], { verify: true }),
-    fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(c.monitoring.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
+    fluxKustomization('vmagent', './kubernetes/monitoring/vmagent', ['victoria-metrics'], { verify: true }),
+    fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(m.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
     fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
+    fluxKustomization('fluent-bit', './kubernetes/monitoring/fluent-bit', ['victoria-logs'], { verify: true }),
     // Grafana is reached at grafana.<zone> through the Gateway: only with the zone of the powerdns section.
     ...(c.powerdns ? [fluxKustomization('grafana', './kubernetes/monitoring/grafana', ['victoria-metrics', 'victoria-logs', 'gateway'], { verify: true })] : []),
+    // The clusters that ship here (monitoring.receiveFrom) reach both stores on network.loadBalancerIps.monitoring.
+    ...(m.receiveFrom ? [fluxKustomization('monitoring-receiver', './kubernetes/monitoring/receiver', ['victoria-metrics', 'victoria-logs', 'cilium-lb'], { verify: true, timeout: '5m' })] : []),
   ];
   return head + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
