@@ -18,7 +18,8 @@ export type Check =
   | 'addresses'
   | 'policy'
   | 'alerts'
-  | 'scrapes';
+  | 'scrapes'
+  | 'shipping';
 
 export interface Finding {
   check: Check;

@@ -17,6 +17,7 @@ import { checkTaskfiles } from './taskfile.ts';
 import { checkAddresses, checkRoutes, type NamedAddresses } from './traffic.ts';
 import { checkPolicies } from './policy.ts';
 import { checkAlertRules, checkScrapeTargets } from './monitoring.ts';
+import { checkShipping } from './shipping.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
 
 // `task validate`: every check, offline, in one pass. Pure orchestration: each check lives in its own module and
@@ -117,6 +118,8 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
       checkScrapeTargets(t, findings);
       checkAddresses(t, findings, o.config && o.config.cluster.name === t.cluster ? dnsNamedAddresses(o.config) : undefined);
     }
+    // Across trees: a cluster that ships metrics and logs writes where the receiving cluster pins and admits them.
+    checkShipping(trees, root, findings);
   });
 
   let objects = 0;
