@@ -242,13 +242,13 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   const files = renderAll(c);
   const p = generatedPaths('infra');
   const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
-  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs', 'grafana']);
+  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'vmagent', 'alerting', 'victoria-logs', 'fluent-bit', 'grafana']);
   // Grafana's host is in the zone: without the powerdns section there is no Grafana.
   const noZone = parseConfigText(without(text, 'powerdns', 'vps'), 'x.yaml');
   assert.is(noZone.powerdns, undefined);
   assert.not.match(renderAll(noZone).get(p.fluxMonitoring)!, 'grafana');
   // The webhook's sealed URL must exist before Alertmanager starts.
-  assert.ok(docs[3].spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
+  assert.ok(docs[4].spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
   assert.equal(parse(files.get(p.talosCommon)!).machine.logging, { destinations: [{ endpoint: 'tcp://127.0.0.1:6100/', format: 'json_lines' }] });
   // The receiver URL: required in .env for a real run, sealed into the tree, never in the config or a manifest.
   assert.ok(requiredSecrets(c).some((r) => r.env === 'ALERT_WEBHOOK_URL' && r.section === 'monitoring'));
@@ -259,6 +259,31 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   const ui = parseConfigText(text.replace('receiver: webhook', 'receiver: none'), 'x.yaml');
   assert.is(clusterSettings(ui).ALERT_RECEIVER, 'ui-only');
   assert.not.ok(bootstrapSecrets(ui, {}).some((x) => x.name === 'alertmanager-receiver'));
+});
+
+test('a cluster that ships (monitoring.shipTo) runs only the agents, writing to the address it names; the receiving one pins it', () => {
+  const apps = parseConfigText(readFileSync(join(REPO_ROOT, 'clusters/apps.example.yaml'), 'utf8'), 'clusters/apps.example.yaml');
+  const files = renderAll(apps);
+  const p = generatedPaths('apps');
+  const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'vmagent', 'fluent-bit']);
+  const s = clusterSettings(apps);
+  assert.equal([s.VM_WRITE_URL, s.VL_HOST, s.MONITORING_SHIP_TO, s.MONITORING_SHIP_ADDRESS], ['http://10.0.10.202:8428/api/v1/write', '10.0.10.202', 'infra', '10.0.10.202']);
+  assert.is(s.VM_RETENTION, undefined);
+  // The Talos service logs go to the local Fluent Bit, which ships them on.
+  assert.equal(parse(files.get(p.talosCommon)!).machine.logging, { destinations: [{ endpoint: 'tcp://127.0.0.1:6050/', format: 'json_lines' }] });
+  // No storage here: shipping needs no Proxmox CSI.
+  assert.not.throws(() => parseConfigText(without(readFileSync(join(REPO_ROOT, 'clusters/apps.example.yaml'), 'utf8'), 'proxmoxCsi'), 'x.yaml'));
+
+  const infra = fixture('five-node.yaml');
+  const si = clusterSettings(infra);
+  assert.equal([si.LB_IP_MONITORING, si.MONITORING_SOURCE_RANGES, si.VM_WRITE_URL], ['10.0.10.202', '["10.0.20.0/24"]', 'http://vmsingle-metrics.monitoring.svc:8428/api/v1/write']);
+  const infraDocs = renderAll(infra).get(generatedPaths('infra').fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  assert.equal(infraDocs.at(-1).spec.path, './kubernetes/monitoring/receiver');
+  // Without receiveFrom nothing is exposed and nothing pinned.
+  const closed = parseConfigText(FIVE_NODE.replace(/\n  receiveFrom: .*\n/, '\n'), 'x.yaml');
+  assert.is(clusterSettings(closed).LB_IP_MONITORING, undefined);
+  assert.not.match(renderAll(closed).get(generatedPaths('infra').fluxMonitoring)!, 'receiver');
 });
 
 test('monitoring without proxmoxCsi is refused, naming the section and the fix', () => {
