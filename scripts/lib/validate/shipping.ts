@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { AppliedObject, ClusterTree } from './flux.ts';
 import { describe, namespaceOf, type Finding } from './model.ts';
-import { LBIPAM_IPS, clusterSettingsOf } from './traffic.ts';
+import { clusterSettingsOf, pinsOf } from './traffic.ts';
 
 // Metrics and logs shipped across clusters, checked on both trees: a cluster whose config ships (monitoring.shipTo →
 // MONITORING_SHIP_TO, MONITORING_SHIP_ADDRESS) writes to the receiving cluster's pinned address, so that cluster's tree
@@ -28,10 +28,9 @@ function receiversOn(tree: ClusterTree, port: number): Receiver[] {
   for (const a of tree.objects) {
     const o = a.obj;
     if (o.kind !== 'Service' || o.apiVersion !== 'v1' || namespaceOf(o) !== 'monitoring') continue;
-    const spec = (o.spec ?? {}) as { type?: string; ports?: { port?: number }[]; loadBalancerIP?: string; loadBalancerSourceRanges?: unknown };
+    const spec = (o.spec ?? {}) as { type?: string; ports?: { port?: number }[]; loadBalancerSourceRanges?: unknown };
     if (spec.type !== 'LoadBalancer' || !(spec.ports ?? []).some((p) => p.port === port)) continue;
-    const ann = o.metadata?.annotations?.[LBIPAM_IPS];
-    const ips = [...(typeof ann === 'string' ? ann.split(',').map((s) => s.trim()).filter(Boolean) : []), ...(spec.loadBalancerIP ? [spec.loadBalancerIP] : [])];
+    const ips = pinsOf({ annotations: o.metadata?.annotations, spec: o.spec })?.ips ?? [];
     const ranges = Array.isArray(spec.loadBalancerSourceRanges) ? spec.loadBalancerSourceRanges.map(String) : [];
     out.push({ a, ips, ranges });
   }

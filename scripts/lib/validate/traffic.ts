@@ -124,7 +124,7 @@ function isIPv4(s: string): boolean {
 }
 
 /** Pins in a Service-like map (a Service, or a chart's service values): the LB IPAM annotation or loadBalancerIP. */
-function pinsOf(node: Record<string, unknown>): { ips: string[]; sharingKey?: string } | undefined {
+export function pinsOf(node: Record<string, unknown>): { ips: string[]; sharingKey?: string } | undefined {
   const ann = node.annotations as Record<string, unknown> | undefined;
   const spec = (node.spec ?? node) as Record<string, unknown>;
   const ips: string[] = [];
