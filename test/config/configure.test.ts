@@ -284,6 +284,10 @@ test('a cluster that ships (monitoring.shipTo) runs only the agents, writing to 
   const closed = parseConfigText(FIVE_NODE.replace(/\n  receiveFrom: .*\n/, '\n'), 'x.yaml');
   assert.is(clusterSettings(closed).LB_IP_MONITORING, undefined);
   assert.not.match(renderAll(closed).get(generatedPaths('infra').fluxMonitoring)!, 'receiver');
+  // A DNS name for the receiver may point at its pinned address, only while something is pinned there.
+  const named = (text: string) => text.replace('    - { name: api, type: A, content: 10.0.10.10 }', '    - { name: api, type: A, content: 10.0.10.10 }\n    - { name: metrics, type: A, content: 10.0.10.202 }');
+  assert.not.throws(() => parseConfigText(named(FIVE_NODE), 'x.yaml'));
+  assert.throws(() => parseConfigText(named(FIVE_NODE.replace(/\n  receiveFrom: .*\n/, '\n')), 'x.yaml'), (e: Error & { problems?: string[] }) => /10\.0\.10\.202 lies in network\.loadBalancerCidr but no Service is pinned to it/.test((e.problems ?? []).join('\n')));
 });
 
 test('monitoring without proxmoxCsi is refused, naming the section and the fix', () => {

@@ -197,7 +197,7 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
     }
     if (c.network.loadBalancerCidr) {
       const lb = parseCidr(c.network.loadBalancerCidr);
-      const pinned = new Set(lbIps ? [lbIps.ingress, lbIps.dns] : []);
+      const pinned = new Set(lbIps ? [lbIps.ingress, lbIps.dns, ...(lbIps.monitoring && c.monitoring?.receiveFrom ? [lbIps.monitoring] : [])] : []);
       c.powerdns.records.forEach((r, i) => {
         if (r.type !== 'A') return;
         const contents = Array.isArray(r.content) ? r.content : [r.content];
