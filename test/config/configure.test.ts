@@ -242,11 +242,20 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   const files = renderAll(c);
   const p = generatedPaths('infra');
   const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
-  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs', 'grafana']);
+  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'alerting', 'victoria-logs', 'grafana', 'grafana-sso']);
+  // Grafana's sign-in waits for Authentik, and Grafana does not wait for it.
+  assert.equal(docs[6].spec.dependsOn, [{ name: 'authentik' }]);
+  assert.is(docs[6].spec.path, './kubernetes/monitoring/grafana/sso');
+  assert.not.ok(docs[5].spec.dependsOn.some((d: { name: string }) => d.name === 'grafana-sso' || d.name === 'authentik'));
   // Grafana's host is in the zone: without the powerdns section there is no Grafana.
   const noZone = parseConfigText(without(text, 'powerdns', 'vps'), 'x.yaml');
   assert.is(noZone.powerdns, undefined);
   assert.not.match(renderAll(noZone).get(p.fluxMonitoring)!, 'grafana');
+  // Authentik runs in the infra tree only: an apps cluster's Grafana keeps its local sign-in.
+  const apps = parseConfigText(text.replace(/^cluster:\n/m, 'cluster:\n  role: apps\n'), 'x.yaml');
+  assert.is(apps.cluster.role, 'apps');
+  const appsDocs = renderAll(apps).get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  assert.equal(appsDocs.map((d) => d.metadata.name).slice(-1), ['grafana']);
   // The webhook's sealed URL must exist before Alertmanager starts.
   assert.ok(docs[3].spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
   assert.equal(parse(files.get(p.talosCommon)!).machine.logging, { destinations: [{ endpoint: 'tcp://127.0.0.1:6100/', format: 'json_lines' }] });

@@ -254,6 +254,9 @@ export function renderFluxMonitoring(c: ClusterConfig): string {
     fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
     // Grafana is reached at grafana.<zone> through the Gateway: only with the zone of the powerdns section.
     ...(c.powerdns ? [fluxKustomization('grafana', './kubernetes/monitoring/grafana', ['victoria-metrics', 'victoria-logs', 'gateway'], { verify: true })] : []),
+    // Its sign-in through Authentik, which only the infra tree runs: waits for Authentik, and nothing waits for it
+    // (Grafana reads it as optional valuesFrom), as the other apps' SSO Kustomizations (clusters/infra/flux/sso.yaml).
+    ...(c.powerdns && c.cluster.role === 'infra' ? [fluxKustomization('grafana-sso', './kubernetes/monitoring/grafana/sso', ['authentik'], { verify: true })] : []),
   ];
   return head + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
