@@ -270,6 +270,43 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   assert.not.ok(bootstrapSecrets(ui, {}).some((x) => x.name === 'alertmanager-receiver'));
 });
 
+test('a matrix receiver renders its Flux Kustomization and room settings, seals the token, and is refused half-configured', () => {
+  const base = without(FIVE_NODE, 'monitoring') + '\nmonitoring:\n  alerts:\n    receiver: matrix\n';
+  const room = '    matrix: { homeserver: https://matrix.example.org, userId: "@alerts:example.org", room: "!AbCdEf:example.org" }\n';
+  const c = parseConfigText(base + room, 'x.yaml');
+  const s = clusterSettings(c);
+  assert.equal([s.ALERT_RECEIVER, s.ALERT_MATRIX_HOMESERVER, s.ALERT_MATRIX_USER, s.ALERT_MATRIX_ROOM], ['matrix', 'https://matrix.example.org', '@alerts:example.org', '!AbCdEf:example.org']);
+  const files = renderAll(c);
+  const docs = files.get(generatedPaths('infra').fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  const ks = docs.find((d) => d.metadata.name === 'alerts-matrix');
+  assert.is(ks?.spec.path, './kubernetes/monitoring/alerting/matrix');
+  // The receiver's token is sealed before it starts.
+  assert.ok(ks.spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
+  assert.ok(requiredSecrets(c).some((r) => r.env === 'ALERT_MATRIX_ACCESS_TOKEN' && r.section === 'monitoring'));
+  const sealed = bootstrapSecrets(c, { ALERT_MATRIX_ACCESS_TOKEN: 'syt_c2VjcmV0_t0ken' });
+  assert.equal(sealed.find((x) => x.name === 'matrix-alertmanager-receiver'), { name: 'matrix-alertmanager-receiver', namespace: 'monitoring', stringData: { 'access-token': 'syt_c2VjcmV0_t0ken' } });
+  assert.not.ok(sealed.some((x) => x.name === 'alertmanager-receiver'), 'no webhook URL with the matrix receiver');
+  assert.not.match([...files.values()].join('\n'), 'syt_c2VjcmV0');
+  // other receivers: no Kustomization, no token
+  const none = parseConfigText(without(FIVE_NODE), 'x.yaml');
+  assert.not.match(renderAll(none).get(generatedPaths('infra').fluxMonitoring)!, 'alerts-matrix');
+  assert.not.ok(requiredSecrets(none).some((r) => r.env === 'ALERT_MATRIX_ACCESS_TOKEN'));
+  const problems = (text: string) => {
+    try {
+      parseConfigText(text, 'x.yaml');
+      return '';
+    } catch (e) {
+      return [(e as Error).message, ...((e as { problems?: string[] }).problems ?? [])].join('\n');
+    }
+  };
+  assert.match(problems(base), /monitoring\.alerts\.matrix: receiver "matrix" needs the room: set alerts\.matrix/);
+  assert.match(problems(base.replace('receiver: matrix', 'receiver: webhook') + room), /monitoring\.alerts\.matrix: is only read with receiver "matrix" \(receiver is "webhook"\)/);
+  assert.match(problems(base + room.replace('example.org,', 'example.org:8448,')), /monitoring\.alerts\.matrix\.homeserver: must be on port 443/);
+  assert.match(problems(base + room.replace('"!AbCdEf:example.org"', 'AbCdEf')), /monitoring\.alerts\.matrix\.room: .*must be a Matrix room id such as "!AbCdEf:example\.org"/);
+  assert.match(problems(base + room.replace('"@alerts:example.org"', 'alerts')), /monitoring\.alerts\.matrix\.userId: .*must be a Matrix user id/);
+  assert.match(problems(base + room.replace('https://matrix', 'http://matrix')), /monitoring\.alerts\.matrix\.homeserver: .*must be an https:\/\/ URL/);
+});
+
 test('monitoring without proxmoxCsi is refused, naming the section and the fix', () => {
   const text = without(FIVE_NODE, 'proxmoxCsi', 'monitoring') + '\nmonitoring: {}\n';
   assert.throws(() => parseConfigText(text, 'x.yaml'), (e: Error & { problems?: string[] }) => /monitoring: .*add the proxmoxCsi section or remove monitoring/.test([e.message, ...(e.problems ?? [])].join('\n')));

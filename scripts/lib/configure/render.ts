@@ -119,7 +119,12 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     s.VL_RETENTION = c.monitoring.logs.retention;
     s.VL_STORAGE_SIZE = `${c.monitoring.logs.storageGiB}Gi`;
     s.TALOS_LOG_PORT = String(c.monitoring.logs.talosPort);
-    s.ALERT_RECEIVER = c.monitoring.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only';
+    s.ALERT_RECEIVER = c.monitoring.alerts.receiver === 'none' ? 'ui-only' : c.monitoring.alerts.receiver;
+    if (c.monitoring.alerts.matrix) {
+      s.ALERT_MATRIX_HOMESERVER = c.monitoring.alerts.matrix.homeserver;
+      s.ALERT_MATRIX_USER = c.monitoring.alerts.matrix.userId;
+      s.ALERT_MATRIX_ROOM = c.monitoring.alerts.matrix.room;
+    }
   }
   if (c.backups) {
     s.BACKUP_S3_ENDPOINT = c.backups.s3.endpoint;
@@ -251,6 +256,8 @@ export function renderFluxMonitoring(c: ClusterConfig): string {
     fluxKustomization('exporters', './kubernetes/monitoring/exporters', ['sources', 'namespaces'], { substitute: false }),
     fluxKustomization('victoria-metrics', './kubernetes/monitoring/victoria-metrics', ['victoria-metrics-operator', 'proxmox-csi'], { verify: true }),
     fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(c.monitoring.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
+    // Alertmanager has no Matrix receiver: matrix-alertmanager-receiver turns its webhook into room messages.
+    ...(c.monitoring.alerts.receiver === 'matrix' ? [fluxKustomization('alerts-matrix', './kubernetes/monitoring/alerting/matrix', ['namespaces', 'cluster-secrets'], { verify: true })] : []),
     fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
     // Grafana is reached at grafana.<zone> through the Gateway: only with the zone of the powerdns section.
     ...(c.powerdns ? [fluxKustomization('grafana', './kubernetes/monitoring/grafana', ['victoria-metrics', 'victoria-logs', 'gateway'], { verify: true })] : []),
