@@ -242,11 +242,20 @@ test('a monitoring section renders its Flux phase, settings from the config, and
   const files = renderAll(c);
   const p = generatedPaths('infra');
   const docs = files.get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
-  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'vmagent', 'alerting', 'victoria-logs', 'fluent-bit', 'grafana']);
+  assert.equal(docs.map((d) => d.metadata.name), ['victoria-metrics-operator', 'exporters', 'victoria-metrics', 'vmagent', 'alerting', 'victoria-logs', 'fluent-bit', 'grafana', 'grafana-sso']);
+  // Grafana's sign-in waits for Authentik, and Grafana does not wait for it.
+  assert.equal(docs[8].spec.dependsOn, [{ name: 'authentik' }]);
+  assert.is(docs[8].spec.path, './kubernetes/monitoring/grafana/sso');
+  assert.not.ok(docs[7].spec.dependsOn.some((d: { name: string }) => d.name === 'grafana-sso' || d.name === 'authentik'));
   // Grafana's host is in the zone: without the powerdns section there is no Grafana.
   const noZone = parseConfigText(without(text, 'powerdns', 'vps'), 'x.yaml');
   assert.is(noZone.powerdns, undefined);
   assert.not.match(renderAll(noZone).get(p.fluxMonitoring)!, 'grafana');
+  // Authentik runs in the infra tree only: an apps cluster's Grafana keeps its local sign-in.
+  const apps = parseConfigText(text.replace(/^cluster:\n/m, 'cluster:\n  role: apps\n'), 'x.yaml');
+  assert.is(apps.cluster.role, 'apps');
+  const appsDocs = renderAll(apps).get(p.fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  assert.equal(appsDocs.map((d) => d.metadata.name).slice(-1), ['grafana']);
   // The webhook's sealed URL must exist before Alertmanager starts.
   assert.ok(docs[4].spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
   assert.equal(parse(files.get(p.talosCommon)!).machine.logging, { destinations: [{ endpoint: 'tcp://127.0.0.1:6100/', format: 'json_lines' }] });
@@ -288,6 +297,43 @@ test('a cluster that ships (monitoring.shipTo) runs only the agents, writing to 
   const named = (text: string) => text.replace('    - { name: api, type: A, content: 10.0.10.10 }', '    - { name: api, type: A, content: 10.0.10.10 }\n    - { name: metrics, type: A, content: 10.0.10.202 }');
   assert.not.throws(() => parseConfigText(named(FIVE_NODE), 'x.yaml'));
   assert.throws(() => parseConfigText(named(FIVE_NODE.replace(/\n  receiveFrom: .*\n/, '\n')), 'x.yaml'), (e: Error & { problems?: string[] }) => /10\.0\.10\.202 lies in network\.loadBalancerCidr but no Service is pinned to it/.test((e.problems ?? []).join('\n')));
+});
+
+test('a matrix receiver renders its Flux Kustomization and room settings, seals the token, and is refused half-configured', () => {
+  const base = without(FIVE_NODE, 'monitoring') + '\nmonitoring:\n  alerts:\n    receiver: matrix\n';
+  const room = '    matrix: { homeserver: https://matrix.example.org, userId: "@alerts:example.org", room: "!AbCdEf:example.org" }\n';
+  const c = parseConfigText(base + room, 'x.yaml');
+  const s = clusterSettings(c);
+  assert.equal([s.ALERT_RECEIVER, s.ALERT_MATRIX_HOMESERVER, s.ALERT_MATRIX_USER, s.ALERT_MATRIX_ROOM], ['matrix', 'https://matrix.example.org', '@alerts:example.org', '!AbCdEf:example.org']);
+  const files = renderAll(c);
+  const docs = files.get(generatedPaths('infra').fluxMonitoring)!.split(/^---$/m).map((d) => parse(d));
+  const ks = docs.find((d) => d.metadata.name === 'alerts-matrix');
+  assert.is(ks?.spec.path, './kubernetes/monitoring/alerting/matrix');
+  // The receiver's token is sealed before it starts.
+  assert.ok(ks.spec.dependsOn.some((d: { name: string }) => d.name === 'cluster-secrets'));
+  assert.ok(requiredSecrets(c).some((r) => r.env === 'ALERT_MATRIX_ACCESS_TOKEN' && r.section === 'monitoring'));
+  const sealed = bootstrapSecrets(c, { ALERT_MATRIX_ACCESS_TOKEN: 'syt_c2VjcmV0_t0ken' });
+  assert.equal(sealed.find((x) => x.name === 'matrix-alertmanager-receiver'), { name: 'matrix-alertmanager-receiver', namespace: 'monitoring', stringData: { 'access-token': 'syt_c2VjcmV0_t0ken' } });
+  assert.not.ok(sealed.some((x) => x.name === 'alertmanager-receiver'), 'no webhook URL with the matrix receiver');
+  assert.not.match([...files.values()].join('\n'), 'syt_c2VjcmV0');
+  // other receivers: no Kustomization, no token
+  const none = parseConfigText(without(FIVE_NODE), 'x.yaml');
+  assert.not.match(renderAll(none).get(generatedPaths('infra').fluxMonitoring)!, 'alerts-matrix');
+  assert.not.ok(requiredSecrets(none).some((r) => r.env === 'ALERT_MATRIX_ACCESS_TOKEN'));
+  const problems = (text: string) => {
+    try {
+      parseConfigText(text, 'x.yaml');
+      return '';
+    } catch (e) {
+      return [(e as Error).message, ...((e as { problems?: string[] }).problems ?? [])].join('\n');
+    }
+  };
+  assert.match(problems(base), /monitoring\.alerts\.matrix: receiver "matrix" needs the room: set alerts\.matrix/);
+  assert.match(problems(base.replace('receiver: matrix', 'receiver: webhook') + room), /monitoring\.alerts\.matrix: is only read with receiver "matrix" \(receiver is "webhook"\)/);
+  assert.match(problems(base + room.replace('example.org,', 'example.org:8448,')), /monitoring\.alerts\.matrix\.homeserver: must be on port 443/);
+  assert.match(problems(base + room.replace('"!AbCdEf:example.org"', 'AbCdEf')), /monitoring\.alerts\.matrix\.room: .*must be a Matrix room id such as "!AbCdEf:example\.org"/);
+  assert.match(problems(base + room.replace('"@alerts:example.org"', 'alerts')), /monitoring\.alerts\.matrix\.userId: .*must be a Matrix user id/);
+  assert.match(problems(base + room.replace('https://matrix', 'http://matrix')), /monitoring\.alerts\.matrix\.homeserver: .*must be an https:\/\/ URL/);
 });
 
 test('monitoring without proxmoxCsi is refused, naming the section and the fix', () => {

@@ -236,6 +236,174 @@ spec:
   [BLUEPRINT_SCHEMA]: readFileSync(join(REPO_ROOT, BLUEPRINT_SCHEMA), 'utf8'),
 };
 
+// Grafana beside Gitea: its generic OAuth settings in its own SSO Kustomization (as kubernetes/monitoring/grafana/sso).
+const GRAFANA_BP = `${APP}/blueprints/grafana.yaml`;
+const GRAFANA_SSO = 'kubernetes/apps/grafana-sso/oidc.yaml';
+const GRAFANA_HR = `${APP}/grafana.yaml`;
+const GRAFANA_FILES: Record<string, string> = {
+  [FLUX]: `${SSO_FILES[FLUX]!.replace(/\n$/, '')}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: grafana-sso
+  namespace: flux-system
+spec:
+  interval: 30m
+  timeout: 5m
+  path: ./kubernetes/apps/grafana-sso
+  prune: true
+  wait: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  dependsOn:
+    - name: app
+  postBuild:
+    substituteFrom:
+      - kind: ConfigMap
+        name: cluster-settings
+`,
+  'kubernetes/apps/sources/repository.yaml': `${SSO_FILES['kubernetes/apps/sources/repository.yaml']!}---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: grafana-community
+  namespace: flux-system
+spec:
+  interval: 12h
+  url: https://grafana-community.github.io/helm-charts
+`,
+  [`${APP}/kustomization.yaml`]: SSO_FILES[`${APP}/kustomization.yaml`]!.replace('  - gitea.yaml\n', '  - gitea.yaml\n  - grafana.yaml\n').replace('      - blueprints/gitea.yaml\n', '      - blueprints/gitea.yaml\n      - blueprints/grafana.yaml\n'),
+  [GRAFANA_BP]: `version: 1
+metadata:
+  name: test grafana
+entries:
+  - model: authentik_core.group
+    identifiers:
+      name: grafana-admins
+    attrs:
+      name: grafana-admins
+  - model: authentik_core.group
+    identifiers:
+      name: grafana-viewers
+    attrs:
+      name: grafana-viewers
+  - model: authentik_providers_oauth2.oauth2provider
+    id: provider-grafana
+    identifiers:
+      name: grafana
+    attrs:
+      name: grafana
+      client_type: confidential
+      client_id: grafana
+      client_secret: !Env GRAFANA_OIDC_CLIENT_SECRET
+      authorization_flow: !Find [authentik_flows.flow, [slug, default-provider-authorization-implicit-consent]]
+      redirect_uris:
+        - matching_mode: strict
+          url: https://grafana.\${DNS_ZONE}/login/generic_oauth
+  - model: authentik_core.application
+    identifiers:
+      slug: grafana
+    attrs:
+      name: Grafana
+      slug: grafana
+      provider: !KeyOf provider-grafana
+`,
+  [AUTHENTIK]: `${SSO_FILES[AUTHENTIK]!.replace(
+    `        GITEA_OIDC_CLIENT_SECRET: '{{ index . "gitea-client" }}'\n`,
+    `        GITEA_OIDC_CLIENT_SECRET: '{{ index . "gitea-client" }}'\n        GRAFANA_OIDC_CLIENT_SECRET: '{{ index . "grafana-client" }}'\n`,
+  ).replace(
+    '  data:\n    - secretKey: gitea-client\n',
+    '  data:\n    - secretKey: grafana-client\n      remoteRef:\n        key: grafana\n        property: oidc-client-secret\n    - secretKey: gitea-client\n',
+  )}---
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata:
+  name: sso-seed-grafana-client-secret
+  namespace: podinfo
+spec:
+  updatePolicy: IfNotExists
+  secretStoreRefs:
+    - kind: ClusterSecretStore
+      name: vault
+  selector:
+    generatorRef:
+      apiVersion: generators.external-secrets.io/v1alpha1
+      kind: ClusterGenerator
+      name: password-48
+  data:
+    - match:
+        secretKey: password
+        remoteRef:
+          remoteKey: grafana
+          property: oidc-client-secret
+`,
+  [GRAFANA_HR]: `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: grafana
+  namespace: podinfo
+spec:
+  interval: 30m
+  chart:
+    spec:
+      chart: grafana
+      version: 11.6.1
+      sourceRef:
+        kind: HelmRepository
+        name: grafana-community
+        namespace: flux-system
+  valuesFrom:
+    - kind: Secret
+      name: grafana-oidc
+      valuesKey: values.yaml
+      optional: true
+  values:
+    grafana.ini:
+      server:
+        root_url: https://grafana.\${DNS_ZONE}
+`,
+  [GRAFANA_SSO]: `apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: grafana-oidc
+  namespace: podinfo
+spec:
+  secretStoreRef:
+    kind: ClusterSecretStore
+    name: vault
+  target:
+    name: grafana-oidc
+    template:
+      data:
+        client-secret: '{{ index . "client-secret" }}'
+        values.yaml: |
+          envValueFrom:
+            GRAFANA_OIDC_CLIENT_SECRET:
+              secretKeyRef:
+                name: grafana-oidc
+                key: client-secret
+          grafana.ini:
+            auth:
+              signout_redirect_url: https://auth.\${DNS_ZONE}/application/o/grafana/end-session/
+            auth.generic_oauth:
+              enabled: true
+              client_id: grafana
+              client_secret: $__env{GRAFANA_OIDC_CLIENT_SECRET}
+              auth_url: https://auth.\${DNS_ZONE}/application/o/authorize/
+              token_url: https://auth.\${DNS_ZONE}/application/o/token/
+              api_url: https://auth.\${DNS_ZONE}/application/o/userinfo/
+              role_attribute_path: contains(groups, 'grafana-admins') && 'GrafanaAdmin' || contains(groups[*], 'grafana-viewers') && 'Viewer'
+              role_attribute_strict: true
+  data:
+    - secretKey: client-secret
+      remoteRef:
+        key: grafana
+        property: oidc-client-secret
+`,
+};
+
 async function sso(overrides: Record<string, string> = {}): Promise<Finding[]> {
   const r = await validateWith({ ...SSO_FILES, ...overrides });
   const other = r.findings.filter((f) => f.check !== 'sso');
@@ -329,6 +497,57 @@ test('a blueprint the schema rejects, a dangling !KeyOf and an unknown tag', asy
   assert.ok(f.some((x) => x.message.includes("must have required property 'version'")), show(f));
 });
 
+test('Grafana: the wired client is clean, with its Vault key, its callback and the groups its roles map', async () => {
+  assert.equal(await sso(GRAFANA_FILES), []);
+  const r = await validateWith({ ...SSO_FILES, ...GRAFANA_FILES });
+  assert.equal(r.findings, [], show(r.findings));
+});
+
+test('Grafana: a broken client id, callback, endpoint, sign-out URL, secret or group is caught', async () => {
+  const g = (file: string, from: string, to: string) => {
+    const text = GRAFANA_FILES[file] ?? SSO_FILES[file]!;
+    assert.ok(text.includes(from), `${file} has ${from}`);
+    return sso({ ...GRAFANA_FILES, [file]: text.replace(from, to) });
+  };
+  let f = await g(GRAFANA_SSO, 'client_id: grafana', 'client_id: grafana-x');
+  assert.is(f.length, 1, show(f));
+  assert.is(f[0]!.object, 'HelmRelease podinfo/grafana');
+  assert.match(f[0]!.message, 'grafana generic_oauth names OIDC client "grafana-x", but no Authentik provider');
+  // Grafana prefers GF_<SECTION>_<KEY> from its environment to grafana.ini
+  f = await g(GRAFANA_HR, '  values:\n', '  values:\n    env:\n      GF_AUTH_GENERIC_OAUTH_CLIENT_ID: grafana2\n');
+  assert.match(f[0]?.message ?? '', 'names OIDC client "grafana2"');
+  // the callback follows root_url
+  f = await g(GRAFANA_HR, 'root_url: https://grafana.${DNS_ZONE}', 'root_url: https://dash.${DNS_ZONE}/');
+  assert.is(f.length, 2, show(f));
+  assert.match(f[0]!.message, 'calls back to https://dash.example.test/login/generic_oauth, which provider grafana');
+  // Authentik's endpoints are fixed; the slug is in the sign-out URL
+  f = await g(GRAFANA_SSO, '/application/o/token/', '/application/o/grafana/token/');
+  assert.is(f.length, 1, show(f));
+  assert.match(f[0]!.message, `token_url is https://auth.example.test/application/o/grafana/token/, not Authentik's endpoint https://auth.example.test/application/o/token/`);
+  f = await g(GRAFANA_SSO, 'api_url: https://auth.${DNS_ZONE}', 'api_url: https://sso.${DNS_ZONE}');
+  assert.match(f[0]?.message ?? '', `api_url is https://sso.example.test/application/o/userinfo/, not Authentik's endpoint https://auth.example.test/application/o/userinfo/`);
+  f = await g(GRAFANA_SSO, '/application/o/grafana/end-session/', '/application/o/dashboards/end-session/');
+  assert.is(f.length, 1, show(f));
+  assert.match(f[0]!.message, `issuer names application "dashboards", but provider grafana belongs to application "grafana"`);
+  f = await g(GRAFANA_SSO, '              signout_redirect_url: https://auth.${DNS_ZONE}/application/o/grafana/end-session/\n', '              login_cookie_name: grafana_session\n');
+  assert.match(f[0]?.message ?? '', 'auth signout_redirect_url is not set: set it to');
+  // the secret: from Vault through the container's environment, never in the values
+  f = await g(GRAFANA_SSO, 'client_secret: $__env{GRAFANA_OIDC_CLIENT_SECRET}', 'client_secret: s3cr3t-in-git');
+  assert.is(f.length, 1, show(f));
+  assert.match(f[0]!.message, `grafana generic_oauth's client secret is written in the tree`);
+  f = await g(GRAFANA_SSO, 'client_secret: $__env{GRAFANA_OIDC_CLIENT_SECRET}', 'client_secret: $__env{GF_OIDC_SECRET}');
+  assert.match(f[0]?.message ?? '', `client_secret is $__env{GF_OIDC_SECRET}, but Grafana's container has no GF_OIDC_SECRET`);
+  f = await g(GRAFANA_SSO, '        key: grafana\n', '        key: monitoring\n');
+  assert.ok(f.some((x) => x.message.includes('reads its client secret from Vault monitoring#oidc-client-secret, but Authentik (!Env GRAFANA_OIDC_CLIENT_SECRET) reads grafana#oidc-client-secret')), show(f));
+  // every group a role is mapped from is declared
+  f = await g(GRAFANA_SSO, "contains(groups[*], 'grafana-viewers')", "contains(groups[*], 'grafana-readers')");
+  assert.is(f.length, 1, show(f));
+  assert.match(f[0]!.message, `grafana generic_oauth maps group "grafana-readers" (role_attribute_path Viewer), which no blueprint declares`);
+  // disabled: no client to check
+  f = await g(GRAFANA_SSO, 'enabled: true', 'enabled: false');
+  assert.equal(f, []);
+});
+
 test('blueprint tags parse as references, and the schema judges the rest', () => {
   const { doc, problems } = parseBlueprint('version: 1\nentries:\n  - model: authentik_core.group\n    identifiers: {name: !Env [G, x]}\n    attrs:\n      name: g\n      parents: [!Find [authentik_core.group, [name, p]]]\n');
   assert.equal(problems, []);
@@ -355,7 +574,7 @@ test('ExternalSecret templates reduce to Vault keys and literals', () => {
   assert.equal(externalSecretData({ spec: { data: [{ secretKey: 's', remoteRef: { key: 'k', property: 'p' } }] } }), { s: '@vault(k#p)' });
 });
 
-test('the repository wires Gitea, Harbor, Synapse and Vault, each to its Vault key and its groups', async () => {
+test('the repository wires Gitea, Grafana, Harbor, Synapse and Vault, each to its Vault key and its groups', async () => {
   const findings: Finding[] = [];
   const { trees } = await loadRepository(REPO_ROOT, { exec: runnerExec(new Logger({ level: 'error' })), clusters: ['infra'] }, findings);
   const clients = appClients(trees[0]!, findings);
@@ -363,6 +582,7 @@ test('the repository wires Gitea, Harbor, Synapse and Vault, each to its Vault k
     clients.map((c) => [c.clientId, c.secret, c.groups.map((g) => g.group).sort()]),
     [
       ['gitea', '@vault(gitea#oidc-client-secret)', ['gitea-admins', 'gitea-users']],
+      ['grafana', '@vault(grafana#oidc-client-secret)', ['grafana-admins', 'grafana-editors', 'grafana-viewers']],
       ['harbor', '@vault(harbor#oidc-client-secret)', ['harbor-admins']],
       ['matrix', '@vault(matrix#oidc-client-secret)', ['matrix-users']],
       ['vault', '@vault(vault#oidc-client-secret)', ['vault-admins', 'vault-users']],

@@ -48,6 +48,10 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
     // Alertmanager reads the URL from this file (webhook_configs url_file): the URL often carries a token.
     out.push({ name: 'alertmanager-receiver', namespace: 'monitoring', stringData: { url: secrets.ALERT_WEBHOOK_URL ?? '' } });
   }
+  if (c.monitoring?.alerts.receiver === 'matrix') {
+    // matrix-alertmanager-receiver gets the token as an environment variable its config file names; Alertmanager never sees it.
+    out.push({ name: 'matrix-alertmanager-receiver', namespace: 'monitoring', stringData: { 'access-token': secrets.ALERT_MATRIX_ACCESS_TOKEN ?? '' } });
+  }
   return out;
 }
 

@@ -363,6 +363,9 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
   if (c.monitoring?.alerts.receiver === 'webhook') {
     req.push({ env: 'ALERT_WEBHOOK_URL', section: 'monitoring', why: 'the URL Alertmanager posts alerts to (sealed into the tree)' });
   }
+  if (c.monitoring?.alerts.receiver === 'matrix') {
+    req.push({ env: 'ALERT_MATRIX_ACCESS_TOKEN', section: 'monitoring', why: 'the access token of the Matrix account that posts alerts (sealed into the tree)' });
+  }
   if (c.headscale) req.push({ env: 'TAILSCALE_AUTHKEY', section: 'headscale', why: 'the pre-auth key the nodes join the tailnet with' });
   return req;
 }

@@ -246,6 +246,16 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');
   }
+  const alerts = c.monitoring?.alerts;
+  if (alerts?.receiver === 'matrix' && !alerts.matrix) {
+    add(['monitoring', 'alerts', 'matrix'], 'receiver "matrix" needs the room: set alerts.matrix { homeserver, userId, room } (the access token goes in .env ALERT_MATRIX_ACCESS_TOKEN)');
+  }
+  if (alerts?.matrix && alerts.receiver !== 'matrix') {
+    add(['monitoring', 'alerts', 'matrix'], `is only read with receiver "matrix" (receiver is "${alerts.receiver}"): set receiver: matrix or remove alerts.matrix`);
+  }
+  if (alerts?.matrix && !['', '443'].includes(new URL(alerts.matrix.homeserver).port)) {
+    add(['monitoring', 'alerts', 'matrix', 'homeserver'], 'must be on port 443: the monitoring namespace\'s network policy lets the receiver reach HTTPS on 443 only');
+  }
   if (c.monitoring && !c.monitoring.shipTo && !c.proxmoxCsi) {
     add(['monitoring'], 'VictoriaMetrics and VictoriaLogs keep their data on Proxmox CSI volumes: add the proxmoxCsi section or remove monitoring');
   }

@@ -371,9 +371,29 @@ export const ClusterConfigSchema = z
         alerts: z
           .strictObject({
             receiver: z
-              .enum(['none', 'webhook'], { message: 'must be "none" (alerts only in the UI) or "webhook" (URL in .env ALERT_WEBHOOK_URL)' })
+              .enum(['none', 'webhook', 'matrix'], {
+                message: 'must be "none" (alerts only in the UI), "webhook" (URL in .env ALERT_WEBHOOK_URL) or "matrix" (the room in alerts.matrix, token in .env ALERT_MATRIX_ACCESS_TOKEN)',
+              })
               .default('none')
-              .describe('Where Alertmanager sends alerts: "webhook" posts to ALERT_WEBHOOK_URL from .env (sealed into the tree); "none" leaves them in the Alertmanager UI'),
+              .describe(
+                'Where Alertmanager sends alerts: "webhook" posts to ALERT_WEBHOOK_URL from .env (sealed into the tree); "matrix" posts to the room of alerts.matrix through matrix-alertmanager-receiver (access token ALERT_MATRIX_ACCESS_TOKEN from .env, sealed); "none" leaves them in the Alertmanager UI',
+              ),
+            matrix: z
+              .strictObject({
+                homeserver: z
+                  .url({ protocol: /^https$/, message: 'must be an https:// URL such as https://matrix.example.org' })
+                  .describe('Client-server API of the homeserver the alert account is on (HTTPS on port 443)'),
+                userId: z
+                  .string()
+                  .regex(/^@[^:\s"]+:[^\s"]+$/, { message: 'must be a Matrix user id such as "@alerts:example.org" (quote it in YAML)' })
+                  .describe('The account that posts the alerts; its access token is ALERT_MATRIX_ACCESS_TOKEN in .env'),
+                room: z
+                  .string()
+                  .regex(/^![^:\s"]+:[^\s"]+$/, { message: 'must be a Matrix room id such as "!AbCdEf:example.org" (quote it in YAML; Room settings → Advanced)' })
+                  .describe('Room id the alerts go to; the account joins it (invite it first to a private room)'),
+              })
+              .optional()
+              .describe('With receiver "matrix": where the alerts go'),
           })
           .prefault({}),
         shipTo: z

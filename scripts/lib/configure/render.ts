@@ -150,8 +150,13 @@ function monitoringSettings(m: NonNullable<ClusterConfig['monitoring']>, receive
     VM_STORAGE_SIZE: `${m.metrics.storageGiB}Gi`,
     VL_RETENTION: m.logs.retention,
     VL_STORAGE_SIZE: `${m.logs.storageGiB}Gi`,
-    ALERT_RECEIVER: m.alerts.receiver === 'webhook' ? 'webhook' : 'ui-only',
+    ALERT_RECEIVER: m.alerts.receiver === 'none' ? 'ui-only' : m.alerts.receiver,
   });
+  if (m.alerts.matrix) {
+    s.ALERT_MATRIX_HOMESERVER = m.alerts.matrix.homeserver;
+    s.ALERT_MATRIX_USER = m.alerts.matrix.userId;
+    s.ALERT_MATRIX_ROOM = m.alerts.matrix.room;
+  }
   if (m.receiveFrom && receiveAddress) {
     s.LB_IP_MONITORING = receiveAddress;
     // A JSON list, like PDNS_API_SOURCE_RANGES: a list once substituted into loadBalancerSourceRanges.
@@ -294,10 +299,15 @@ export function renderFluxMonitoring(c: ClusterConfig): string {
     fluxKustomization('victoria-metrics', './kubernetes/monitoring/victoria-metrics', ['victoria-metrics-operator', 'proxmox-csi'], { verify: true }),
     fluxKustomization('vmagent', './kubernetes/monitoring/vmagent', ['victoria-metrics'], { verify: true }),
     fluxKustomization('alerting', './kubernetes/monitoring/alerting', ['victoria-metrics', ...(m.alerts.receiver === 'webhook' ? ['cluster-secrets'] : [])], { verify: true }),
+    // Alertmanager has no Matrix receiver: matrix-alertmanager-receiver turns its webhook into room messages.
+    ...(m.alerts.receiver === 'matrix' ? [fluxKustomization('alerts-matrix', './kubernetes/monitoring/alerting/matrix', ['namespaces', 'cluster-secrets'], { verify: true })] : []),
     fluxKustomization('victoria-logs', './kubernetes/monitoring/victoria-logs', ['sources', 'namespaces', 'proxmox-csi'], { verify: true, timeout: '15m' }),
     fluxKustomization('fluent-bit', './kubernetes/monitoring/fluent-bit', ['victoria-logs'], { verify: true }),
     // Grafana is reached at grafana.<zone> through the Gateway: only with the zone of the powerdns section.
     ...(c.powerdns ? [fluxKustomization('grafana', './kubernetes/monitoring/grafana', ['victoria-metrics', 'victoria-logs', 'gateway'], { verify: true })] : []),
+    // Its sign-in through Authentik, which only the infra tree runs: waits for Authentik, and nothing waits for it
+    // (Grafana reads it as optional valuesFrom), as the other apps' SSO Kustomizations (clusters/infra/flux/sso.yaml).
+    ...(c.powerdns && c.cluster.role === 'infra' ? [fluxKustomization('grafana-sso', './kubernetes/monitoring/grafana/sso', ['authentik'], { verify: true })] : []),
     // The clusters that ship here (monitoring.receiveFrom) reach both stores on network.loadBalancerIps.monitoring.
     ...(m.receiveFrom ? [fluxKustomization('monitoring-receiver', './kubernetes/monitoring/receiver', ['victoria-metrics', 'victoria-logs', 'cilium-lb'], { verify: true, timeout: '5m' })] : []),
   ];

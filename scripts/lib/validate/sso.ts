@@ -8,8 +8,8 @@ import { ajvMessage } from './schemas.ts';
 
 // Single sign-on wiring, checked offline from the Flux tree after substitution: the Authentik side (the blueprints
 // the authentik HelmRelease mounts, the environment its pods get from External Secrets) against each app's OIDC
-// client (Gitea's OAuth2 source, Harbor's OIDC settings, Synapse's oidc_providers, Vault's OIDC auth method as its
-// configure Job writes it). For every client: a provider with the same client id and the application slug the
+// client (Gitea's OAuth2 source, Grafana's generic OAuth, Harbor's OIDC settings, Synapse's oidc_providers, Vault's
+// OIDC auth method as its configure Job writes it). For every client: a provider with the same client id and the application slug the
 // app's issuer names; redirect URIs that are the app's real callbacks; both ends reading the client secret from
 // the same Vault key; every group the app maps to a role declared in a blueprint. Blueprints are validated against
 // Authentik's published blueprint schema (vendored subset), with Authentik's YAML tags (!Env, !Find, !KeyOf, …)
@@ -458,6 +458,79 @@ function synapseClients(hr: AppliedObject, v: Obj): AppClient[] {
     );
 }
 
+/** A container's environment as the Grafana chart renders it (envFromSecret(s), then envValueFrom, then env): name → literal or Vault marker. */
+function chartEnv(ns: string, v: Obj, idx: TreeIndex): Map<string, string> {
+  const env = new Map<string, string>();
+  const fromSecrets = [...(str(v.envFromSecret) ? [{ name: v.envFromSecret }] : []), ...arr(v.envFromSecrets)].map(rec);
+  for (const from of fromSecrets) {
+    const data = str(from.name) ? idx.secret(ns, str(from.name)!)?.data : undefined;
+    for (const [k, x] of Object.entries(data ?? {})) env.set(`${str(from.prefix) ?? ''}${k}`, x);
+  }
+  for (const [name, from] of Object.entries(rec(v.envValueFrom))) {
+    const ref = rec(rec(from).secretKeyRef);
+    const x = str(ref.name) && str(ref.key) ? idx.secret(ns, str(ref.name)!)?.data[str(ref.key)!] : undefined;
+    if (x !== undefined) env.set(name, x);
+  }
+  for (const [name, x] of Object.entries(rec(v.env))) if (typeof x === 'string') env.set(name, x);
+  return env;
+}
+
+// Authentik's OAuth2 endpoints, the same for every application (only the issuer and end-session URLs name the slug).
+const AUTHENTIK_ENDPOINTS = { auth_url: '/application/o/authorize/', token_url: '/application/o/token/', api_url: '/application/o/userinfo/' } as const;
+
+/**
+ * Grafana's generic OAuth client (chart values grafana.ini, section auth.generic_oauth). A setting may come from the
+ * environment instead (GF_<SECTION>_<KEY>, which Grafana prefers to the file) and may expand $__env{NAME}; both are
+ * resolved from the chart's env values. Grafana does no discovery: its endpoints must be Authentik's, and the
+ * application's slug comes from the sign-out URL (auth.signout_redirect_url, …/application/o/<slug>/end-session/).
+ * Groups are those role_attribute_path maps (contains(groups, 'g') && 'Role') and allowed_groups.
+ */
+function grafanaClients(hr: AppliedObject, v: Obj, idx: TreeIndex, findings: Finding[]): AppClient[] {
+  const ini = rec(v['grafana.ini']);
+  const env = chartEnv(namespaceOf(hr.obj), v, idx);
+  const here = { check: 'sso' as const, ...(hr.file ? { file: hr.file } : {}), object: describe(hr.obj) };
+  const setting = (section: string, key: string): string | undefined => {
+    const raw = env.get(`GF_${section}_${key}`.toUpperCase().replace(/[.-]/g, '_')) ?? rec(ini[section])[key];
+    const text = typeof raw === 'string' ? raw : raw === undefined || raw === null ? undefined : String(raw);
+    const ref = text !== undefined ? /^\$__env\{([^}]+)\}$/.exec(text.trim()) : null;
+    if (!ref) return text;
+    const value = env.get(ref[1]!);
+    if (value === undefined) findings.push({ ...here, message: `grafana.ini ${section} ${key} is $__env{${ref[1]}}, but Grafana's container has no ${ref[1]} (env, envValueFrom, envFromSecret(s))` });
+    return value;
+  };
+  if (setting('auth.generic_oauth', 'enabled') !== 'true') return [];
+  const signOut = setting('auth', 'signout_redirect_url');
+  const authUrl = setting('auth.generic_oauth', 'auth_url');
+  let origin: string | undefined;
+  try {
+    origin = new URL(signOut ?? authUrl ?? '').origin;
+  } catch {
+    origin = undefined;
+  }
+  if (!signOut || !/\/application\/o\/[^/]+\/end-session\/$/.test(signOut)) {
+    findings.push({ ...here, message: `grafana.ini auth signout_redirect_url is ${signOut ?? 'not set'}: set it to Authentik's https://<auth host>/application/o/<slug>/end-session/, which names the application (and signs out of Authentik too)` });
+  }
+  for (const [key, path] of Object.entries(AUTHENTIK_ENDPOINTS)) {
+    const url = setting('auth.generic_oauth', key);
+    const want = origin ? `${origin}${path}` : `https://<auth host>${path}`;
+    if (url !== want) findings.push({ ...here, message: `grafana.ini auth.generic_oauth ${key} is ${url ?? 'not set'}, not Authentik's endpoint ${want}` });
+  }
+  const rolePath = setting('auth.generic_oauth', 'role_attribute_path') ?? '';
+  const groups: AppClient['groups'] = [...rolePath.matchAll(/contains\(\s*groups(?:\[\*\])?\s*,\s*'([^']+)'\s*\)\s*&&\s*'([^']+)'/g)].map((m) => ({ group: m[1]!, role: `role_attribute_path ${m[2]!}` }));
+  for (const g of (setting('auth.generic_oauth', 'allowed_groups') ?? '').split(/[\s,]+/).filter(Boolean)) groups.push({ group: g, role: 'allowed_groups' });
+  const rootUrl = setting('server', 'root_url') ?? 'http://localhost:3000/';
+  return [
+    appClient(hr, {
+      app: 'grafana generic_oauth',
+      clientId: setting('auth.generic_oauth', 'client_id') ?? '',
+      issuer: signOut,
+      secret: setting('auth.generic_oauth', 'client_secret'),
+      callbacks: [`${rootUrl.replace(/\/?$/, '/')}login/generic_oauth`],
+      groups,
+    }),
+  ];
+}
+
 /**
  * Vault's OIDC auth method as its configure Job writes it (kubernetes/secrets/vault/sso): the client id and discovery
  * URL in the container's environment (OIDC_CLIENT_ID, OIDC_DISCOVERY_URL), the secret from a Secret volume, the roles
@@ -503,9 +576,10 @@ export function appClients(tree: ClusterTree, findings: Finding[]): AppClient[] 
   for (const a of tree.objects) {
     if (a.obj.kind === 'HelmRelease') {
       const chart = chartOf(a.obj);
-      if (chart !== 'gitea' && chart !== 'harbor' && chart !== 'matrix-synapse') continue;
+      if (chart !== 'gitea' && chart !== 'grafana' && chart !== 'harbor' && chart !== 'matrix-synapse') continue;
       const v = releaseValues(a, idx, findings);
       if (chart === 'gitea') out.push(...giteaClients(a, v, idx));
+      if (chart === 'grafana') out.push(...grafanaClients(a, v, idx, findings));
       if (chart === 'harbor') out.push(...harborClients(a, v, findings));
       if (chart === 'matrix-synapse') out.push(...synapseClients(a, v));
     }
