@@ -45,7 +45,6 @@ export async function fetchRemoteSnapshot(ctx: Day2Context, source: { kind: 's3'
   // Which object: listed by name (CronJob keys carry the UTC time they were taken), read-only.
   const listed = await probe(ctx, remote.listEtcdArgv(target), { env });
   let key = source.key;
-  let encrypted: number | undefined;
   if (!dry) {
     if (!listed.ok) {
       const problem = remote.rcloneProblem(listed.stderr, listed.exitCode, target);
@@ -62,8 +61,7 @@ export async function fetchRemoteSnapshot(ctx: Day2Context, source: { kind: 's3'
     }
     if (key && !objects.some((o) => o.key === key)) throw new RefusalError(`s3:${key} is not on the backup target (${where}); the newest there is s3:${newest.key}`);
     key ??= newest.key;
-    encrypted = objects.find((o) => o.key === key)!.size;
-    ctx.log.info(`etcd snapshot on the backup target: ${key} (${encrypted} bytes encrypted)${source.key ? '' : ', the newest'}`);
+    ctx.log.info(`etcd snapshot on the backup target: ${key} (${objects.find((o) => o.key === key)!.size} bytes encrypted)${source.key ? '' : ', the newest'}`);
   }
   const shownKey = key ?? `${remote.ETCD_DIR}/etcd-<the newest UTC time>.db.bin`;
   const stamp = key ? remote.ETCD_KEY.exec(key)![1] : '<UTC>';
@@ -78,22 +76,16 @@ export async function fetchRemoteSnapshot(ctx: Day2Context, source: { kind: 's3'
     planNote(ctx, `check the decrypted file as a local snapshot (size, SHA-256 trailer), keep it as ${file} with ${basename(file)}.json (where from, key, size, SHA-256)`);
     return { file, bytes: 0 };
   }
-  const fail = (msg: string) => {
-    rmSync(partial, { force: true });
-    return new RefusalError(msg);
-  };
-  if (!res.ok) {
-    const problem = remote.rcloneProblem(res.stderr, res.exitCode, target, key);
+  // Whatever goes wrong from here, no half-written file stays behind to be taken for a snapshot.
+  const problem = res.ok ? fetchedFileProblem(partial, key!, raw) : remote.rcloneProblem(res.stderr, res.exitCode, target, key);
+  if (problem || !res.ok) {
     rmSync(partial, { force: true });
     if (problem) throw new RefusalError(problem);
     throw new CommandError(res, `the download of s3:${key} failed; nothing was changed. \`task backup:status\` lists the target`);
   }
-  if (!existsSync(partial)) throw fail(`rclone reported success but wrote no file for s3:${key}`);
-  const problem = snapshotFileProblem(partial, raw);
-  if (problem) throw fail(`s3:${key}, decrypted: ${problem}`);
   const data = readFileSync(partial);
   const sha256 = createHash('sha256').update(data).digest('hex');
-  chmodSync(partial, 0o600); // the whole cluster state, Secrets included
+  chmodSync(partial, 0o600); // the whole cluster state, Secrets included (the directory is 0700 during the download)
   renameSync(partial, file);
   const meta: SnapshotMeta = {
     cluster: c.cluster.name,
@@ -107,4 +99,11 @@ export async function fetchRemoteSnapshot(ctx: Day2Context, source: { kind: 's3'
   writeFileSync(`${file}.json`, JSON.stringify(meta, null, 2) + '\n', { mode: 0o600 });
   ctx.log.info('etcd snapshot fetched and checked', { key, file: basename(file), bytes: data.length, sha256 });
   return { file, bytes: data.length, meta };
+}
+
+/** The checks a local snapshot gets, on the decrypted download. */
+function fetchedFileProblem(file: string, key: string, raw: boolean): string | undefined {
+  if (!existsSync(file)) return `rclone reported success but wrote no file for s3:${key}`;
+  const problem = snapshotFileProblem(file, raw);
+  return problem && `s3:${key}, decrypted: ${problem}`;
 }
