@@ -196,6 +196,8 @@ export interface LabState {
     bootstraps: number;
     splitBrain: boolean;
     recoveredFrom?: string;
+    /** SHA-256 (hex) of the file bootstrap --recover-from read, as it read it. */
+    recoveredSha256?: string;
   };
   vipUp: boolean;
   cilium?: { version: string; revision: number };

@@ -24,6 +24,8 @@ export interface SnapshotMeta {
   reason: string;
   /** The `snapshot info: hash …, revision …` line talosctl printed. */
   info?: string;
+  /** Fetched from the backup target (etcd:restore --from s3) rather than streamed from a node here. */
+  fetched?: { from: string; key: string; sha256: string; fetchedAt: string };
 }
 
 export function snapshotFileName(cluster: string, reason: string, at = new Date()): string {

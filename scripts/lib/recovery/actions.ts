@@ -23,6 +23,8 @@ import { RefusalError, UsageError } from '../core/cli.ts';
 import { checkQuorum, quorumSize, selectNodes } from '../day2/selection.ts';
 import { listSnapshots, snapshotFileProblem, takeSnapshot, type SnapshotEntry } from '../day2/snapshot.ts';
 import { act, deadline, fileStamp, lastLine, planNote, poll, probe, waitUntil, type Day2Context } from '../day2/steps.ts';
+import type { SnapshotSource } from '../backups/remote.ts';
+import { fetchRemoteSnapshot } from './remote-snapshot.ts';
 
 // The recovery sub-actions: each does one repair, with the same probes-first, bounded-wait habits as the rest.
 
@@ -133,6 +135,8 @@ export async function snapshotAction(ctx: Day2Context, node: string | undefined)
 
 export interface RestoreOptions {
   snapshot?: string;
+  /** Where the snapshot comes from: the state directory (default) or the backup target (fetched there first). */
+  from?: SnapshotSource;
   /** The file is a raw copy of member/snap/db (no integrity hash): --recover-skip-hash-check. */
   raw: boolean;
   confirm?: string;
@@ -196,7 +200,10 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   const c = ctx.config;
   const cps = controlPlanes(ctx.config);
   const first = cps[0]!;
-  const snap = chooseSnapshot(ctx, o.snapshot, o.raw);
+  if (o.from?.kind === 's3' && o.snapshot) throw new UsageError('--snapshot FILE and --from s3 name two snapshots: pass one of them');
+  // A fetched snapshot is a local one from here on: the same checks, confirmation and safety snapshot.
+  const fetched = o.from?.kind === 's3' ? await fetchRemoteSnapshot(ctx, o.from, o.raw) : undefined;
+  const snap = fetched && ctx.runner.dryRun ? fetched : chooseSnapshot(ctx, fetched?.file ?? o.snapshot, o.raw);
   if (snap.meta && snap.meta.cluster !== c.cluster.name) {
     throw new RefusalError(`snapshot ${snap.file} belongs to cluster "${snap.meta.cluster}", not "${c.cluster.name}": refusing to restore it here`);
   }
@@ -215,7 +222,9 @@ export async function restoreAction(ctx: Day2Context, o: RestoreOptions): Promis
   ctx.log.print(
     [
       '',
-      `etcd:restore of cluster ${c.cluster.name} from ${snap.file} (${snap.bytes} bytes${snap.meta ? `, taken ${snap.meta.takenAt} from ${snap.meta.node}` : ''})`,
+      `etcd:restore of cluster ${c.cluster.name} from ${snap.file} (${fetched && ctx.runner.dryRun ? 'its size is known once fetched' : `${snap.bytes} bytes`}${snap.meta ? `, taken ${snap.meta.takenAt} from ${snap.meta.node}` : ''}${
+        snap.meta?.fetched ? `; fetched from s3:${snap.meta.fetched.key}, SHA-256 ${snap.meta.fetched.sha256}` : ''
+      })`,
       `  1. snapshot of the current etcd first: ${
         !view.probed
           ? 'from the first healthy member (etcd health is unknown in a dry-run)'

@@ -6,6 +6,7 @@ import { ciliumAction, kubeconfigAction, rejoinAction, restoreAction, snapshotAc
 import { diagnose, type Finding } from './diagnose.ts';
 import { gatherFacts } from './probes.ts';
 import { renderReport, renderSummary } from './report.ts';
+import type { SnapshotSource } from '../backups/remote.ts';
 
 // emergency-recovery: the diagnosis (default) and the sub-actions, selected by positional words.
 
@@ -16,7 +17,7 @@ export const ACTIONS = {
   'flux:resume-all': 'resume what suspend-all suspended (or every suspended object when there is no record)',
   cilium: 'reinstall Cilium only (the bootstrap\'s release and values), then wait for every node Ready',
   'etcd:snapshot': 'take an etcd snapshot into the state directory (--node NAME to choose the member)',
-  'etcd:restore': 'restore etcd from a snapshot on the first control plane (--snapshot FILE; default the newest; checked first: size and SHA-256); asks for the cluster name',
+  'etcd:restore': 'restore etcd from a snapshot on the first control plane (--snapshot FILE, or --from s3 for the newest the in-cluster CronJob uploaded; default the newest local one; checked first: size and SHA-256); asks for the cluster name',
   'etcd:rejoin': 'a control plane lost its etcd member: remove the stale entry, wipe its etcd data, rejoin (--node NAME); asks for the cluster name',
 } as const;
 
@@ -52,6 +53,7 @@ export interface RecoveryOptions {
   node?: string;
   vip: boolean;
   snapshot?: string;
+  from?: SnapshotSource;
   raw: boolean;
   confirm?: string;
 }
@@ -96,7 +98,7 @@ export async function runRecovery(ctx: Day2Context, action: ActionName, o: Recov
     }
     case 'etcd:restore':
       ctx.log.info(
-        (await restoreAction(ctx, { ...(o.snapshot ? { snapshot: o.snapshot } : {}), raw: o.raw, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}) })).summary,
+        (await restoreAction(ctx, { ...(o.snapshot ? { snapshot: o.snapshot } : {}), ...(o.from ? { from: o.from } : {}), raw: o.raw, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}) })).summary,
       );
       return 0;
     case 'etcd:rejoin':

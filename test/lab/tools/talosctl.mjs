@@ -605,7 +605,8 @@ function readSnapshotFile(file, skipHash) {
   }
   const hash = hasHash ? data.readUInt32BE(data.length - 32).toString(16).padStart(8, '0') : '00000000';
   const keys = Object.keys(payload.k8s?.objects ?? {}).length + Object.keys(payload.k8s?.nodes ?? {}).length + 300;
-  return { payload, info: `hash ${hash}, revision ${payload.revision}, total keys ${keys}, total size ${body.length}` };
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  return { payload, sha256, info: `hash ${hash}, revision ${payload.revision}, total keys ${keys}, total size ${body.length}` };
 }
 
 async function bootstrap(flags, lab, io) {
@@ -636,7 +637,7 @@ async function bootstrap(flags, lab, io) {
       talosCa: n.config.talosCa,
       members: { [n.ip]: memberId },
       bootstrapMemberId: memberId,
-      ...(snap ? { recoveredFrom: flags['recover-from'] } : {}),
+      ...(snap ? { recoveredFrom: flags['recover-from'], recoveredSha256: snap.sha256 } : {}),
     };
     n.etcd = { memberId, joinedAt: now, runningAt: now + t.etcdBootstrap };
     if (snap) {

@@ -380,6 +380,7 @@ export function summarize(st, lab, now) {
       bootstraps: st.etcd.bootstraps.length,
       splitBrain: st.etcd.splitBrain,
       recoveredFrom: st.etcd.cluster?.recoveredFrom,
+      recoveredSha256: st.etcd.cluster?.recoveredSha256,
     },
     vipUp: !!vipHolder(st, lab, now),
     cilium: ciliumRelease(st) ? { version: ciliumRelease(st).version, revision: ciliumRelease(st).revision } : undefined,
