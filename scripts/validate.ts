@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repositoryRootOption, runScript } from './lib/core/cli.ts';
+import { configGroups } from './lib/config/dns-rules.ts';
 import { REPO_ROOT } from './lib/core/paths.ts';
 import { runnerExec } from './lib/validate/exec.ts';
 import { embedGraph, graphDocument, mermaid } from './lib/validate/graph.ts';
@@ -26,7 +27,10 @@ await runScript({
     'Taskfile targets; generated files vs the config; one owner per Kubernetes object (scripts/ownership.ts);',
     'alert rules parse as PromQL and name a runbook anchor in README.md "When things break"; every VMServiceScrape',
     'selects a Service of the tree (or a HelmRelease\'s, through app.kubernetes.io/instance); a cluster that ships',
-    'metrics and logs (monitoring.shipTo) writes to the address the receiving cluster pins, which admits its nodes.',
+    'metrics and logs (monitoring.shipTo) writes to the address the receiving cluster pins, which admits its nodes;',
+    'configs that belong',
+    'together (the examples; cluster.yaml and clusters/*.yaml) agree: a cluster using another\'s PowerDNS',
+    '(powerdns.external) is admitted by its apiSourceRanges, names its zone, and no host name collides.',
     '--graph --dry-run says whether the graph files are stale and writes nothing.',
     'exit codes: 0 clean, 1 problems found (each names the file and the object), 2 usage, 3 config.',
     'examples:',
@@ -41,6 +45,8 @@ await runScript({
       exec: runnerExec(log),
       ...(opts.cluster?.length ? { clusters: opts.cluster } : {}),
       ...(root === REPO_ROOT ? { config } : {}),
+      // The shipped examples are checked against each other, and so are the user's own configs.
+      configGroups: Object.values(configGroups(root, root === REPO_ROOT ? (process.env.HOME_OPS_CONFIG_DIR ?? root) : root)),
     });
     if (opts.graph) {
       const graphs = report.trees.map(mermaid);

@@ -99,6 +99,19 @@ test('a one-node plan bootstraps and applies once and has no optional integratio
   assert.not.match(one.stdout, /kubeseal --cert/);
 });
 
+test('a cluster using PowerDNS elsewhere (apps): seals the key for the issuer too, checks the other cluster\'s zone, waits for no in-cluster PowerDNS', () => {
+  const apps = results.find((r) => r.args[1]?.endsWith('/apps.yaml'))!;
+  const infra = results.find((r) => r.args[1]?.endsWith('/five-node.yaml'))!;
+  assert.match(apps.stdout, 'kubernetes/clusters/apps/secrets/powerdns-api-key.sealed.yaml kubernetes/clusters/apps/secrets/cert-manager-powerdns-api-key.sealed.yaml');
+  const integrations = apps.stdout.slice(apps.stdout.indexOf('[7/8] integrations'), apps.stdout.indexOf('[8/8] verify'));
+  assert.match(integrations, 'PowerDNS of another cluster at http://10.0.10.200:8081 (powerdns.external): zone k8s.example.org., names under apps.k8s.example.org:');
+  assert.match(integrations, '? GET http://10.0.10.200:8081/api/v1/servers/localhost/zones/k8s.example.org.   # the zone must exist there; nothing is written');
+  assert.not.match(integrations, /until [^\n]*powerdns/);
+  assert.not.match(integrations, /(POST|PATCH) http/);
+  // The cluster that runs PowerDNS does wait for it before it talks to it.
+  assert.match(infra.stdout, /until powerdns Ready/);
+});
+
 test('the plan refuses every invalid fixture: exit 3, each expected message on stderr, nothing written', async () => {
   const files = readdirSync(INVALID).filter((f) => f.endsWith('.yaml'));
   assert.ok(files.length >= 20);

@@ -165,10 +165,11 @@ test('one field for the pinned addresses: cluster-settings, the nameserver glue 
   assert.is(s.LB_IP_DNS, '10.0.10.200');
   assert.is(s.DNS_NAMESERVER_IP, '10.0.10.200');
   assert.is(c.powerdns!.apiUrl, 'http://10.0.10.200:8081');
-  // The API LoadBalancer admits the node network only, unless the config names other client networks.
-  assert.is(s.PDNS_API_SOURCE_RANGES, '["10.0.10.0/24"]');
-  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace('  zone: k8s.example.org', '  zone: k8s.example.org\n  apiSourceRanges: [10.0.10.0/24, 100.64.0.0/10]');
-  assert.is(clusterSettings(parseConfigText(text, 'x.yaml')).PDNS_API_SOURCE_RANGES, '["10.0.10.0/24","100.64.0.0/10"]');
+  // The API LoadBalancer admits the networks the config names (the example: its own nodes and the apps cluster's,
+  // which uses this PowerDNS), and only the node network when it names none.
+  assert.is(s.PDNS_API_SOURCE_RANGES, '["10.0.10.0/24","10.0.20.0/24"]');
+  const text = readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid/five-node.yaml'), 'utf8').replace(/\n  apiSourceRanges: .*\n/, '\n');
+  assert.is(clusterSettings(parseConfigText(text, 'x.yaml')).PDNS_API_SOURCE_RANGES, '["10.0.10.0/24"]');
   // What external-dns publishes for the routes (the Gateway's target annotation): the VPS with a vps section, so the
   // internet never sees a private address; without one, the Gateway itself.
   assert.is(s.DNS_PUBLIC_TARGET, c.vps!.publicIp);

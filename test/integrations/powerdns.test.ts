@@ -11,7 +11,10 @@ import { syncPowerDns } from '../../scripts/lib/powerdns/sync.ts';
 import { startHttpProxy } from '../servers/faults.ts';
 import { freePort } from '../servers/common.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
-import { config, makeContext, runScriptCaptured, startHarness, withEnv, type ConfigParts, type Harness } from './harness.ts';
+import { stringify } from 'yaml';
+import { integrations } from '../../scripts/lib/bootstrap/integrations.ts';
+import { parseConfigText, type ClusterConfig } from '../../scripts/lib/config/load.ts';
+import { config, configObject, makeContext, runScriptCaptured, startHarness, withEnv, type ConfigParts, type Harness } from './harness.ts';
 
 // PowerDNS against real servers: the in-cluster zone through pdns_server's HTTP API, the parent zone's delegation
 // through the real pdnsutil over the real sshd, every result checked with a real DNS query (dig) on the server's port.
@@ -228,6 +231,40 @@ test('a missing dig fails at once with a clear error, not after the verification
     rmSync(empty, { recursive: true, force: true });
   }
   assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started}ms`);
+});
+
+/**
+ * A cluster that uses this server from elsewhere (powerdns.external). The config rules want the API by address on port
+ * 8081 (what the network policies allow); the test server listens elsewhere, so the loaded config is pointed at it.
+ */
+function externalConfig(zone: string): ClusterConfig {
+  const o = configObject(h.parts()) as { network: Record<string, unknown> };
+  o.network.loadBalancerIps = { ingress: '10.0.10.201' };
+  const c = parseConfigText(stringify({ ...o, powerdns: { zone, external: { apiUrl: 'http://10.0.10.200:8081' } } }), 'apps.yaml');
+  const apiUrl = `http://127.0.0.1:${proxy.port}`;
+  return { ...c, powerdns: { ...c.powerdns!, apiUrl, external: { ...c.powerdns!.external!, apiUrl } } };
+}
+
+test('powerdns.external: the zone on the other cluster\'s server is checked, nothing is written; a missing zone is a clear error', async () => {
+  proxy.requests.length = 0;
+  const t = makeContext(externalConfig('k8s.example.test'), { secrets: secrets() });
+  const r = await syncPowerDns(t.ctx);
+  assert.is(r.changed, false);
+  assert.match(r.summary, /^zone k8s\.example\.test\. exists at http:\/\/127\.0\.0\.1:\d+; external-dns publishes itest\.k8s\.example\.test there$/);
+  assert.equal(writes(), []);
+  assert.ok(proxy.requests.some((q) => q.startsWith('GET') && q.includes('/zones/k8s.example.test.')), proxy.requests.join('\n'));
+  // The integration step of such a cluster waits for no Kustomization of its own.
+  const step = integrations(t.ctx).find((i) => i.name.startsWith('powerdns'))!;
+  assert.is(step.name, 'powerdns (external)');
+  assert.is(step.needs, undefined);
+  const missing = makeContext(externalConfig('nothere.example.test'), { secrets: secrets() });
+  try {
+    await syncPowerDns(missing.ctx);
+    assert.unreachable('a missing zone was accepted');
+  } catch (err) {
+    assert.match((err as Error).message, /^zone nothere\.example\.test\. does not exist on the PowerDNS at http:\/\/127\.0\.0\.1:\d+: it belongs to the cluster that runs that server/);
+  }
+  assert.equal(writes(), []);
 });
 
 test('plan mode (bootstrap --dry-run): no request, no SSH, no query; the steps are printed', async () => {

@@ -39,6 +39,25 @@ test('this repository passes task validate', async () => {
   for (const name of ['sources', 'sealed-secrets', 'cert-manager', 'cilium-lb', 'gateway', 'cloudnative-pg', 'spegel', 'proxmox-csi', 'vault', 'external-secrets', 'secret-stores', 'authentik', 'powerdns', 'external-dns', 'cert-manager-webhook-pdns', 'gitea', 'harbor', 'matrix']) {
     assert.ok(ks.includes(`flux-system/${name}`), `missing Kustomization ${name}`);
   }
+  // apps: its own Gateway for its domain in infra's zone, and the clients of infra's PowerDNS — no PowerDNS of its own.
+  const apps = r.trees.find((t) => t.cluster === 'apps')!;
+  const appsKs = [...apps.kustomizations.keys()];
+  for (const name of ['gateway', 'external-dns', 'cert-manager-webhook-pdns', 'cluster-issuers', 'network-policies', 'cilium-lb']) {
+    assert.ok(appsKs.includes(`flux-system/${name}`), `apps lacks Kustomization ${name}`);
+  }
+  assert.not.ok(appsKs.includes('flux-system/powerdns'));
+  const obj = (kind: string, name: string) => apps.objects.find((a) => a.obj.kind === kind && a.obj.metadata?.name === name)!.obj as { spec: Record<string, any> };
+  const gw = obj('Gateway', 'main');
+  assert.equal(gw.spec.addresses, [{ type: 'IPAddress', value: '10.0.20.201' }]);
+  assert.equal(gw.spec.listeners.map((l: { hostname?: string }) => l.hostname).filter(Boolean), ['*.apps.k8s.example.org', 'apps.k8s.example.org']);
+  const dns = obj('HelmRelease', 'external-dns').spec.values;
+  assert.ok(dns.extraArgs.includes('--pdns-server=http://10.0.10.200:8081'), dns.extraArgs);
+  assert.is(dns.txtOwnerId, 'apps');
+  assert.equal(dns.domainFilters, ['apps.k8s.example.org']);
+  assert.is(obj('ClusterIssuer', 'letsencrypt').spec.acme.solvers[0].dns01.webhook.config.host, 'http://10.0.10.200:8081');
+  assert.not.ok(apps.objects.some((a) => a.obj.kind === 'ExternalSecret'), 'apps has no Vault: no ExternalSecret');
+  const dnsPolicy = apps.objects.find((a) => a.obj.kind === 'CiliumNetworkPolicy' && a.obj.metadata?.namespace === 'dns-system' && a.obj.metadata?.name === 'allow-needs')!.obj as { spec: { egress: { toCIDR?: string[] }[] } };
+  assert.ok(dnsPolicy.spec.egress.some((e) => e.toCIDR?.includes('10.0.10.200/32')), 'external-dns may reach infra\'s API');
   // the committed graph is the current one
   assert.is(readFileSync(join(REPO_ROOT, 'docs/flux-graph.md'), 'utf8'), graphDocument(r.trees), 'docs/flux-graph.md is stale: run `task validate -- --graph`');
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');

@@ -15,7 +15,9 @@ import { exposeVps } from '../vps/expose.ts';
 //   scripts/lib/proxmox/host.ts       checkProxmoxPrerequisites(ctx)             preflight (PVE ≥ 8.4, import content)
 //   scripts/lib/headscale/routes.ts   approveHeadscaleRoutes(ctx)                 integrations, when `headscale:`
 //   scripts/lib/proxmox/csi-token.ts  ensureCsiToken(ctx)                         integrations, when `proxmoxCsi:`
-//   scripts/lib/powerdns/sync.ts      syncPowerDns(ctx)                           integrations, when `powerdns:`
+//   scripts/lib/powerdns/sync.ts      syncPowerDns(ctx)                           integrations, when `powerdns:` (with
+//                                                                                 `external:` it only checks the other
+//                                                                                 cluster's zone, waiting for nothing here)
 //   scripts/lib/vps/expose.ts         exposeVps(ctx)                              integrations, when `vps:` (it runs the
 //                                                                                 PowerDNS sync first, in place of that step)
 //
@@ -49,7 +51,9 @@ export function integrations(ctx: OpsContext): Integration[] {
     });
   }
   if (c.headscale) out.push({ name: 'headscale routes', run: (x) => approveHeadscaleRoutes(x) });
-  if (c.powerdns && !c.vps) out.push({ name: 'powerdns', needs: [KUSTOMIZATION_FOR.powerdns], run: (x) => syncPowerDns(x) });
+  // PowerDNS in another cluster (powerdns.external): nothing here to wait for; the step only checks that server's zone.
+  if (c.powerdns?.external) out.push({ name: 'powerdns (external)', run: (x) => syncPowerDns(x) });
+  else if (c.powerdns && !c.vps) out.push({ name: 'powerdns', needs: [KUSTOMIZATION_FOR.powerdns], run: (x) => syncPowerDns(x) });
   if (c.vps) out.push({ name: 'vps expose', needs: [KUSTOMIZATION_FOR.powerdns], run: (x) => exposeVps(x) });
   return out;
 }

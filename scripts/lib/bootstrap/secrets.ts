@@ -26,13 +26,21 @@ import { act, planNote, probe, type PhaseContext, type PhaseOutcome } from './st
 // Order matters: the key Secret is applied before Flux installs the controller (gitops phase), so the controller
 // starts with our key instead of generating its own; SealedSecrets committed before a rebuild decrypt after it.
 
+/** A Secret the bootstrap seals; `file`: the name of its *.sealed.yaml when not the Secret's name. */
+export type BootstrapSecret = PlainSecret & { file?: string };
+
 /** The Secrets sealed into the GitOps tree by the bootstrap, from .env values. Pure. */
-export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, string>): PlainSecret[] {
-  const out: PlainSecret[] = [];
+export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, string>): BootstrapSecret[] {
+  const out: BootstrapSecret[] = [];
   if (c.powerdns) {
     // Read by the in-cluster PowerDNS (api-key) and external-dns (PDNS_API_KEY env from the same Secret).
     // Preflight makes sure PDNS_API_KEY is set before a real run; the plan shows the step without it.
     out.push({ name: 'powerdns-api-key', namespace: 'dns-system', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
+    // With PowerDNS elsewhere there is no Vault to hand the DNS-01 issuer its key (infra's ExternalSecret): the same
+    // key, sealed for this cluster, where the ClusterIssuer reads it (cert-manager's cluster resource namespace).
+    if (c.powerdns.external) {
+      out.push({ name: 'powerdns-api-key', namespace: 'cert-manager', file: 'cert-manager-powerdns-api-key', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
+    }
   }
   if (c.backups) {
     // The backup jobs' S3 credentials and encryption passphrase: the etcd job runs in `backups`, the Raft snapshot job
@@ -120,7 +128,7 @@ export async function secretsPhase(p: PhaseContext): Promise<PhaseOutcome> {
   const sealed: Record<string, string> = {};
   let resealed = 0;
   for (const s of bootstrapSecrets(c, p.secrets)) {
-    const file = sealedSecretPath(c.cluster.name, s.name);
+    const file = sealedSecretPath(c.cluster.name, s.file ?? s.name);
     const rel = relative(REPO_ROOT, file);
     const digest = p.runner.dryRun ? '' : secretDigest(pair, { cert: certFingerprint(pair.cert), s });
     sealed[rel] = digest;

@@ -5,7 +5,7 @@ import { LineCounter, parseDocument, isMap, isScalar, isSeq, visit, type Node as
 import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { ClusterConfigSchema, type ParsedConfig } from './schema.ts';
-import { checkRules, type ConfigIssue } from './rules.ts';
+import { checkRules, externalDomain, type ConfigIssue } from './rules.ts';
 import { checkMachineRules } from './machine-rules.ts';
 import { checkMeshPeers, checkMeshRules, type MeshRemote } from './mesh-rules.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -19,8 +19,11 @@ export type ClusterConfig = Omit<ParsedConfig, 'github' | 'proxmox' | 'headscale
   github: ParsedConfig['github'] & { path: string };
   proxmox: ParsedConfig['proxmox'] & { apiUrl: string };
   headscale?: NonNullable<ParsedConfig['headscale']> & { routes: string[]; nodes: string[] | undefined };
-  powerdns?: Omit<NonNullable<ParsedConfig['powerdns']>, 'records' | 'apiUrl' | 'nameserver' | 'apiSourceRanges'> & {
+  powerdns?: Omit<NonNullable<ParsedConfig['powerdns']>, 'records' | 'apiUrl' | 'nameserver' | 'apiSourceRanges' | 'external'> & {
+    /** With external: that server's API. */
     apiUrl: string;
+    /** PowerDNS runs in another cluster; domain: this cluster's host names (default <cluster.name>.<zone>). */
+    external?: { apiUrl: string; domain: string };
     apiSourceRanges: string[];
     nameserver: { name: string; ip: string };
     records: { name: string; type: string; content: string[]; ttl: number }[];
@@ -321,7 +324,8 @@ export function resolveDefaults(c: ParsedConfig, meshRemotes: MeshRemote[] = [])
       ...c.powerdns,
       zone,
       // One address for the nameserver glue, the API and the pinned Service (checkRules refuses a config with neither).
-      apiUrl: c.powerdns.apiUrl ?? `http://${nameserverIp(c)}:8081`,
+      apiUrl: c.powerdns.external?.apiUrl ?? c.powerdns.apiUrl ?? `http://${nameserverIp(c)}:8081`,
+      external: c.powerdns.external && { apiUrl: c.powerdns.external.apiUrl, domain: externalDomain(c)! },
       apiSourceRanges: c.powerdns.apiSourceRanges ?? [c.network.nodeCidr],
       nameserver: { ip: nameserverIp(c), name: (c.powerdns.nameserver.name ?? `ns1.${zone}`).replace(/\.$/, '') },
       records: c.powerdns.records.map((r) => ({

@@ -19,7 +19,8 @@ export function checkMeshRules(c: ParsedConfig): ConfigIssue[] {
   const taken: [string, string][] = [[c.network.gateway, 'network.gateway'], [c.network.vip, 'network.vip'], ...c.nodes.map((n, i): [string, string] => [n.ip, `nodes[${i}] (${n.name})`])];
   if (c.powerdns?.nameserver.ip) taken.push([c.powerdns.nameserver.ip, 'powerdns.nameserver.ip']);
   if (c.network.loadBalancerIps) {
-    taken.push([c.network.loadBalancerIps.ingress, 'network.loadBalancerIps.ingress'], [c.network.loadBalancerIps.dns, 'network.loadBalancerIps.dns']);
+    taken.push([c.network.loadBalancerIps.ingress, 'network.loadBalancerIps.ingress']);
+    if (c.network.loadBalancerIps.dns) taken.push([c.network.loadBalancerIps.dns, 'network.loadBalancerIps.dns']);
     if (c.network.loadBalancerIps.monitoring) taken.push([c.network.loadBalancerIps.monitoring, 'network.loadBalancerIps.monitoring']);
   }
   for (const [addr, owner] of taken) {

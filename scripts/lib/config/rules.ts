@@ -128,7 +128,7 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   const lbIps = c.network.loadBalancerIps;
   if (lbIps) {
     claim(['network', 'loadBalancerIps', 'ingress'], lbIps.ingress, 'network.loadBalancerIps.ingress');
-    claim(['network', 'loadBalancerIps', 'dns'], lbIps.dns, 'network.loadBalancerIps.dns');
+    if (lbIps.dns) claim(['network', 'loadBalancerIps', 'dns'], lbIps.dns, 'network.loadBalancerIps.dns');
     if (lbIps.monitoring) claim(['network', 'loadBalancerIps', 'monitoring'], lbIps.monitoring, 'network.loadBalancerIps.monitoring');
   }
   if (c.powerdns?.nameserver.ip && c.powerdns.nameserver.ip !== lbIps?.dns && contains(node, c.powerdns.nameserver.ip)) {
@@ -186,10 +186,11 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
 
   // 7. DNS records belong to the zone, and name only addresses pinned on a Service (issue: the wildcard record named
   // whatever address the pool handed out first).
-  if (c.powerdns) {
+  if (c.powerdns?.external) issues.push(...externalPowerDnsIssues(c));
+  else if (c.powerdns) {
     const zone = c.powerdns.zone.replace(/\.$/, '');
     const ns = c.powerdns.nameserver.ip;
-    if (!ns && !lbIps) {
+    if (!ns && !lbIps?.dns) {
       add(['powerdns', 'nameserver', 'ip'], 'the in-cluster PowerDNS needs a pinned address: set network.loadBalancerIps.dns (nameserver.ip defaults to it)');
     } else if (ns && lbIps && ns !== lbIps.dns && c.network.loadBalancerCidr && contains(parseCidr(c.network.loadBalancerCidr), ns)) {
       // A nameserver outside the pool is not the in-cluster Service (a server elsewhere); inside it, it must be the pinned one.
@@ -197,7 +198,7 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
     }
     if (c.network.loadBalancerCidr) {
       const lb = parseCidr(c.network.loadBalancerCidr);
-      const pinned = new Set(lbIps ? [lbIps.ingress, lbIps.dns, ...(lbIps.monitoring && c.monitoring?.receiveFrom ? [lbIps.monitoring] : [])] : []);
+      const pinned = new Set(lbIps ? [lbIps.ingress, lbIps.dns, ...(lbIps.monitoring && c.monitoring?.receiveFrom ? [lbIps.monitoring] : [])].filter((ip) => ip !== undefined) : []);
       c.powerdns.records.forEach((r, i) => {
         if (r.type !== 'A') return;
         const contents = Array.isArray(r.content) ? r.content : [r.content];
@@ -224,6 +225,7 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   // 8. The VPS entry needs the zone it serves and the ingress it forwards to.
   if (c.vps) {
     if (!c.powerdns) add(['vps'], 'the vps section serves powerdns.zone as a secondary: add the powerdns section (or remove vps)');
+    else if (c.powerdns.external) add(['vps'], 'the vps section is the secondary of the zone, so it belongs to the config of the cluster that runs PowerDNS; remove it here (powerdns.external)');
     if (!c.network.loadBalancerIps?.ingress) {
       add(['network', 'loadBalancerIps', 'ingress'], 'vps forwards HTTPS to the ingress: set network.loadBalancerIps.ingress to the ingress LoadBalancer address');
     }
@@ -276,5 +278,50 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       if (cidrsOverlap(range, c.network.nodeCidr)) add(['monitoring', 'receiveFrom', i], `${range} overlaps this cluster's own network.nodeCidr ${c.network.nodeCidr}; list the node networks of the clusters that ship here (their monitoring.shipTo)`);
     });
   }
+  return issues;
+}
+
+/** The DNS name `name` equals `domain` or lies under it (both without the trailing dot). */
+export function underDomain(name: string, domain: string): boolean {
+  const n = name.replace(/\.$/, '');
+  const d = domain.replace(/\.$/, '');
+  return n === d || n.endsWith(`.${d}`);
+}
+
+/** This cluster's host-name domain with powerdns.external: external.domain, default <cluster.name>.<zone>. */
+export function externalDomain(c: Pick<ParsedConfig, 'cluster' | 'powerdns'>): string | undefined {
+  const p = c.powerdns;
+  if (!p?.external) return undefined;
+  return (p.external.domain ?? `${c.cluster.name}.${p.zone}`).replace(/\.$/, '');
+}
+
+/**
+ * powerdns.external: the server, its zone and its public entry belong to the config of the cluster that runs it; here
+ * only the API address (by IPv4 address: the network policies allow it by CIDR), the zone, and this cluster's own
+ * domain inside it (a name of its own, so the two clusters never publish the same host).
+ */
+function externalPowerDnsIssues(c: ParsedConfig): ConfigIssue[] {
+  const p = c.powerdns!;
+  const ext = p.external!;
+  const issues: ConfigIssue[] = [];
+  const add = (path: (string | number)[], message: string) => issues.push({ path: ['powerdns', ...path], message });
+  const owner = 'set it in the config of the cluster that runs PowerDNS';
+  if (p.apiUrl) add(['apiUrl'], 'powerdns.external.apiUrl is the API address when PowerDNS runs elsewhere; remove powerdns.apiUrl');
+  if (p.apiSourceRanges) add(['apiSourceRanges'], `who may reach the API is decided where PowerDNS runs; remove it here and ${owner} (include this cluster's network.nodeCidr ${c.network.nodeCidr})`);
+  if (p.delegation) add(['delegation'], `the delegation of the zone is managed by the cluster that runs PowerDNS; remove it here and ${owner}`);
+  if (p.records.length) add(['records'], `static records of the zone belong to the cluster that runs PowerDNS (this cluster's names are published by external-dns); remove them here and ${owner}`);
+  if (c.network.loadBalancerIps?.dns) add([], 'no PowerDNS runs here (powerdns.external): remove network.loadBalancerIps.dns');
+  const url = new URL(ext.apiUrl);
+  const host = url.hostname;
+  // The API Service of kubernetes/platform/powerdns listens on 8081, the port the network policies here allow.
+  if (url.port !== '8081') add(['external', 'apiUrl'], `${ext.apiUrl} does not name port 8081, where the PowerDNS API Service listens (and the only port the network policies of external-dns and cert-manager allow); write http://${host}:8081`);
+  if (!z4(host)) add(['external', 'apiUrl'], `${host} is a host name; name the server by its IPv4 address (network.loadBalancerIps.dns of the cluster that runs it): the network policies of external-dns and cert-manager allow the API by address`);
+  if (!c.network.loadBalancerIps?.ingress) {
+    issues.push({ path: ['network', 'loadBalancerIps', 'ingress'], message: "the Gateway of this cluster's domain needs a pinned address: set network.loadBalancerIps.ingress inside network.loadBalancerCidr" });
+  }
+  const zone = p.zone.replace(/\.$/, '');
+  const domain = externalDomain(c)!;
+  if (domain === zone) add(['external', 'domain'], `${domain} is the zone itself, where the cluster that runs PowerDNS publishes its names; use a name under it such as ${c.cluster.name}.${zone}`);
+  else if (!underDomain(domain, zone)) add(['external', 'domain'], `${domain} is outside powerdns.zone ${zone}; use a name under it such as ${c.cluster.name}.${zone}`);
   return issues;
 }

@@ -175,7 +175,7 @@ export const ClusterConfigSchema = z
       loadBalancerIps: z
         .strictObject({
           ingress: ipv4.describe("The shared Gateway's address (HTTPS front door; the VPS forwards here)"),
-          dns: ipv4.describe("The in-cluster PowerDNS Service's address (nameserver glue, API)"),
+          dns: ipv4.optional().describe("The in-cluster PowerDNS Service's address (nameserver glue, API); not with powerdns.external"),
           monitoring: ipv4
             .optional()
             .describe('VictoriaMetrics (remote write, :8428) and VictoriaLogs (insert, :9428) for the clusters that ship here (monitoring.receiveFrom); their monitoring.shipTo.address'),
@@ -242,7 +242,18 @@ export const ClusterConfigSchema = z
       .strictObject({
         apiUrl: httpUrl.optional().describe('PowerDNS HTTP API; default http://<network.loadBalancerIps.dns>:8081'),
         serverId: z.string().min(1).default('localhost'),
-        zone: dnsName.describe('Zone served by the in-cluster PowerDNS'),
+        zone: dnsName.describe('Zone served by the in-cluster PowerDNS (with external: the zone on that server this cluster publishes into)'),
+        external: z
+          .strictObject({
+            apiUrl: httpUrl.describe("The other cluster's PowerDNS API, by address: http://<its network.loadBalancerIps.dns>:8081"),
+            domain: dnsName
+              .optional()
+              .describe("This cluster's host names: the Gateway's listeners, its certificate, what external-dns may write; inside zone, never the zone itself. Default <cluster.name>.<zone>"),
+          })
+          .optional()
+          .describe(
+            'PowerDNS runs in another cluster (infra): none runs here; external-dns publishes records and cert-manager answers DNS-01 challenges through that API, in the same zone under this cluster\'s own domain (no delegation needed). The API key is PDNS_API_KEY, sealed for this cluster',
+          ),
         nameserver: z
           .strictObject({
             name: dnsName.optional().describe('Default ns1.<zone>'),

@@ -24,6 +24,14 @@ export const NEEDS_SECTION: Record<string, 'powerdns' | 'proxmoxCsi' | 'headscal
   'proxmox-csi': 'proxmoxCsi',
 };
 
+/**
+ * Kustomizations that run a server the config may place in another cluster instead (powerdns.external): left out,
+ * and whatever depends on them stays, minus that dependency — the server it needs is reachable elsewhere.
+ */
+export const RUNS_ELSEWHERE: Record<string, (c: ClusterConfig) => string | undefined> = {
+  powerdns: (c) => (c.powerdns?.external ? `PowerDNS runs elsewhere (powerdns.external.apiUrl ${c.powerdns.external.apiUrl})` : undefined),
+};
+
 export function roleTreeDir(role: string): string {
   return `kubernetes/clusters/${role}/flux`;
 }
@@ -52,15 +60,17 @@ export function roleKustomizations(root: string, role: string): FluxKustomizatio
 /** Names left out for this config: those whose section is absent, then, transitively, those depending on them. */
 export function omittedKustomizations(c: ClusterConfig, ks: FluxKustomizationRef[]): Map<string, string> {
   const why = new Map<string, string>();
+  const elsewhere = elsewhereKustomizations(c, ks);
   for (const k of ks) {
     const section = NEEDS_SECTION[k.name];
-    if (section && c[section] === undefined) why.set(k.name, `needs the ${section} section`);
+    if (elsewhere.has(k.name)) why.set(k.name, elsewhere.get(k.name)!);
+    else if (section && c[section] === undefined) why.set(k.name, `needs the ${section} section`);
   }
   for (let changed = true; changed; ) {
     changed = false;
     for (const k of ks) {
       if (why.has(k.name)) continue;
-      const dep = k.dependsOn.find((d) => why.has(d));
+      const dep = k.dependsOn.find((d) => why.has(d) && !elsewhere.has(d));
       if (dep) {
         why.set(k.name, `depends on ${dep}`);
         changed = true;
@@ -68,6 +78,16 @@ export function omittedKustomizations(c: ClusterConfig, ks: FluxKustomizationRef
     }
   }
   return why;
+}
+
+/** The Kustomizations of the tree whose server runs in another cluster, with the reason. */
+export function elsewhereKustomizations(c: ClusterConfig, ks: FluxKustomizationRef[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const k of ks) {
+    const reason = RUNS_ELSEWHERE[k.name]?.(c);
+    if (reason) out.set(k.name, reason);
+  }
+  return out;
 }
 
 export function renderFluxEntry(c: ClusterConfig, root: string, note: string): string {
@@ -80,6 +100,16 @@ export function renderFluxEntry(c: ClusterConfig, root: string, note: string): s
     patches.push({
       target: { group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', name: 'cluster-secrets' },
       patch: stringify([{ op: 'replace', path: '/spec/path', value: `./kubernetes/clusters/${name}/secrets` }]),
+    });
+  }
+  // Kept Kustomizations lose their dependency on a server that runs elsewhere (a JSON patch of the whole list: kustomize
+  // knows no merge key for Flux's dependsOn).
+  const elsewhere = elsewhereKustomizations(c, ks);
+  for (const k of ks) {
+    if (omitted.has(k.name) || !k.dependsOn.some((d) => elsewhere.has(d))) continue;
+    patches.push({
+      target: { group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', name: k.name },
+      patch: stringify([{ op: 'replace', path: '/spec/dependsOn', value: k.dependsOn.filter((d) => !elsewhere.has(d)).map((name) => ({ name })) }]),
     });
   }
   for (const [k] of [...omitted].sort(([a], [b]) => a.localeCompare(b))) {
@@ -102,7 +132,7 @@ export function renderFluxEntry(c: ClusterConfig, root: string, note: string): s
     '# with this cluster\'s secrets path. The flux-system/ directory that `flux bootstrap` commits next to this file is',
     '# deliberately not listed: the bootstrap owns Flux\'s own components and re-applies them on every run (`task',
     '# validate` checks that).',
-    ...(left.length ? ['# Left out (their config section is absent):', ...left] : []),
+    ...(left.length ? ['# Left out (their config section is absent, or what they run runs elsewhere):', ...left] : []),
     stringify(doc, { lineWidth: 0 }).trimEnd(),
     '',
   ].join('\n');
@@ -116,7 +146,9 @@ export function renderSecretsReadme(c: ClusterConfig, note: string): string {
 The scripts write SealedSecrets here (never plaintext):
 
 - \`powerdns-api-key.sealed.yaml\`: Secret \`dns-system/powerdns-api-key\` (key \`api-key\`), by the bootstrap (phase
-  \`secrets\`) when the config has a \`powerdns\` section.
+  \`secrets\`) when the config has a \`powerdns\` section; with \`powerdns.external\` also
+  \`cert-manager-powerdns-api-key.sealed.yaml\` (Secret \`cert-manager/powerdns-api-key\`, the DNS-01 issuer's key:
+  there is no Vault here to read it from).
 - \`proxmox-csi-plugin.sealed.yaml\`: Secret \`csi-proxmox/proxmox-csi-plugin\` (key \`config.yaml\`), by
   \`task storage:csi-token\`.
 

@@ -81,18 +81,28 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
   // them, and no record names them.
   if (c.network.loadBalancerIps && c.powerdns) {
     s.LB_IP_INGRESS = c.network.loadBalancerIps.ingress;
-    s.LB_IP_DNS = c.network.loadBalancerIps.dns;
+    if (c.network.loadBalancerIps.dns && !c.powerdns.external) s.LB_IP_DNS = c.network.loadBalancerIps.dns;
   }
   if (c.ipv6) {
     s.NODE_CIDR_V6 = c.ipv6.nodeCidr;
     s.POD_CIDR_V6 = c.ipv6.podCidr;
     s.SERVICE_CIDR_V6 = c.ipv6.serviceCidr;
   }
-  if (c.powerdns) {
+  if (c.powerdns?.external) {
+    // PowerDNS runs in another cluster: DNS_ZONE is this cluster's own domain inside that zone (its Gateway's
+    // listeners, certificate and external-dns filter), PDNS_API_* that server's API (the network policies allow its address, port 8081).
+    const api = new URL(c.powerdns.external.apiUrl);
+    s.DNS_ZONE = c.powerdns.external.domain;
+    s.PDNS_API_URL = c.powerdns.external.apiUrl.replace(/\/+$/, '');
+    s.PDNS_API_CIDR = `${api.hostname}/32`;
+  } else if (c.powerdns) {
     s.DNS_ZONE = c.powerdns.zone;
     s.DNS_NAMESERVER_IP = c.powerdns.nameserver.ip;
     // A JSON list: `field: ${PDNS_API_SOURCE_RANGES}` is a plain string before substitution and a list after it.
     s.PDNS_API_SOURCE_RANGES = JSON.stringify(c.powerdns.apiSourceRanges);
+    s.PDNS_API_URL = 'http://powerdns-api.dns-system.svc:8081';
+    // The same server by its LoadBalancer address (what another cluster's external-dns and cert-manager reach).
+    s.PDNS_API_CIDR = `${c.powerdns.nameserver.ip}/32`;
   }
   // Each Cluster's spec.plugins: `plugins: ${DB_BACKUP_PLUGINS:=[]}` (a JSON list; none without databaseBackups).
   if (c.databaseBackups) {

@@ -23,6 +23,7 @@ export const powerDnsSyncScript: ScriptSpec<typeof options> = {
   details: [
     'Creates what is missing and replaces what differs (per name and type); never deletes other records.',
     'The in-cluster server through its HTTP API (PDNS_API_KEY), the parent zone on the VPS through pdnsutil over SSH.',
+    'With powerdns.external (PowerDNS runs in another cluster) it writes nothing: it checks that the zone exists there.',
     '--dry-run reads both (read-only) and prints the diff and the exact requests and commands; it needs what those',
     '  reads need: PDNS_API_KEY (.env) for the API, SSH to the VPS for the parent zone. A read it cannot make is named.',
     'exit codes: 0 in sync (or done), 1 a request or command failed, or DNS did not answer as configured, 2 usage, 3 config.',

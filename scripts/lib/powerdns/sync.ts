@@ -173,11 +173,35 @@ async function verifyByDns(ctx: OpsContext, checks: DigCheck[], opts: PowerDnsSy
   });
 }
 
+/**
+ * powerdns.external: the server, its zone and records belong to the cluster that runs it; this cluster only uses the
+ * API (external-dns, the DNS-01 webhook). So nothing is written: the zone must exist there, and the key must open it.
+ */
+async function checkExternalZone(ctx: OpsContext, api: PowerDnsApi, live: boolean): Promise<OpResult> {
+  const p = ctx.config.powerdns!;
+  const zone = fqdn(p.zone);
+  ctx.runner.heading(`PowerDNS of another cluster at ${p.apiUrl} (powerdns.external): zone ${zone}, names under ${p.external!.domain}:`);
+  if (!live) {
+    ctx.runner.planOnly(`? GET ${api.zoneUrl(zone)}   # the zone must exist there; nothing is written (external-dns publishes this cluster's names)`);
+    return { changed: false, summary: `would check that ${zone} exists at ${p.apiUrl}` };
+  }
+  const existing = await api.getZone(zone);
+  if (!existing) {
+    throw new Error(
+      `zone ${zone} does not exist on the PowerDNS at ${p.apiUrl}: it belongs to the cluster that runs that server — run its bootstrap (or \`task dns:sync\` with its config) first, or fix powerdns.zone here`,
+    );
+  }
+  const summary = `zone ${zone} exists at ${p.apiUrl}; external-dns publishes ${p.external!.domain} there`;
+  if (!ctx.runner.dryRun) ctx.log.print(summary);
+  return { changed: false, summary };
+}
+
 export async function syncPowerDns(ctx: OpsContext, opts: PowerDnsSyncOptions = {}): Promise<OpResult> {
   const p = ctx.config.powerdns;
   if (!p) return { changed: false, summary: 'no powerdns section: nothing to do' };
   const live = !ctx.runner.dryRun || !!opts.inspect;
   const api = powerDnsApi(ctx, live, opts.http);
+  if (p.external) return checkExternalZone(ctx, api, live);
   ctx.runner.heading(`PowerDNS zone ${fqdn(p.zone)} at ${p.apiUrl}${p.delegation ? `, delegation in ${fqdn(p.delegation.parentZone)} on ${p.delegation.host}` : ''}:`);
   const desired = desiredZoneRRsets(ctx.config);
   const zone = await syncZone(ctx, api, desired, live);

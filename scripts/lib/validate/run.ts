@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
-import { join } from 'node:path';
-import type { ClusterConfig } from '../config/load.ts';
+import { join, relative } from 'node:path';
+import { checkExternalDns, configGroups, powerDnsServerOf, type ConfigFile } from '../config/dns-rules.ts';
+import { parseConfigText, type ClusterConfig } from '../config/load.ts';
+import { underDomain } from '../config/rules.ts';
 import { diffGenerated } from '../configure/sync.ts';
 import { TERRAFORM_LAYERS } from '../configure/render.ts';
 import { REPO_ROOT } from '../core/paths.ts';
@@ -32,6 +34,11 @@ export interface ValidateOptions {
   config?: ClusterConfig;
   /** Run `terraform fmt -check` when terraform is on PATH (default true). */
   terraformFmt?: boolean;
+  /**
+   * Groups of config files checked against each other (powerdns.external: scripts/lib/config/dns-rules.ts). Default:
+   * the shipped examples (cluster.example.yaml, clusters/*.example.yaml); `task validate` adds the user's own.
+   */
+  configGroups?: string[][];
 }
 
 export interface ValidateReport {
@@ -110,6 +117,10 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     checkSecretFiles(index, trees, findings);
   });
 
+  await timed(timings, 'configs', () => {
+    for (const group of o.configGroups ?? [configGroups(root).examples]) checkConfigGroup(root, group, trees, findings);
+  });
+
   await timed(timings, 'traffic', () => {
     for (const t of trees) {
       checkRoutes(t, findings);
@@ -176,6 +187,43 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
     timings,
     terraformFmtRan,
   };
+}
+
+/**
+ * Configs that belong together, checked against each other: a cluster using another's PowerDNS (powerdns.external)
+ * and that cluster agree (dns-rules.ts), and the server's routes claim no host name of the client's domain. A config
+ * that does not load is reported here too (its own problems are `task configure`'s to show in full).
+ */
+export function checkConfigGroup(root: string, files: string[], trees: ClusterTree[], findings: Finding[]): void {
+  const configs: ConfigFile[] = [];
+  for (const f of files) {
+    const shown = relative(root, f).startsWith('..') ? f : relative(root, f);
+    try {
+      configs.push({ file: shown, config: parseConfigText(readFileSync(f, 'utf8'), shown) });
+    } catch (err) {
+      const first = (err as { problems?: string[] }).problems?.[0] ?? (err as Error).message;
+      findings.push({ check: 'config', file: shown, message: `not a valid cluster config, so it is not checked against the others: ${first}` });
+    }
+  }
+  for (const i of checkExternalDns(configs)) findings.push({ check: 'config', file: i.file, message: `${i.field}: ${i.message}` });
+  for (const client of configs) {
+    const server = powerDnsServerOf(client, configs);
+    const tree = server && trees.find((t) => t.cluster === server.config.cluster.name);
+    if (!server || !tree) continue;
+    const domain = client.config.powerdns!.external!.domain;
+    for (const a of tree.objects) {
+      if (a.obj.kind !== 'HTTPRoute') continue;
+      for (const h of ((a.obj.spec ?? {}) as { hostnames?: string[] }).hostnames ?? []) {
+        if (!underDomain(h.replace(/^\*\./, ''), domain)) continue;
+        findings.push({
+          check: 'routes',
+          ...(a.file ? { file: a.file } : {}),
+          object: describe(a.obj),
+          message: `hostname ${h} (cluster ${tree.cluster}, ${server.file}) lies in ${domain}, the domain of cluster ${client.config.cluster.name} (${client.file}, powerdns.external.domain): both clusters would publish it; move the route under another name, or give ${client.config.cluster.name} another domain`,
+        });
+      }
+    }
+  }
 }
 
 /** The pool addresses the config's DNS names: A records inside network.loadBalancerCidr and the nameserver glue. */
