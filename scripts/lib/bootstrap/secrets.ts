@@ -17,6 +17,7 @@ import {
   type KeyPair,
 } from '../sealed-secrets/keypair.ts';
 import { sealSecret, sealedSecretPath, sealingCertPath, type PlainSecret } from '../sealed-secrets/seal.ts';
+import { BACKUP_SECRET, DATABASES, databaseBackupsOf } from '../backups/target.ts';
 import { BootstrapError } from './errors.ts';
 import { readIfExists, writeAtomic } from '../core/files.ts';
 import { commitAndPush } from './publish.ts';
@@ -37,18 +38,35 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
   if (c.backups) {
     // The backup jobs' S3 credentials and encryption passphrase: the etcd job runs in `backups`, the Raft snapshot job
     // next to Vault (it needs Vault's CA from vault/vault-tls).
-    const stringData = {
-      'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID ?? '',
-      'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY ?? '',
-      passphrase: secrets.BACKUP_PASSPHRASE ?? '',
-    };
-    for (const namespace of ['backups', 'vault']) out.push({ name: 'backup-target', namespace, stringData });
+    const keys = { 'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID ?? '', 'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY ?? '' };
+    const stringData = { ...keys, passphrase: secrets.BACKUP_PASSPHRASE ?? '' };
+    for (const namespace of ['backups', 'vault']) out.push({ name: BACKUP_SECRET, namespace, stringData });
+    // The same keys for each database's Barman Cloud ObjectStore (which reads the region from a Secret too); Barman
+    // does its own thing with the data, so no passphrase there.
+    if (databaseBackupsOf(c)) {
+      for (const d of DATABASES) out.push({ name: BACKUP_SECRET, namespace: d.namespace, stringData: { ...keys, region: c.backups.s3.region } });
+    }
   }
   if (c.monitoring?.alerts.receiver === 'webhook') {
     // Alertmanager reads the URL from this file (webhook_configs url_file): the URL often carries a token.
     out.push({ name: 'alertmanager-receiver', namespace: 'monitoring', stringData: { url: secrets.ALERT_WEBHOOK_URL ?? '' } });
   }
   return out;
+}
+
+/**
+ * File names (without .sealed.yaml) of the sealed secrets, in order: a name's first Secret keeps `<name>`, the same
+ * name in a further namespace gets `<namespace>-<name>` (one file per SealedSecret; backup-target is in several).
+ */
+export function sealedFileNames(list: PlainSecret[]): string[] {
+  const seen = new Set<string>();
+  return list.map((s) => {
+    if (!seen.has(s.name)) {
+      seen.add(s.name);
+      return s.name;
+    }
+    return `${s.namespace}-${s.name}`;
+  });
 }
 
 const PLACEHOLDER: KeyPair = { key: '<redacted>', cert: '' };
@@ -115,8 +133,10 @@ export async function secretsPhase(p: PhaseContext): Promise<PhaseOutcome> {
   const before = (p.previous?.facts?.sealed ?? {}) as Record<string, string>;
   const sealed: Record<string, string> = {};
   let resealed = 0;
-  for (const s of bootstrapSecrets(c, p.secrets)) {
-    const file = sealedSecretPath(c.cluster.name, s.name);
+  const plain = bootstrapSecrets(c, p.secrets);
+  const fileNames = sealedFileNames(plain);
+  for (const [i, s] of plain.entries()) {
+    const file = sealedSecretPath(c.cluster.name, fileNames[i]!);
     const rel = relative(REPO_ROOT, file);
     const digest = p.runner.dryRun ? '' : secretDigest(pair, { cert: certFingerprint(pair.cert), s });
     sealed[rel] = digest;
