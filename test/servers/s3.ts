@@ -1,14 +1,17 @@
 import { createServer, type Server } from 'node:http';
 
-// A fake S3-compatible endpoint on loopback for ListObjectsV2, the one call `task backup:status` makes. It follows the
-// S3 API reference (ListObjectsV2: path-style GET /<bucket>?list-type=2&prefix=…&continuation-token=…, XML
-// ListBucketResult, at most `pageSize` keys per page with NextContinuationToken) and refuses a request whose SigV4
-// Authorization header does not name the expected access key, as S3 does (403 InvalidAccessKeyId).
+// A fake S3-compatible endpoint on loopback for ListObjectsV2 and GetObject, the calls `task backup:status` makes. It
+// follows the S3 API reference (ListObjectsV2: path-style GET /<bucket>?list-type=2&prefix=…&continuation-token=…, XML
+// ListBucketResult, at most `pageSize` keys per page with NextContinuationToken; GetObject: GET /<bucket>/<key>, the
+// body, or 404 NoSuchKey) and refuses a request whose SigV4 Authorization header does not name the expected access
+// key, as S3 does (403 InvalidAccessKeyId).
 
 export interface FakeObject {
   key: string;
   lastModified: Date;
   size: number;
+  /** What GetObject returns (absent: an empty body). */
+  body?: string;
 }
 
 export interface FakeS3 {
@@ -34,8 +37,16 @@ export async function startFakeS3(o: { bucket: string; accessKeyId: string; obje
       return xml(403, '<Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>');
     }
     const bucket = url.pathname.replace(/^\/+|\/+$/g, '');
+    const objectPath = /^\/([^/]+)\/(.+)$/.exec(url.pathname);
+    if (req.method === 'GET' && objectPath && objectPath[1] === o.bucket && !url.searchParams.has('list-type')) {
+      const key = decodeURIComponent(objectPath[2]!);
+      const found = o.objects.find((x) => x.key === key);
+      if (!found) return xml(404, `<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${esc(key)}</Key></Error>`);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'last-modified': found.lastModified.toUTCString() });
+      return res.end(found.body ?? '');
+    }
     if (req.method !== 'GET' || url.searchParams.get('list-type') !== '2') {
-      return xml(400, '<Error><Code>NotImplemented</Code><Message>only ListObjectsV2 is simulated</Message></Error>');
+      return xml(400, '<Error><Code>NotImplemented</Code><Message>only ListObjectsV2 and GetObject are simulated</Message></Error>');
     }
     if (bucket !== o.bucket) return xml(404, `<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>${esc(bucket)}</BucketName></Error>`);
     const prefix = url.searchParams.get('prefix') ?? '';
