@@ -189,6 +189,22 @@ test('the full example config (every section on): cold bootstrap to the end, the
     const csiConfig = parse(Buffer.from(unsealed.data['config.yaml'] ?? '', 'base64').toString('utf8')) as { clusters: { token_id: string; token_secret: string }[] };
     assert.is(csiConfig.clusters[0]?.token_id, `${c.proxmoxCsi.user}!${c.proxmoxCsi.tokenName}`);
     assert.is(csiConfig.clusters[0]?.token_secret, issued[0]!.value);
+    // The backup target's one key from .env, sealed into each namespace that writes backups — the snapshot jobs' with
+    // the passphrase, the databases' with the region Barman reads — one file each, on the branch Flux reads.
+    const unsealBackupTarget = (file: string) => {
+      const text = sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:kubernetes/clusters/${c.cluster.name}/secrets/${file}`);
+      assert.not.ok(text.includes(secrets.BACKUP_S3_SECRET_ACCESS_KEY), `${file}: the key is not in git in plain text`);
+      const copy = join(w.base, file);
+      writeFileSync(copy, text);
+      const out = JSON.parse(execFileSync(join(lab!.binDir, 'kubeseal'), ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', copy, '-o', 'json'], { env: { ...process.env, ...lab!.env }, encoding: 'utf8' })) as { metadata: { namespace: string }; data: Record<string, string> };
+      return { namespace: out.metadata.namespace, data: Object.fromEntries(Object.entries(out.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) };
+    };
+    const keys = { 'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID, 'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY };
+    assert.equal(unsealBackupTarget('backup-target.sealed.yaml'), { namespace: 'backups', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    assert.equal(unsealBackupTarget('vault-backup-target.sealed.yaml'), { namespace: 'vault', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    for (const ns of ['authentik', 'gitea', 'harbor', 'matrix']) {
+      assert.equal(unsealBackupTarget(`${ns}-backup-target.sealed.yaml`), { namespace: ns, data: { ...keys, region: c.backups.s3.region } }, ns);
+    }
     assert.is(w.repo.head(), w.repo.remoteHead());
     // Flux applied it: proxmox-csi and powerdns are Ready; PowerDNS was synced only once its Kustomization was.
     const ks = lab.state().flux!.kustomizations;
