@@ -337,6 +337,11 @@ test('a backups section renders its Flux phase, S3 settings, the Talos API acces
   // One file per SealedSecret: the name's first keeps backup-target.sealed.yaml, the others carry their namespace.
   assert.equal(sealedFileNames(sealed), ['backup-target', 'vault-backup-target', 'authentik-backup-target', 'gitea-backup-target', 'harbor-backup-target', 'matrix-backup-target']);
   assert.throws(() => parseConfigText(base + '\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: lab-backups }\n  etcdSchedule: daily\n', 'x.yaml'), /five-field cron schedule/);
+  // Five fields that never run (31 February) or run nowhere (minute 61): refused, as backup:status could not bound them.
+  for (const bad of ['0 3 31 2 *', '61 3 * * *']) {
+    assert.throws(() => parseConfigText(base + `\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: lab-backups }\n  vaultSchedule: "${bad}"\n`, 'x.yaml'), (e: Error & { problems?: string[] }) =>
+      [e.message, ...(e.problems ?? [])].some((m) => m.includes(`backups.vaultSchedule: "${bad}" is not a cron schedule that ever runs`)));
+  }
 });
 
 test.run();

@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 // The shape of cluster.yaml. Structure and per-field rules live here; rules that relate several fields (overlaps,
@@ -24,7 +25,18 @@ const hostOrIp = z
 const dnsName = z.string().regex(DNS_NAME, { message: 'must be a DNS name such as k8s.example.org' });
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
 const port = z.number().int().min(1).max(65535);
-const cron = z.string().regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron schedule such as "0 3 * * *"' });
+const cron = z
+  .string()
+  .regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron schedule such as "0 3 * * *"' })
+  // Read as backup:status reads it (croner): a field out of range, or a date that never comes, is refused here.
+  .refine((v) => !/^(\S+\s+){4}\S+$/.test(v) || cronRuns(v), { message: 'is not a cron schedule that ever runs (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7)' });
+function cronRuns(schedule: string): boolean {
+  try {
+    return new Cron(schedule, { paused: true, timezone: 'UTC' }).nextRun() !== null;
+  } catch {
+    return false;
+  }
+}
 const duration = z.string().regex(/^\d+[hdwy]$/, { message: 'must be a number and a unit h, d, w or y, such as 30d' });
 
 const semver = (prefix: 'v' | '', example: string) =>
