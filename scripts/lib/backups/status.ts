@@ -194,7 +194,7 @@ export const backupStatusScript: ScriptSpec<Record<string, never>> = {
     'safe-reset and destroy. Read-only: a --dry-run reads the same (it needs the same S3 keys).',
     'Every scheduled kind must have a backup younger than its schedule allows (the longest gap between two runs of',
     `backups.etcdSchedule, .vaultSchedule, .databases.schedule, plus ${SLACK_SECONDS / 3600} hours); a database counts only base backups`,
-    'Barman finished (status DONE). Local snapshots are taken by hand and never make it fail.',
+    'Barman finished (status DONE); local snapshots are taken by hand and never make it fail.',
     'exit codes: 0 every scheduled backup is recent, 1 one is missing or too old, 2 usage or the S3 keys missing from .env, 3 config.',
     'examples:',
     '  task backup:status',
