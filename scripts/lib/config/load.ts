@@ -364,8 +364,8 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
   ];
   if (c.powerdns) req.push({ env: 'PDNS_API_KEY', section: 'powerdns', why: 'the PowerDNS HTTP API key (X-API-Key)' });
   if (c.backups) {
-    req.push({ env: 'BACKUP_S3_ACCESS_KEY_ID', section: 'backups', why: 'the S3 access key the backup jobs write with' });
-    req.push({ env: 'BACKUP_S3_SECRET_ACCESS_KEY', section: 'backups', why: 'the S3 secret key the backup jobs write with' });
+    req.push({ env: 'BACKUP_S3_ACCESS_KEY_ID', section: 'backups', why: 'the S3 access key the backup jobs and the databases write with' });
+    req.push({ env: 'BACKUP_S3_SECRET_ACCESS_KEY', section: 'backups', why: 'the S3 secret key the backup jobs and the databases write with' });
     req.push({ env: 'BACKUP_PASSPHRASE', section: 'backups', why: 'the passphrase the snapshots are encrypted with (keep a copy outside the cluster: restores need it)' });
   }
   if (c.monitoring?.alerts.receiver === 'webhook') {
