@@ -14,8 +14,8 @@ import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
 import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN, sh, type World, type WorldLab } from './harness.ts';
 
-// The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups,
-// databaseBackups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
+// The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
+// with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
 // two real PowerDNS servers (the in-cluster primary; the VPS's, home of the parent zone and secondary of the cluster
 // zone, real AXFR and NOTIFY between them), Debian's nginx with the stream module as the VPS's SNI passthrough and an
 // `openssl s_server` as the ingress. Then once more, and the integrations phase once more on its own: neither changes
@@ -62,7 +62,7 @@ test('the full example config (every section on): cold bootstrap to the end, the
   const example = parse(readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8')) as Record<string, any>;
   const fixture = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', FIXTURE), 'utf8')) as Record<string, any>;
   assert.equal(fixture, example, `${FIXTURE} is the example config`);
-  assert.ok(example.headscale && example.powerdns && example.vps && example.proxmoxCsi && example.monitoring && example.backups && example.databaseBackups, 'the example has every optional section');
+  assert.ok(example.headscale && example.powerdns && example.vps && example.proxmoxCsi && example.monitoring && example.backups?.databases, 'the example has every optional section');
 
   let cluster: PdnsServer | undefined;
   let vps: PdnsServer | undefined;
@@ -115,11 +115,10 @@ test('the full example config (every section on): cold bootstrap to the end, the
       raw.proxmoxCsi = example.proxmoxCsi;
       raw.monitoring = example.monitoring;
       raw.backups = example.backups;
-      raw.databaseBackups = example.databaseBackups;
     });
     const w = world;
     const c = w.repo.config;
-    assert.ok(c.headscale && c.powerdns && c.vps && c.proxmoxCsi && c.monitoring && c.backups && c.databaseBackups, 'every optional section is on');
+    assert.ok(c.headscale && c.powerdns && c.vps && c.proxmoxCsi && c.monitoring && c.backups?.databases.enabled, 'every optional section is on');
     // The primary above runs what the rendered cluster settings give the Flux tree's powerdns-config.
     const settings = parse(readFileSync(join(w.repo.root, 'kubernetes/clusters', c.cluster.name, 'cluster-settings.yaml'), 'utf8')) as { data: Record<string, string> };
     assert.is(settings.data.DNS_SECONDARY_IP, '127.0.0.1', 'allow-axfr-ips of the primary');
@@ -190,6 +189,22 @@ test('the full example config (every section on): cold bootstrap to the end, the
     const csiConfig = parse(Buffer.from(unsealed.data['config.yaml'] ?? '', 'base64').toString('utf8')) as { clusters: { token_id: string; token_secret: string }[] };
     assert.is(csiConfig.clusters[0]?.token_id, `${c.proxmoxCsi.user}!${c.proxmoxCsi.tokenName}`);
     assert.is(csiConfig.clusters[0]?.token_secret, issued[0]!.value);
+    // The backup target's one key from .env, sealed into each namespace that writes backups — the snapshot jobs' with
+    // the passphrase, the databases' with the region Barman reads — one file each, on the branch Flux reads.
+    const unsealBackupTarget = (file: string) => {
+      const text = sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:kubernetes/clusters/${c.cluster.name}/secrets/${file}`);
+      assert.not.ok(text.includes(secrets.BACKUP_S3_SECRET_ACCESS_KEY), `${file}: the key is not in git in plain text`);
+      const copy = join(w.base, file);
+      writeFileSync(copy, text);
+      const out = JSON.parse(execFileSync(join(lab!.binDir, 'kubeseal'), ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', copy, '-o', 'json'], { env: { ...process.env, ...lab!.env }, encoding: 'utf8' })) as { metadata: { namespace: string }; data: Record<string, string> };
+      return { namespace: out.metadata.namespace, data: Object.fromEntries(Object.entries(out.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) };
+    };
+    const keys = { 'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID, 'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY };
+    assert.equal(unsealBackupTarget('backup-target.sealed.yaml'), { namespace: 'backups', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    assert.equal(unsealBackupTarget('vault-backup-target.sealed.yaml'), { namespace: 'vault', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    for (const ns of ['authentik', 'gitea', 'harbor', 'matrix']) {
+      assert.equal(unsealBackupTarget(`${ns}-backup-target.sealed.yaml`), { namespace: ns, data: { ...keys, region: c.backups.s3.region } }, ns);
+    }
     assert.is(w.repo.head(), w.repo.remoteHead());
     // Flux applied it: proxmox-csi and powerdns are Ready; PowerDNS was synced only once its Kustomization was.
     const ks = lab.state().flux!.kustomizations;

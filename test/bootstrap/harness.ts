@@ -55,7 +55,6 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   delete raw.vps;
   delete raw.monitoring;
   delete raw.backups;
-  delete raw.databaseBackups;
   raw.proxmox = { ...(raw.proxmox as object), host: '127.0.0.1', sshPort: sshd.port, sshUser: sshd.user };
   raw.ssh = { knownHostsFile: sshd.knownHostsFile, identityFile: sshd.identityFile };
   raw.github = { owner: OWNER, repository: REPO, branch: 'main' };

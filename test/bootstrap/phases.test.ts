@@ -85,8 +85,9 @@ test("a failed phase's summary row says why: the tool, its exit code and its las
 test('bootstrap secrets: only for configured sections', () => {
   assert.equal(bootstrapSecrets(config('one-node.yaml'), { PDNS_API_KEY: 'k' }), []);
   const five = bootstrapSecrets(config('five-node.yaml'), { PDNS_API_KEY: 'pdns-key-123' });
-  // The backups section's target (its keys in .env) goes to both readers; the receiver only with a webhook.
-  assert.equal(five.map((s) => `${s.namespace}/${s.name}`), ['dns-system/powerdns-api-key', 'backups/backup-target', 'vault/backup-target']);
+  // The backups section's target (its keys in .env) goes to every writer: the snapshot jobs and each database; the
+  // receiver only with a webhook.
+  assert.equal(five.map((s) => `${s.namespace}/${s.name}`), ['dns-system/powerdns-api-key', 'backups/backup-target', 'vault/backup-target', 'authentik/backup-target', 'gitea/backup-target', 'harbor/backup-target', 'matrix/backup-target']);
   assert.is(five[0]!.stringData['api-key'], 'pdns-key-123');
 });
 

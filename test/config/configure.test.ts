@@ -10,7 +10,7 @@ import { clusterSettings, databaseBackupFiles, generatedPaths, renderAll, substi
 import { substitute as fluxSubstitute } from '../../scripts/lib/validate/substitute.ts';
 import { validateObject } from '../../scripts/lib/validate/schemas.ts';
 import { requiredSecrets } from '../../scripts/lib/config/load.ts';
-import { bootstrapSecrets } from '../../scripts/lib/bootstrap/secrets.ts';
+import { bootstrapSecrets, sealedFileNames } from '../../scripts/lib/bootstrap/secrets.ts';
 import { diffGenerated, isClean, writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
 
@@ -178,23 +178,56 @@ test('one field for the pinned addresses: cluster-settings, the nameserver glue 
   assert.is(clusterSettings(noVps).DNS_PUBLIC_TARGET, '10.0.10.201');
 });
 
-test('databaseBackups: absent → an empty kustomization that says so; present → credentials, ObjectStore and ScheduledBackup per database, valid against their schemas, and WAL archiving on each Cluster', async () => {
-  const noBackups = parseConfigText(without(FIVE_NODE, 'databaseBackups'), 'x.yaml');
-  const none = databaseBackupFiles(noBackups);
-  assert.equal([...none.keys()], ['kubernetes/clusters/infra/database-backups/kustomization.yaml']);
-  assert.match([...none.values()][0]!, '# No databaseBackups section in the config: no database backups.');
-  assert.equal(parse([...none.values()][0]!).resources, []);
+test('database backups: absent, turned off or role apps → an empty kustomization that says why; on → ObjectStore on the one target (the sealed backup-target keys) and ScheduledBackup per database, valid against their schemas, and WAL archiving on each Cluster', async () => {
+  const kustomization = (c: ReturnType<typeof parseConfigText>) => [...databaseBackupFiles(c).values()][0]!;
+  const noBackups = parseConfigText(without(FIVE_NODE, 'backups'), 'x.yaml');
+  assert.equal([...databaseBackupFiles(noBackups).keys()], ['kubernetes/clusters/infra/database-backups/kustomization.yaml']);
+  assert.match(kustomization(noBackups), '# No backups section in the config: no database backups.');
+  assert.equal(parse(kustomization(noBackups)).resources, []);
   assert.is(clusterSettings(noBackups).DB_BACKUP_PLUGINS, undefined);
+  const base = without(FIVE_NODE, 'backups') + '\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: home-ops-db, region: garage, prefix: lab/ }\n';
+  const off = parseConfigText(base + '  databases: { enabled: false }\n', 'x.yaml');
+  assert.equal(parse(kustomization(off)).resources, []);
+  assert.match(kustomization(off), 'backups.databases.enabled is false');
+  assert.is(clusterSettings(off).DB_BACKUP_PLUGINS, undefined);
+  assert.not.ok(bootstrapSecrets(off, {}).some((x) => x.namespace === 'gitea'));
+  const appsDoc = parseDocument(base);
+  appsDoc.setIn(['cluster', 'role'], 'apps');
+  const apps = parseConfigText(appsDoc.toString(), 'x.yaml');
+  assert.is(apps.cluster.role, 'apps');
+  assert.match(kustomization(apps), 'Role apps runs no databases');
+  assert.not.ok(bootstrapSecrets(apps, {}).some((x) => x.namespace === 'gitea'));
 
-  const text = without(FIVE_NODE, 'databaseBackups') + '\ndatabaseBackups:\n  endpointUrl: https://s3.example.org\n  bucket: home-ops-db\n';
-  const c = parseConfigText(text, 'x.yaml');
+  // On by default with the backups section: the same endpoint, bucket and prefix as the etcd and Vault snapshots.
+  const c = parseConfigText(base, 'x.yaml');
+  assert.equal(c.backups!.databases, { enabled: true, schedule: '0 3 * * *', retention: '30d' });
   const files = databaseBackupFiles(c);
   assert.equal(parse(files.get('kubernetes/clusters/infra/database-backups/kustomization.yaml')!).resources, ['authentik.yaml', 'gitea.yaml', 'harbor.yaml', 'matrix.yaml']);
-  const gitea = parseAllDocuments(files.get('kubernetes/clusters/infra/database-backups/gitea.yaml')!).map((d) => d.toJS() as Record<string, unknown>);
-  assert.equal(gitea.map((o) => o.kind), ['ExternalSecret', 'ObjectStore', 'ScheduledBackup']);
-  assert.is((gitea[1] as { spec: { configuration: { destinationPath: string } } }).spec.configuration.destinationPath, 's3://home-ops-db/infra/gitea');
-  assert.is((gitea[2] as { spec: { schedule: string } }).spec.schedule, '0 0 3 * * *');
+  const gitea = parseAllDocuments(files.get('kubernetes/clusters/infra/database-backups/gitea.yaml')!).map((d) => d.toJS() as Record<string, any>);
+  assert.equal(gitea.map((o) => o.kind), ['ObjectStore', 'ScheduledBackup']);
+  const store = gitea[0]!.spec.configuration;
+  // Barman writes <destinationPath>/<server name = the Cluster's name>/{base,wals}: s3://home-ops-db/lab/postgres/gitea-db/.
+  assert.is(store.destinationPath, 's3://home-ops-db/lab/postgres');
+  assert.is(store.endpointURL, 'https://s3.example.org');
+  assert.equal(store.s3Credentials, {
+    accessKeyId: { name: 'backup-target', key: 'access-key-id' },
+    secretAccessKey: { name: 'backup-target', key: 'secret-access-key' },
+    region: { name: 'backup-target', key: 'region' },
+  });
+  assert.is(gitea[1]!.spec.schedule, '0 0 3 * * *');
   for (const o of gitea) assert.equal((await validateObject(o)).problems, [], String(o.kind));
+  assert.not.match([...files.values()].join('\n'), /ExternalSecret|secret\/database-backups/);
+  // The credentials: the .env keys the snapshots use, sealed into each database namespace (with the region Barman
+  // reads from the Secret), never the passphrase.
+  const sealed = bootstrapSecrets(c, { BACKUP_S3_ACCESS_KEY_ID: 'AKIA1', BACKUP_S3_SECRET_ACCESS_KEY: 's3cr3t', BACKUP_PASSPHRASE: 'pa55' }).filter((x) => x.name === 'backup-target');
+  assert.equal(sealed.map((x) => x.namespace), ['backups', 'vault', 'authentik', 'gitea', 'harbor', 'matrix']);
+  assert.equal(sealed[3]!.stringData, { 'access-key-id': 'AKIA1', 'secret-access-key': 's3cr3t', region: 'garage' });
+  assert.not.match(JSON.stringify(renderAll(c).get('kubernetes/clusters/infra/database-backups/gitea.yaml')), /AKIA1|s3cr3t/);
+  // A schedule and retention of their own.
+  const own = parseConfigText(base + '  databases: { schedule: "15 1 * * 0", retention: 4w }\n', 'x.yaml');
+  const ownGitea = parseAllDocuments(databaseBackupFiles(own).get('kubernetes/clusters/infra/database-backups/gitea.yaml')!).map((d) => d.toJS() as Record<string, any>);
+  assert.equal([ownGitea[0]!.spec.retentionPolicy, ownGitea[1]!.spec.schedule], ['4w', '0 15 1 * * 0']);
+
   // The Cluster in the tree picks the plugin up through cluster-settings.
   const cluster = parse(fluxSubstitute(readFileSync(join(REPO_ROOT, 'kubernetes/platform/gitea/database.yaml'), 'utf8'), clusterSettings(c)));
   assert.equal(cluster.spec.plugins, [{ name: 'barman-cloud.cloudnative-pg.io', isWALArchiver: true, parameters: { barmanObjectName: 'database-backups' } }]);
@@ -204,10 +237,24 @@ test('databaseBackups: absent → an empty kustomization that says so; present �
   // The network policies reach the store by name on its port (a quoted string: Cilium's port field is one).
   assert.is(clusterSettings(c).DB_BACKUP_HOST, 's3.example.org');
   assert.is(clusterSettings(c).DB_BACKUP_PORT, '"443"');
-  assert.is(clusterSettings(parseConfigText(text.replace('endpointUrl: https://s3.example.org', 'endpointUrl: http://minio.lan:9000'), 'x.yaml')).DB_BACKUP_PORT, '"9000"');
-  assert.throws(() => parseConfigText(text.replace('endpointUrl: https://s3.example.org', 'endpointUrl: http://10.0.10.5:9000'), 'x.yaml'), /databaseBackups\.endpointUrl: name the S3 endpoint by host name/);
-  // A bad bucket name is a config error naming the field.
-  assert.throws(() => parseConfigText(text.replace('bucket: home-ops-db', 'bucket: Home_Ops'), 'x.yaml'), /databaseBackups\.bucket: "Home_Ops" must be an S3 bucket name/);
+  assert.is(clusterSettings(parseConfigText(base.replace('https://s3.example.org', 'http://minio.lan:9000'), 'x.yaml')).DB_BACKUP_PORT, '"9000"');
+  const byIp = base.replace('https://s3.example.org', 'http://10.0.10.5:9000');
+  assert.throws(() => parseConfigText(byIp, 'x.yaml'), /backups\.s3\.endpoint: name the S3 endpoint by host name.*backups\.databases\.enabled: false/);
+  assert.ok(parseConfigText(byIp + '  databases: { enabled: false }\n', 'x.yaml'), 'an address is fine without database backups');
+  // A six-field schedule (the old section's form) names the field and the five-field form.
+  assert.throws(() => parseConfigText(base + '  databases: { schedule: "0 0 3 * * *" }\n', 'x.yaml'), (e: Error & { problems?: string[] }) =>
+    /backups\.databases\.schedule: "0 0 3 \* \* \*" must be a five-field cron schedule/.test([e.message, ...(e.problems ?? [])].join('\n')));
+});
+
+test('the old databaseBackups section is refused, naming where its fields go', () => {
+  const text = FIVE_NODE + '\ndatabaseBackups:\n  endpointUrl: https://s3.example.org\n  bucket: home-ops-db\n';
+  assert.throws(
+    () => parseConfigText(text, 'x.yaml'),
+    (e: Error & { problems?: string[] }) => {
+      const all = [e.message, ...(e.problems ?? [])].join('\n');
+      return /x\.yaml:\d+:1 databaseBackups: this section moved into backups .*backups\.s3\.endpoint and backups\.s3\.bucket.*backups\.databases.*delete databaseBackups/.test(all) && !/did you mean/.test(all);
+    },
+  );
 });
 
 test('template substitution names the template and the unknown variable', () => {
@@ -361,9 +408,16 @@ test('a backups section renders its Flux phase, S3 settings, the Talos API acces
   assert.not.match(files.get(p.talosWorker)!, 'kubernetesTalosAPIAccess');
   assert.equal(requiredSecrets(c).filter((r) => r.section === 'backups').map((r) => r.env), ['BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_SECRET_ACCESS_KEY', 'BACKUP_PASSPHRASE']);
   const sealed = bootstrapSecrets(c, { BACKUP_S3_ACCESS_KEY_ID: 'AKIA1', BACKUP_S3_SECRET_ACCESS_KEY: 's3cr3t', BACKUP_PASSPHRASE: 'pa55' }).filter((x) => x.name === 'backup-target');
-  assert.equal(sealed.map((x) => x.namespace), ['backups', 'vault']);
+  assert.equal(sealed.map((x) => x.namespace), ['backups', 'vault', 'authentik', 'gitea', 'harbor', 'matrix']);
   assert.equal(sealed[0]!.stringData, { 'access-key-id': 'AKIA1', 'secret-access-key': 's3cr3t', passphrase: 'pa55' });
+  // One file per SealedSecret: the name's first keeps backup-target.sealed.yaml, the others carry their namespace.
+  assert.equal(sealedFileNames(sealed), ['backup-target', 'vault-backup-target', 'authentik-backup-target', 'gitea-backup-target', 'harbor-backup-target', 'matrix-backup-target']);
   assert.throws(() => parseConfigText(base + '\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: lab-backups }\n  etcdSchedule: daily\n', 'x.yaml'), /five-field cron schedule/);
+  // Five fields that never run (31 February) or run nowhere (minute 61): refused, as backup:status could not bound them.
+  for (const bad of ['0 3 31 2 *', '61 3 * * *']) {
+    assert.throws(() => parseConfigText(base + `\nbackups:\n  s3: { endpoint: https://s3.example.org, bucket: lab-backups }\n  vaultSchedule: "${bad}"\n`, 'x.yaml'), (e: Error & { problems?: string[] }) =>
+      [e.message, ...(e.problems ?? [])].some((m) => m.includes(`backups.vaultSchedule: "${bad}" is not a cron schedule that ever runs`)));
+  }
 });
 
 test.run();

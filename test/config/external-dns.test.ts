@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { bootstrapSecrets } from '../../scripts/lib/bootstrap/secrets.ts';
+import { bootstrapSecrets, sealedFileNames } from '../../scripts/lib/bootstrap/secrets.ts';
 import { checkExternalDns, configGroups, powerDnsServerOf, type ConfigFile } from '../../scripts/lib/config/dns-rules.ts';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
@@ -78,7 +78,7 @@ test('a cluster of role infra that uses PowerDNS elsewhere: powerdns left out wi
 
 test('the API key is sealed for the cluster that uses PowerDNS elsewhere: for external-dns and for the issuer (no Vault there)', () => {
   const sealed = bootstrapSecrets(appsFile().config, { PDNS_API_KEY: 'k3y' });
-  assert.equal(sealed.map((s) => `${s.namespace}/${s.name} ${s.file ?? s.name}`), ['dns-system/powerdns-api-key powerdns-api-key', 'cert-manager/powerdns-api-key cert-manager-powerdns-api-key']);
+  assert.equal(sealed.map((s, i) => `${s.namespace}/${s.name} ${sealedFileNames(sealed)[i]}`), ['dns-system/powerdns-api-key powerdns-api-key', 'cert-manager/powerdns-api-key cert-manager-powerdns-api-key']);
   assert.ok(sealed.every((s) => s.stringData['api-key'] === 'k3y'));
   // infra reads the issuer's key from Vault: one sealed Secret.
   assert.equal(bootstrapSecrets(infraFile().config, { PDNS_API_KEY: 'k3y' }).filter((s) => s.name === 'powerdns-api-key').length, 1);

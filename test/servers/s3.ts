@@ -16,7 +16,7 @@ export interface FakeObject {
   lastModified: Date;
   size: number;
   /** The content; without it, `size` zero bytes. */
-  body?: Buffer;
+  body?: Buffer | string;
 }
 
 interface Stored {
@@ -46,7 +46,7 @@ export async function startFakeS3(o: { bucket: string; accessKeyId: string; obje
   const requests: string[] = [];
   const pageSize = o.pageSize ?? 1000;
   const objects = new Map<string, Stored>(
-    (o.objects ?? []).map((x) => [x.key, { body: x.body ?? Buffer.alloc(x.size), lastModified: x.lastModified, contentType: 'application/octet-stream', meta: {} }]),
+    (o.objects ?? []).map((x) => [x.key, { body: x.body === undefined ? Buffer.alloc(x.size) : Buffer.from(x.body), lastModified: x.lastModified, contentType: 'application/octet-stream', meta: {} }]),
   );
 
   const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {

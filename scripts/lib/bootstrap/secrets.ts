@@ -17,6 +17,7 @@ import {
   type KeyPair,
 } from '../sealed-secrets/keypair.ts';
 import { sealSecret, sealedSecretPath, sealingCertPath, type PlainSecret } from '../sealed-secrets/seal.ts';
+import { BACKUP_SECRET, DATABASES, databaseBackupsOf } from '../backups/target.ts';
 import { BootstrapError } from './errors.ts';
 import { readIfExists, writeAtomic } from '../core/files.ts';
 import { commitAndPush } from './publish.ts';
@@ -26,12 +27,9 @@ import { act, planNote, probe, type PhaseContext, type PhaseOutcome } from './st
 // Order matters: the key Secret is applied before Flux installs the controller (gitops phase), so the controller
 // starts with our key instead of generating its own; SealedSecrets committed before a rebuild decrypt after it.
 
-/** A Secret the bootstrap seals; `file`: the name of its *.sealed.yaml when not the Secret's name. */
-export type BootstrapSecret = PlainSecret & { file?: string };
-
 /** The Secrets sealed into the GitOps tree by the bootstrap, from .env values. Pure. */
-export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, string>): BootstrapSecret[] {
-  const out: BootstrapSecret[] = [];
+export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, string>): PlainSecret[] {
+  const out: PlainSecret[] = [];
   if (c.powerdns) {
     // Read by the in-cluster PowerDNS (api-key) and external-dns (PDNS_API_KEY env from the same Secret).
     // Preflight makes sure PDNS_API_KEY is set before a real run; the plan shows the step without it.
@@ -39,18 +37,20 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
     // With PowerDNS elsewhere there is no Vault to hand the DNS-01 issuer its key (infra's ExternalSecret): the same
     // key, sealed for this cluster, where the ClusterIssuer reads it (cert-manager's cluster resource namespace).
     if (c.powerdns.external) {
-      out.push({ name: 'powerdns-api-key', namespace: 'cert-manager', file: 'cert-manager-powerdns-api-key', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
+      out.push({ name: 'powerdns-api-key', namespace: 'cert-manager', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
     }
   }
   if (c.backups) {
     // The backup jobs' S3 credentials and encryption passphrase: the etcd job runs in `backups`, the Raft snapshot job
     // next to Vault (it needs Vault's CA from vault/vault-tls).
-    const stringData = {
-      'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID ?? '',
-      'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY ?? '',
-      passphrase: secrets.BACKUP_PASSPHRASE ?? '',
-    };
-    for (const namespace of ['backups', 'vault']) out.push({ name: 'backup-target', namespace, stringData });
+    const keys = { 'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID ?? '', 'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY ?? '' };
+    const stringData = { ...keys, passphrase: secrets.BACKUP_PASSPHRASE ?? '' };
+    for (const namespace of ['backups', 'vault']) out.push({ name: BACKUP_SECRET, namespace, stringData });
+    // The same keys for each database's Barman Cloud ObjectStore (which reads the region from a Secret too); Barman
+    // does its own thing with the data, so no passphrase there.
+    if (databaseBackupsOf(c)) {
+      for (const d of DATABASES) out.push({ name: BACKUP_SECRET, namespace: d.namespace, stringData: { ...keys, region: c.backups.s3.region } });
+    }
   }
   if (c.monitoring?.alerts.receiver === 'webhook') {
     // Alertmanager reads the URL from this file (webhook_configs url_file): the URL often carries a token.
@@ -61,6 +61,21 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
     out.push({ name: 'matrix-alertmanager-receiver', namespace: 'monitoring', stringData: { 'access-token': secrets.ALERT_MATRIX_ACCESS_TOKEN ?? '' } });
   }
   return out;
+}
+
+/**
+ * File names (without .sealed.yaml) of the sealed secrets, in order: a name's first Secret keeps `<name>`, the same
+ * name in a further namespace gets `<namespace>-<name>` (one file per SealedSecret; backup-target is in several).
+ */
+export function sealedFileNames(list: PlainSecret[]): string[] {
+  const seen = new Set<string>();
+  return list.map((s) => {
+    if (!seen.has(s.name)) {
+      seen.add(s.name);
+      return s.name;
+    }
+    return `${s.namespace}-${s.name}`;
+  });
 }
 
 const PLACEHOLDER: KeyPair = { key: '<redacted>', cert: '' };
@@ -127,8 +142,10 @@ export async function secretsPhase(p: PhaseContext): Promise<PhaseOutcome> {
   const before = (p.previous?.facts?.sealed ?? {}) as Record<string, string>;
   const sealed: Record<string, string> = {};
   let resealed = 0;
-  for (const s of bootstrapSecrets(c, p.secrets)) {
-    const file = sealedSecretPath(c.cluster.name, s.file ?? s.name);
+  const plain = bootstrapSecrets(c, p.secrets);
+  const fileNames = sealedFileNames(plain);
+  for (const [i, s] of plain.entries()) {
+    const file = sealedSecretPath(c.cluster.name, fileNames[i]!);
     const rel = relative(REPO_ROOT, file);
     const digest = p.runner.dryRun ? '' : secretDigest(pair, { cert: certFingerprint(pair.cert), s });
     sealed[rel] = digest;

@@ -109,11 +109,19 @@ function sizeIn(text: string, unit: 'MiB' | 'GiB'): number | undefined {
   return Number.isInteger(n) ? n : Math.round(n);
 }
 
+/** Sections that moved: an old key gets its new place instead of a "did you mean". Keyed by the dotted path. */
+const MOVED: Record<string, string> = {
+  databaseBackups:
+    'this section moved into backups (one S3 target for etcd, Vault and the databases): move endpointUrl and bucket to backups.s3.endpoint and backups.s3.bucket, schedule (five fields now, e.g. "0 3 * * *") and retention to backups.databases, and delete databaseBackups; the S3 keys come from .env (BACKUP_S3_ACCESS_KEY_ID, BACKUP_S3_SECRET_ACCESS_KEY), no longer from Vault secret/database-backups',
+};
+
 function issueMessage(issue: z.core.$ZodIssue, input: unknown, sourceText?: (path: readonly PropertyKey[]) => string | undefined): { path: PropertyKey[]; message: string }[] {
   const path = issue.path;
   const at = pathText(path);
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
+      const moved = MOVED[pathText([...path, key])];
+      if (moved) return { path: [...path, key], message: `${pathText([...path, key])}: ${moved}` };
       const known = knownKeys(path);
       const guess = known.length ? closest(key, known) : undefined;
       const hint = guess ? `; did you mean "${guess}"?` : `; allowed here: ${known.join(', ')}`;
@@ -360,8 +368,8 @@ export function requiredSecrets(c: ClusterConfig): SecretRequirement[] {
   ];
   if (c.powerdns) req.push({ env: 'PDNS_API_KEY', section: 'powerdns', why: 'the PowerDNS HTTP API key (X-API-Key)' });
   if (c.backups) {
-    req.push({ env: 'BACKUP_S3_ACCESS_KEY_ID', section: 'backups', why: 'the S3 access key the backup jobs write with' });
-    req.push({ env: 'BACKUP_S3_SECRET_ACCESS_KEY', section: 'backups', why: 'the S3 secret key the backup jobs write with' });
+    req.push({ env: 'BACKUP_S3_ACCESS_KEY_ID', section: 'backups', why: 'the S3 access key the backup jobs and the databases write with' });
+    req.push({ env: 'BACKUP_S3_SECRET_ACCESS_KEY', section: 'backups', why: 'the S3 secret key the backup jobs and the databases write with' });
     req.push({ env: 'BACKUP_PASSPHRASE', section: 'backups', why: 'the passphrase the snapshots are encrypted with (keep a copy outside the cluster: restores need it)' });
   }
   if (c.monitoring?.alerts.receiver === 'webhook') {

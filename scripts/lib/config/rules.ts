@@ -242,8 +242,9 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
       });
     }
   }
-  if (c.databaseBackups && z4(new URL(c.databaseBackups.endpointUrl).hostname)) {
-    add(['databaseBackups', 'endpointUrl'], 'name the S3 endpoint by host name, not IP address: the database namespaces\' network policies allow it by name (toFQDNs)');
+  // Database backups are on with the backups section (infra role) unless turned off.
+  if (c.backups?.databases.enabled && c.cluster.role === 'infra' && z4(new URL(c.backups.s3.endpoint).hostname)) {
+    add(['backups', 's3', 'endpoint'], 'name the S3 endpoint by host name, not IP address: the database namespaces\' network policies allow it by name (toFQDNs); or set backups.databases.enabled: false');
   }
   if (c.headscale && !c.headscale.user && !c.headscale.tag && !c.headscale.nodes) {
     add(['headscale'], 'say which Headscale nodes are the cluster\'s: set headscale.nodes, headscale.tag or headscale.user');

@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 // The shape of cluster.yaml. Structure and per-field rules live here; rules that relate several fields (overlaps,
@@ -24,7 +25,18 @@ const hostOrIp = z
 const dnsName = z.string().regex(DNS_NAME, { message: 'must be a DNS name such as k8s.example.org' });
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
 const port = z.number().int().min(1).max(65535);
-const cron = z.string().regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron schedule such as "0 3 * * *"' });
+const cron = z
+  .string()
+  .regex(/^(\S+\s+){4}\S+$/, { message: 'must be a five-field cron schedule such as "0 3 * * *"' })
+  // Read as backup:status reads it (croner): a field out of range, or a date that never comes, is refused here.
+  .refine((v) => !/^(\S+\s+){4}\S+$/.test(v) || cronRuns(v), { message: 'is not a cron schedule that ever runs (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7)' });
+function cronRuns(schedule: string): boolean {
+  try {
+    return new Cron(schedule, { paused: true, timezone: 'UTC' }).nextRun() !== null;
+  } catch {
+    return false;
+  }
+}
 const duration = z.string().regex(/^\d+[hdwy]$/, { message: 'must be a number and a unit h, d, w or y, such as 30d' });
 
 const semver = (prefix: 'v' | '', example: string) =>
@@ -331,26 +343,6 @@ export const ClusterConfigSchema = z
       })
       .optional()
       .describe('Proxmox CSI API token and its sealed Secret; absent: phase off'),
-    databaseBackups: z
-      .strictObject({
-        endpointUrl: httpUrl.describe('S3-compatible endpoint, e.g. https://s3.eu-central-1.amazonaws.com or a MinIO URL'),
-        bucket: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens' })
-          .describe('Bucket; each database writes under s3://<bucket>/<cluster>/<namespace>'),
-        schedule: z
-          .string()
-          .regex(/^\S+( \S+){5}$/, { message: 'must be a six-field cron expression with seconds, e.g. "0 0 3 * * *"' })
-          .default('0 0 3 * * *')
-          .describe('When the base backups run (CloudNativePG cron: seconds first)'),
-        retention: z
-          .string()
-          .regex(/^[1-9][0-9]*[dwm]$/, { message: 'must look like 30d, 4w or 3m' })
-          .default('30d')
-          .describe('How long backups and WAL are kept'),
-      })
-      .optional()
-      .describe('PostgreSQL backups (CloudNativePG, Barman Cloud plugin) to an S3-compatible store; credentials from Vault (database-backups: access-key-id, secret-access-key); absent: no database backups'),
     backups: z
       .strictObject({
         s3: z.strictObject({
@@ -361,9 +353,21 @@ export const ClusterConfigSchema = z
         }),
         etcdSchedule: cron.default('0 3 * * *').describe('When the in-cluster etcd snapshot runs (CronJob schedule)'),
         vaultSchedule: cron.default('30 3 * * *').describe('When the Vault Raft snapshot runs (CronJob schedule)'),
+        databases: z
+          .strictObject({
+            enabled: z.boolean().default(true).describe('false: no database backups (etcd and Vault snapshots still run)'),
+            schedule: cron.default('0 3 * * *').describe('When the base backups run (five fields like etcdSchedule; CloudNativePG gets it with a leading seconds field 0)'),
+            retention: z
+              .string()
+              .regex(/^[1-9][0-9]*[dwm]$/, { message: 'must look like 30d, 4w or 3m' })
+              .default('30d')
+              .describe('How long base backups and WAL are kept (Barman retention policy)'),
+          })
+          .prefault({})
+          .describe('PostgreSQL backups of the app databases (CloudNativePG, Barman Cloud plugin) with WAL archiving, to the same target under `<prefix>/postgres/<database cluster>/`; on with the backups section (clusters of role infra, which run the databases)'),
       })
       .optional()
-      .describe('Scheduled etcd and Vault snapshots, encrypted, to one S3-compatible target (credentials and passphrase in .env); absent: no scheduled backups'),
+      .describe('Scheduled etcd and Vault snapshots (encrypted) and database backups, to one S3-compatible target (credentials and passphrase in .env); absent: no scheduled backups'),
     monitoring: z
       .strictObject({
         metrics: z

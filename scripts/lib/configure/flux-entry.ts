@@ -151,6 +151,8 @@ The scripts write SealedSecrets here (never plaintext):
   there is no Vault here to read it from).
 - \`proxmox-csi-plugin.sealed.yaml\`: Secret \`csi-proxmox/proxmox-csi-plugin\` (key \`config.yaml\`), by
   \`task storage:csi-token\`.
+- \`backup-target.sealed.yaml\` and \`<namespace>-backup-target.sealed.yaml\`: Secret \`backup-target\` (the backup
+  target's keys from .env) of each namespace that writes backups, by the bootstrap when the config has \`backups\`.
 
 There is no \`kustomization.yaml\` on purpose: the \`cluster-secrets\` Flux Kustomization points at this directory (its
 path comes from the generated \`../kustomization.yaml\`) and Flux applies every manifest it finds, so a file that does

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ClusterConfig } from '../config/load.ts';
 import { ClusterConfigSchema, type NodeConfig } from '../config/schema.ts';
 import { REPO_ROOT } from '../core/paths.ts';
+import { BACKUP_SECRET, DATABASES, POSTGRES_DIR, cnpgSchedule, databaseBackupsOf, targetKey } from '../backups/target.ts';
 import { renderFluxEntry, renderSecretsReadme } from './flux-entry.ts';
 import { machineDocuments, machineVars, talosHeader, terraformMachine } from './machine.ts';
 
@@ -35,14 +36,6 @@ export function generatedPaths(cluster: string) {
     fluxBackups: `kubernetes/clusters/${cluster}/backups.yaml`,
   };
 }
-
-/** The CloudNativePG Clusters of the Flux tree (kubernetes/{identity,platform}/<app>/database.yaml). */
-export const DATABASES = [
-  { namespace: 'authentik', cluster: 'authentik-db' },
-  { namespace: 'gitea', cluster: 'gitea-db' },
-  { namespace: 'harbor', cluster: 'harbor-db' },
-  { namespace: 'matrix', cluster: 'matrix-db' },
-] as const;
 
 const BARMAN_PLUGIN = 'barman-cloud.cloudnative-pg.io';
 const BACKUP_STORE = 'database-backups';
@@ -104,11 +97,12 @@ export function clusterSettings(c: ClusterConfig): Record<string, string> {
     // The same server by its LoadBalancer address (what another cluster's external-dns and cert-manager reach).
     s.PDNS_API_CIDR = `${c.powerdns.nameserver.ip}/32`;
   }
-  // Each Cluster's spec.plugins: `plugins: ${DB_BACKUP_PLUGINS:=[]}` (a JSON list; none without databaseBackups).
-  if (c.databaseBackups) {
+  // Each Cluster's spec.plugins: `plugins: ${DB_BACKUP_PLUGINS:=[]}` (a JSON list; none without database backups).
+  // The plugin's server name defaults to the Cluster's name: each database writes under <prefix>/postgres/<name>/.
+  if (c.backups && databaseBackupsOf(c)) {
     s.DB_BACKUP_PLUGINS = JSON.stringify([{ name: BARMAN_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: BACKUP_STORE } }]);
     // The database namespaces' network policies let the instances reach the store by name (toFQDNs) on its port.
-    const url = new URL(c.databaseBackups.endpointUrl);
+    const url = new URL(c.backups.s3.endpoint);
     s.DB_BACKUP_HOST = url.hostname;
     // Quoted: substituted as a YAML scalar, a port must stay a string ("9000") where CiliumNetworkPolicy wants one.
     s.DB_BACKUP_PORT = JSON.stringify(url.port || (url.protocol === 'https:' ? '443' : '80'));
@@ -435,47 +429,40 @@ export function renderConfigReference(): string {
 }
 
 /**
- * The objects that exist only with databaseBackups, one file per database namespace (applied by the Flux
- * Kustomization database-backups): the S3 credentials from Vault, the Barman Cloud ObjectStore and a ScheduledBackup.
- * Without the section the directory holds a kustomization with no resources: there are no database backups.
+ * The database backups of the backups section, one file per database namespace (applied by the Flux Kustomization
+ * database-backups): the Barman Cloud ObjectStore on the one backup target (credentials: the sealed Secret
+ * backup-target of the namespace, from .env) and a ScheduledBackup. Without them the directory holds a kustomization
+ * with no resources and says why.
  */
 export function databaseBackupFiles(c: ClusterConfig): Map<string, string> {
   const dir = generatedPaths(c.cluster.name).databaseBackupsDir;
   const files = new Map<string, string>();
-  const b = c.databaseBackups;
-  const names = b ? DATABASES.map((d) => `${d.namespace}.yaml`) : [];
+  const b = c.backups;
+  const db = databaseBackupsOf(c);
   const header = `# ${GENERATED_NOTE}\n`;
-  files.set(`${dir}/kustomization.yaml`, `${header}${b ? '' : '# No databaseBackups section in the config: no database backups.\n'}${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: names }, { lineWidth: 0 })}`);
-  if (!b) return files;
+  if (!b || !db) {
+    const why = !b
+      ? 'No backups section in the config: no database backups.'
+      : c.cluster.role !== 'infra'
+        ? `Role ${c.cluster.role} runs no databases: no database backups.`
+        : 'backups.databases.enabled is false in the config: no database backups.';
+    files.set(`${dir}/kustomization.yaml`, `${header}# ${why}\n${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [] }, { lineWidth: 0 })}`);
+    return files;
+  }
+  files.set(`${dir}/kustomization.yaml`, `${header}${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: DATABASES.map((d) => `${d.namespace}.yaml`) }, { lineWidth: 0 })}`);
+  const secretKey = (key: string) => ({ name: BACKUP_SECRET, key });
   for (const d of DATABASES) {
     const docs = [
-      {
-        apiVersion: 'external-secrets.io/v1',
-        kind: 'ExternalSecret',
-        metadata: { name: `${BACKUP_STORE}-s3`, namespace: d.namespace },
-        spec: {
-          refreshInterval: '1h',
-          secretStoreRef: { kind: 'ClusterSecretStore', name: 'vault' },
-          target: { name: `${BACKUP_STORE}-s3`, creationPolicy: 'Owner' },
-          data: [
-            { secretKey: 'ACCESS_KEY_ID', remoteRef: { key: BACKUP_STORE, property: 'access-key-id' } },
-            { secretKey: 'ACCESS_SECRET_KEY', remoteRef: { key: BACKUP_STORE, property: 'secret-access-key' } },
-          ],
-        },
-      },
       {
         apiVersion: 'barmancloud.cnpg.io/v1',
         kind: 'ObjectStore',
         metadata: { name: BACKUP_STORE, namespace: d.namespace },
         spec: {
-          retentionPolicy: b.retention,
+          retentionPolicy: db.retention,
           configuration: {
-            destinationPath: `s3://${b.bucket}/${c.cluster.name}/${d.namespace}`,
-            endpointURL: b.endpointUrl,
-            s3Credentials: {
-              accessKeyId: { name: `${BACKUP_STORE}-s3`, key: 'ACCESS_KEY_ID' },
-              secretAccessKey: { name: `${BACKUP_STORE}-s3`, key: 'ACCESS_SECRET_KEY' },
-            },
+            destinationPath: `s3://${b.s3.bucket}/${targetKey(b.s3.prefix, POSTGRES_DIR)}`,
+            endpointURL: b.s3.endpoint,
+            s3Credentials: { accessKeyId: secretKey('access-key-id'), secretAccessKey: secretKey('secret-access-key'), region: secretKey('region') },
             wal: { compression: 'gzip' },
             data: { compression: 'gzip' },
           },
@@ -486,7 +473,7 @@ export function databaseBackupFiles(c: ClusterConfig): Map<string, string> {
         kind: 'ScheduledBackup',
         metadata: { name: d.cluster, namespace: d.namespace },
         spec: {
-          schedule: b.schedule,
+          schedule: cnpgSchedule(db.schedule),
           backupOwnerReference: 'self',
           cluster: { name: d.cluster },
           method: 'plugin',
