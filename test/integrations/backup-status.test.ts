@@ -16,7 +16,8 @@ import { startFakeS3 } from '../servers/s3.ts';
 
 const HOUR = 3600_000;
 const now = Date.now();
-const obj = (key: string, hoursAgo: number, size = 100, body?: string): StoredObject & { body?: string } => ({ key, lastModified: new Date(now - hoursAgo * HOUR), size, body });
+// A body is padded to `size` bytes: S3 lists an object's real length.
+const obj = (key: string, hoursAgo: number, size = 100, body?: string): StoredObject & { body?: string } => ({ key, lastModified: new Date(now - hoursAgo * HOUR), size, body: body?.padEnd(size, '\n') });
 
 test('rows: the newest object wins, its age, stale past the daily bound or when there is none', () => {
   const r = rowFor('etcd', 'x', [obj('a', 30), obj('b', 2), obj('c', 50)], new Date(now), 26 * 3600);

@@ -77,7 +77,10 @@ export async function startFakeS3(o: { bucket: string; accessKeyId: string; obje
       if (unknown.length || (url.searchParams.has('list-type') && !v2)) return notImplemented(`bucket sub-resource ?${unknown.join('&') || 'list-type'}`);
       return list(url.searchParams, v2);
     }
-    if (params.length) return notImplemented(`object sub-resource ?${params.join('&')}`);
+    // AWS SDK v3 names the operation in the query (?x-id=GetObject); S3 ignores it. Any other parameter is a sub-resource.
+    const operation = { GET: 'GetObject', HEAD: 'HeadObject', PUT: 'PutObject' }[req.method ?? ''];
+    const subResources = params.filter((p) => !(p === 'x-id' && url.searchParams.get('x-id') === operation));
+    if (subResources.length) return notImplemented(`object sub-resource ?${subResources.join('&')}`);
     if (req.method === 'PUT') {
       if (req.headers['x-amz-copy-source']) return notImplemented('CopyObject');
       const wanted = req.headers['content-md5'];
