@@ -11,7 +11,8 @@
 //   (ArtifactFailed), a failing build "kustomize build failed: …" (BuildFailed). The generated kustomization.yaml
 //   for a path without one (fluxcd/pkg/kustomize kustomize_generator.go) is not simulated: the lab says so.
 // The build is cached in the lab directory per source state: the commit of the origin branch, or (without an origin)
-// the sizes and mtimes of the files under the path's top directory in repoDir.
+// the sizes and mtimes of the files under the path's top directory in repoDir. Only that top directory (kubernetes/)
+// is taken from the commit: a path whose kustomizations reach outside it is not simulated (a clear build error).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +111,9 @@ function runKustomize(root, rel) {
   return { output: res.stdout };
 }
 
+// Within one process (a test creating many labs on the same tree) a source state is built once.
+const memo = new Map();
+
 /**
  * Builds <fluxPath> as kustomize-controller does and returns { kustomizations } or { error: { reason, message } }.
  * Source: the origin branch's commit when the lab has an origin (Flux reads what was pushed), else repoDir as it is.
@@ -127,9 +131,12 @@ export function buildFluxPath({ repoDir, fluxPath, originDir, originBranch }, ca
   } else {
     key = `tree:${path.resolve(repoDir)}:${rel}:${treeStamp(path.join(repoDir, rel.split('/')[0]))}`;
   }
+  if (memo.has(key)) return memo.get(key);
   const file = path.join(cacheDir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    const cached = JSON.parse(fs.readFileSync(file, 'utf8'));
+    memo.set(key, cached);
+    return cached;
   } catch {
     /* not built yet */
   }
@@ -137,7 +144,7 @@ export function buildFluxPath({ repoDir, fluxPath, originDir, originBranch }, ca
   if (commit) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-flux-source-'));
     try {
-      const archive = git(['--git-dir', originDir, 'archive', '--format=tar', commit]);
+      const archive = git(['--git-dir', originDir, 'archive', '--format=tar', commit, '--', rel.split('/')[0]]);
       if (archive.status !== 0) throw new ToolExit(70, `lab: git archive of ${commit} in ${originDir} failed: ${archive.stderr}\n`);
       const untar = spawnSync('tar', ['-x', '-C', tmp], { input: archive.stdout });
       if (untar.status !== 0) throw new ToolExit(70, `lab: unpacking ${commit} failed: ${untar.stderr}\n`);
@@ -151,6 +158,7 @@ export function buildFluxPath({ repoDir, fluxPath, originDir, originBranch }, ca
   const result = built.error ? { error: built.error } : { kustomizations: kustomizationsOfBuild(built.output, parseAll) };
   fs.mkdirSync(cacheDir, { recursive: true });
   writeJsonAtomic(file, result);
+  memo.set(key, result);
   return result;
 }
 
