@@ -11,7 +11,7 @@ import { CLUSTER, config, mutatingCalls, run } from './harness.ts';
 // cluster:destroy: the plan first (every step, exact remote commands, Terraform's destroy plan), the typed confirmation,
 // then the teardown in reverse order of creation, Terraform applying exactly the plan it showed.
 
-const SKIP_REMOTE = ['--skip', 'flux-deploy-key,csi-token,headscale-nodes']; // GitHub and SSH hosts are not in the lab
+const SKIP_REMOTE = ['--skip', 'vps-expose,flux-deploy-key,csi-token,headscale-nodes']; // GitHub and SSH hosts are not in the lab
 
 /** A lab whose infrastructure layer was applied: the VMs exist (in maintenance mode). */
 function labWithVms() {
@@ -29,11 +29,18 @@ test('--dry-run: every step in reverse order of creation with its exact commands
   try {
     const r = await run(lab, destroyScript, ['--dry-run']);
     assert.is(r.code, 0, r.text);
-    const order = ['Flux deploy key', 'Proxmox CSI token', 'Headscale node entries', 'terraform destroy 01-infrastructure', '(skip) terraform destroy 00-persistent-auth'];
+    const order = ['Public entry: nginx', 'Flux deploy key', 'Proxmox CSI token', 'Headscale node entries', 'terraform destroy 01-infrastructure', '(skip) terraform destroy 00-persistent-auth'];
     const at = order.map((s) => r.stdout.indexOf(s));
     assert.ok(at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)), `steps in order:\n${r.stdout}`);
     assert.match(r.stdout, /ssh root@pve\.home\.arpa -- pveum user token remove kubernetes-csi\\?@pve csi/);
     assert.match(r.stdout, /headscale nodes/);
+    // The VPS: the stream file (only this cluster's) out, nginx -t before the reload, then the secondary zone.
+    const c = config as Required<typeof config>;
+    const vps = r.stdout.slice(r.stdout.indexOf(`VPS ${c.vps.host}:`));
+    const ssh = `ssh ${c.vps.sshUser}@${c.vps.host} -- `;
+    const lines = [`${ssh}cat ${c.vps.nginx.file}`, `${ssh}mv ${c.vps.nginx.file} ${c.vps.nginx.file}.previous`, `${ssh}${c.vps.nginx.command.join(' ')} -t`, `${ssh}${c.vps.nginx.command.join(' ')} -s reload`, `${ssh}rm -f ${c.vps.nginx.file}.previous`, `${ssh}${c.vps.pdnsutil.join(' ')} show-zone ${c.powerdns.zone}`, `${ssh}${c.vps.pdnsutil.join(' ')} delete-zone ${c.powerdns.zone}`];
+    const where = lines.map((l) => vps.indexOf(l));
+    assert.ok(where.every((i, k) => i >= 0 && (k === 0 || i > where[k - 1]!)), `VPS commands in order:\n${vps}`);
     assert.match(r.stdout, /terraform -chdir=terraform\/01-infrastructure plan .* -destroy/);
     assert.match(r.stdout, /terraform -chdir=terraform\/01-infrastructure apply -input=false -no-color \S+01-infrastructure\.destroy\.tfplan/);
     assert.match(r.stdout, /kept:\n {2}- Talos secrets/);

@@ -162,13 +162,14 @@ test('snapshot file names carry the cluster, a sortable UTC timestamp and the re
 
 test('destroy plan: reverse order of creation; optional sections and the persistent layer are off unless asked', () => {
   const steps = planDestroy(example, { includePersistent: false, skip: [] });
-  assert.equal(steps.map((s) => s.id), ['flux-deploy-key', 'csi-token', 'headscale-nodes', 'terraform:01-infrastructure', 'terraform:00-persistent-auth']);
-  assert.equal(steps.filter((s) => s.enabled).map((s) => s.id), ['flux-deploy-key', 'csi-token', 'headscale-nodes', 'terraform:01-infrastructure']);
+  assert.equal(steps.map((s) => s.id), ['vps-expose', 'flux-deploy-key', 'csi-token', 'headscale-nodes', 'terraform:01-infrastructure', 'terraform:00-persistent-auth']);
+  assert.equal(steps.filter((s) => s.enabled).map((s) => s.id), ['vps-expose', 'flux-deploy-key', 'csi-token', 'headscale-nodes', 'terraform:01-infrastructure']);
   assert.ok(planDestroy(example, { includePersistent: true, skip: [] }).every((s) => s.enabled));
   const minimal = planDestroy(config('one-node.yaml'), { includePersistent: false, skip: ['flux-deploy-key'] });
   assert.equal(minimal.filter((s) => s.enabled).map((s) => s.id), ['terraform:01-infrastructure']);
   assert.throws(() => planDestroy(example, { includePersistent: false, skip: ['terraform'] }), (err: Error) => err instanceof UsageError && /unknown step/.test(err.message));
-  assert.equal(DESTROY_STEP_IDS.length, 5);
+  assert.equal(DESTROY_STEP_IDS.length, 6);
+  assert.equal(minimal.find((s) => s.id === 'vps-expose')?.why, 'no vps section');
 });
 
 test('terraform destroy plan summary', () => {

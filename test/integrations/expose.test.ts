@@ -1,11 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfigText, type ClusterConfig } from '../../scripts/lib/config/load.ts';
-import { exposeVps } from '../../scripts/lib/vps/expose.ts';
+import { exposeVps, removeVpsExposure } from '../../scripts/lib/vps/expose.ts';
 import { netExposeScript } from '../../scripts/lib/vps/script.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
@@ -268,6 +268,91 @@ test('--verify fails (exit 1) and says why when nginx sends the name elsewhere',
     assert.match(res.stdout, /FAIL 127\.0\.0\.1:\d+ answered grafana\.k8s\.example\.test with CN=\*\.k8s\.example\.test \(\S+\), not the ingress's certificate CN=other\.example\.test/);
   } finally {
     await other.stop();
+  }
+});
+
+// cluster:destroy's step vps-expose (removeVpsExposure), on what the runs above left on the VPS.
+
+test('destroy --dry-run reads the VPS and lists the exact removal (file aside, nginx -t, reload, zone); changes nothing', async () => {
+  const reloads = nginx.reloads();
+  const t = makeContext(cfg(), { dryRun: true, secrets: secrets() });
+  const r = await removeVpsExposure(t.ctx, { inspect: true });
+  assert.is(r.changed, false);
+  assert.match(r.summary, /^would remove nginx file and secondary zone on 127\.0\.0\.1$/);
+  const plan = t.plan.join('\n');
+  const at = [/-- mv \S+99-home-ops-sni\.conf \S+99-home-ops-sni\.conf\.previous/, /-- \/usr\/sbin\/nginx -p \S+ -c \S+ -t/, /-s reload/, /-- rm -f \S+99-home-ops-sni\.conf\.previous/, /-- \/usr\/bin\/pdnsutil --config-dir=\S+ delete-zone k8s\.example\.test/].map((re) => plan.search(re));
+  assert.ok(at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)), plan);
+  assert.ok(existsSync(nginxFile()));
+  assert.match(vps.pdnsutil(['show-zone', ZONE]), /This is a Slave zone/);
+  assert.is(nginx.reloads(), reloads);
+});
+
+test('destroy: when nginx -t fails without the file (another file uses its upstream), the file is put back and nginx is not reloaded', async () => {
+  const before = readFileSync(nginxFile(), 'utf8');
+  const reloads = nginx.reloads();
+  const user = join(nginx.modulesEnabled, '97-uses-itest-upstream.conf');
+  writeFileSync(user, `stream {\n    server {\n        listen 127.0.0.1:${await freePort()};\n        proxy_pass home_ops_itest_ingress;\n    }\n}\n`);
+  try {
+    const err = await removeVpsExposure(makeContext(cfg(), { secrets: secrets() }).ctx).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.match(err?.message ?? '', /nginx -t fails without \S+99-home-ops-sni\.conf on 127\.0\.0\.1:\n[\s\S]*home_ops_itest_ingress[\s\S]*was put back; nginx was not reloaded/);
+    assert.is(readFileSync(nginxFile(), 'utf8'), before);
+    assert.is(existsSync(`${nginxFile()}.previous`), false);
+    assert.is(nginx.reloads(), reloads);
+    assert.is(handshakeFingerprint(listen, `grafana.${ZONE}`), ingress.fingerprint);
+    // The nginx step failed first: the zone is still there.
+    assert.match(vps.pdnsutil(['show-zone', ZONE]), /This is a Slave zone/);
+  } finally {
+    rmSync(user, { force: true });
+  }
+});
+
+test('destroy removes the stream file and the secondary zone; nginx keeps serving the rest; a second run changes nothing', async () => {
+  const reloads = nginx.reloads();
+  const t = makeContext(cfg(), { secrets: secrets() });
+  const r = await removeVpsExposure(t.ctx);
+  assert.is(r.changed, true, r.summary);
+  assert.is(r.summary, 'removed nginx file and secondary zone on 127.0.0.1');
+  assert.is(existsSync(nginxFile()), false);
+  assert.is(existsSync(`${nginxFile()}.previous`), false);
+  assert.is(nginx.reloads(), reloads + 1);
+  assert.is(handshakeFingerprint(listen, `grafana.${ZONE}`), undefined, 'nothing listens for the cluster any more');
+  assert.is(await site(), "the VPS's own site\n");
+  assert.throws(() => vps.pdnsutil(['show-zone', ZONE]), /No such zone/);
+  assert.equal(dig(vps, `grafana.${ZONE}`, 'A'), []);
+  // The tested reload came before the zone went; the log shows each command.
+  const log = t.log.lines.join('\n');
+  assert.ok(log.search(/nginx -p \S+ -c \S+ -t/) < log.search(/-s reload/) && log.search(/-s reload/) < log.search(/delete-zone/), log);
+
+  const again = makeContext(cfg(), { secrets: secrets() });
+  const r2 = await removeVpsExposure(again.ctx);
+  assert.is(r2.changed, false);
+  assert.match(r2.summary, /^no changes/);
+  assert.match(again.log.printed.join('\n'), /no \S+99-home-ops-sni\.conf \(nothing to remove\)\n.*not there \(nothing to delete\)/);
+  assert.not.match(again.log.lines.join('\n'), /mv |-t\b|reload|delete-zone/);
+  assert.is(nginx.reloads(), reloads + 1);
+});
+
+test('destroy leaves a zone and a file of that name alone when they are not the cluster\'s', async () => {
+  vps.pdnsutil(['create-zone', ZONE]);
+  const foreign = '# the VPS owner\'s own stream settings\n';
+  writeFileSync(nginxFile(), foreign);
+  const reloads = nginx.reloads();
+  try {
+    const t = makeContext(cfg(), { secrets: secrets() });
+    const r = await removeVpsExposure(t.ctx);
+    assert.is(r.changed, false);
+    const printed = t.log.printed.join('\n');
+    assert.match(printed, /99-home-ops-sni\.conf was not written for cluster itest \(no "# Managed by home-ops \(task net:expose\) for cluster itest:" line\): left as it is/);
+    assert.match(printed, /secondary k8s\.example\.test\. on 127\.0\.0\.1: a Native zone, not this cluster's secondary of 127\.0\.0\.66:\d+: left as it is/);
+    assert.is(readFileSync(nginxFile(), 'utf8'), foreign);
+    assert.match(vps.pdnsutil(['show-zone', ZONE]), /This is a Native zone/);
+    assert.is(nginx.reloads(), reloads);
+  } finally {
+    rmSync(nginxFile(), { force: true });
+    vps.pdnsutil(['delete-zone', ZONE]);
   }
 });
 

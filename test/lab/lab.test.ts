@@ -327,6 +327,50 @@ test('faults: command fails N times, VIP down, CNI gone, node unreachable; call 
   }
 });
 
+test('flux: the Kustomizations are what `kubectl kustomize` of the Flux path gives (patches applied); without kubectl the lab says so', async () => {
+  // A cluster entry that takes a shared tree and patches it, as `task configure` renders kubernetes/clusters/<name>/.
+  const repo = mkdtempSync(join(tmpdir(), 'lab-fluxpath-'));
+  const write = (rel: string, text: string) => {
+    mkdirSync(join(repo, rel, '..'), { recursive: true });
+    writeFileSync(join(repo, rel), text);
+  };
+  const ks = (name: string, extra = '') => `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: ${name}\n  namespace: flux-system\nspec:\n  path: ./shared/${name}\n  sourceRef: { kind: GitRepository, name: flux-system }\n${extra}`;
+  write('kubernetes/clusters/shared/kustomization.yaml', 'resources: [a.yaml, b.yaml]\n');
+  write('kubernetes/clusters/shared/a.yaml', ks('a'));
+  write('kubernetes/clusters/shared/b.yaml', ks('b', '  dependsOn: [{ name: a }]\n'));
+  const entry = (deleteB: boolean) =>
+    [
+      'resources: [../shared]',
+      'patches:',
+      '  - target: { group: kustomize.toolkit.fluxcd.io, kind: Kustomization, name: a }',
+      '    patch: \'[{ "op": "replace", "path": "/spec/path", "value": "./kubernetes/clusters/x/a" }]\'',
+      ...(deleteB ? ['  - patch: \'{ "$patch": "delete", "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": { "name": "b", "namespace": "flux-system" } }\''] : []),
+      '',
+    ].join('\n');
+  write('kubernetes/clusters/x/kustomization.yaml', entry(true));
+  const lab = createLab({ nodes: [{ name: 'x-cp-1', ip: '10.4.1.11', role: 'controlplane' }], vip: '10.4.1.10', clusterName: 'x', initial: 'running', repoDir: repo });
+  const kc = clusterPaths('x', { HOME_OPS_STATE_DIR: lab.stateDir }).kubeconfig;
+  const names = () => lab.state().flux!.kustomizations.map((k) => k.name);
+  try {
+    assert.equal(names(), ['flux-system', 'a']);
+    assert.is(lab.raw().flux.kustomizations.find((k: any) => k.name === 'a').spec.path, './kubernetes/clusters/x/a');
+    // The entry changes (b no longer deleted): a reconcile builds again — with the real kubectl only.
+    write('kubernetes/clusters/x/kustomization.yaml', entry(false));
+    const reconcile = ['flux', 'reconcile', 'kustomization', 'flux-system', `--kubeconfig=${kc}`];
+    const noKubectl = await run(lab, reconcile, { env: { LAB_REAL_KUBECTL: join(repo, 'no-kubectl') } });
+    assert.is(noKubectl.code, 127, noKubectl.stderr);
+    assert.match(noKubectl.stderr, /lab: the Flux path is built with the real `kubectl kustomize` \(.*no-kubectl; set LAB_REAL_KUBECTL, \.ci\/run installs kubectl\) and it cannot run: /);
+    assert.equal(names(), ['flux-system', 'a']);
+    const ok = await run(lab, reconcile);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.equal(names(), ['flux-system', 'a', 'b']);
+    assert.equal(lab.state().flux!.kustomizations.find((k) => k.name === 'b')!.dependsOn, ['flux-system/a']);
+  } finally {
+    lab.cleanup();
+    rmSync(repo, { recursive: true, force: true });
+  }
+});
+
 test('flux: bootstrap needs GITHUB_TOKEN, Kustomizations turn Ready in dependsOn order, a stuck one blocks its dependants', async () => {
   const lab = createLab({
     nodes: [{ name: 'f-cp-1', ip: '10.4.0.11', role: 'controlplane' }],

@@ -12,7 +12,7 @@ import { desiredResources, outputsFor, schematicFor } from './tools/lib/tfmodel.
 
 /** The schematic id the fake Terraform reports for a var file's values (same customization ⇒ same id). */
 export { schematicFor };
-import { kustomizationsFor, dependencyDepth, type LabKustomization } from './tools/lib/fluxrepo.mjs';
+import { kustomizationsFor, dependencyDepth, type FluxSource, type LabKustomization } from './tools/lib/fluxrepo.mjs';
 
 // The simulated lab: stateful fake talosctl/terraform/helm/flux/kubectl/kubeseal first on PATH. See README.md here.
 
@@ -93,7 +93,10 @@ export interface LabOptions {
   faults?: FaultSpec[];
   /** absent (default): VMs appear with `terraform apply` of the infrastructure layer. */
   initial?: 'absent' | 'maintenance' | 'running';
-  /** Flux Kustomizations that appear on `flux bootstrap`; default: discovered under repoDir/fluxPath. */
+  /**
+   * Flux Kustomizations that appear on `flux bootstrap`; default: those a real `kubectl kustomize` build of fluxPath
+   * produces (origin branch when originDir is set, else repoDir), as kustomize-controller applies them.
+   */
   kustomizations?: {
     name: string;
     namespace?: string;
@@ -250,6 +253,13 @@ export function labFromConfig(config: ClusterConfig, opts: Partial<LabOptions> =
 
 const parseAll = (t: string) => parseAllDocuments(t) as any[];
 
+/** What `flux bootstrap` makes appear (fluxrepo.mjs), or the build's error: a lab preset cannot start from a broken tree. */
+function builtKustomizations(source: FluxSource, fluxPath: string, labDir: string): LabKustomization[] {
+  const r = kustomizationsFor(source, fluxPath, join(labDir, 'flux-builds'), parseAll);
+  if (r.error) throw new Error(`lab: the Flux path ${fluxPath} does not build: ${r.error.message}`);
+  return r.kustomizations!;
+}
+
 export function createLab(opts: LabOptions): Lab {
   const dir = mkdtempSync(join(tmpdir(), 'lab-'));
   const stateDir = mkdtempSync(join(tmpdir(), 'lab-state-'));
@@ -294,7 +304,7 @@ export function createLab(opts: LabOptions): Lab {
   if (opts.initial === 'maintenance') {
     for (const n of Object.values<any>(st.nodes)) Object.assign(n, { present: true, upAt: now, downReason: null });
   }
-  if (opts.initial === 'running') presetRunning(st, labConfig, opts, stateDir, kustomizationsFor(opts.kustomizations, repoDir, fluxPath, parseAll), now);
+  if (opts.initial === 'running') presetRunning(st, labConfig, opts, stateDir, builtKustomizations(labConfig, fluxPath, dir), now);
   for (const f of opts.faults ?? []) st.faults.push({ ...f, id: `f${++st.seq}` });
   writeJsonAtomic(join(dir, 'state.json'), st);
 
@@ -367,7 +377,7 @@ export function createLab(opts: LabOptions): Lab {
       const t = timingsOf(l) as unknown as LabTimings;
       const lat = (c: string) => latencyFor(l.latencyMs, c);
       const path = o.pathCommands ?? DEFAULT_PATH_COMMANDS;
-      const depth = dependencyDepth(kustomizationsFor(l.kustomizations, l.repoDir, l.fluxPath, parseAll));
+      const depth = dependencyDepth(builtKustomizations(l, l.fluxPath, dir));
       const afterEtcd = Math.max(t.etcdJoin, t.apiServer + Math.max(t.kubeletRegister, lat('helm upgrade')) + t.cniReady);
       const steps = [
         { name: 'command latencies on the path', ms: path.reduce((sum, c) => sum + lat(c), 0) - lat('helm upgrade') },

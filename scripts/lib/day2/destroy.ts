@@ -15,16 +15,18 @@ import { confirmByName } from '../core/confirm.ts';
 import { removeFluxDeployKeys } from '../github/github.ts';
 import { removeHeadscaleNodes } from '../headscale/routes.ts';
 import { deleteCsiToken } from '../proxmox/csi-token.ts';
+import { removeVpsExposure } from '../vps/expose.ts';
 import { UsageError } from '../core/cli.ts';
 import { takeSnapshot, type SnapshotEntry } from './snapshot.ts';
 import { act, deadline, type Day2Context } from './steps.ts';
 
-// cluster:destroy: everything the bootstrap created, in reverse order — the Flux deploy key (GitHub), the Proxmox
-// CSI token, the Headscale node entries, then the Terraform layers (01-infrastructure: the VMs; 00-persistent-auth
+// cluster:destroy: everything the bootstrap created, in reverse order — the public entry on the VPS (its nginx stream
+// file and secondary zone), the Flux deploy key (GitHub), the Proxmox CSI token, the Headscale node entries, then the
+// Terraform layers (01-infrastructure: the VMs; 00-persistent-auth
 // only with --include-persistent). Terraform destroys exactly the plan it showed (plan -destroy -out, then apply of
 // that file). Nothing changes before the typed confirmation.
 
-export type DestroyStepId = 'flux-deploy-key' | 'csi-token' | 'headscale-nodes' | `terraform:${TerraformLayer}`;
+export type DestroyStepId = 'vps-expose' | 'flux-deploy-key' | 'csi-token' | 'headscale-nodes' | `terraform:${TerraformLayer}`;
 
 export interface DestroyStep {
   id: DestroyStepId;
@@ -34,7 +36,7 @@ export interface DestroyStep {
   why?: string;
 }
 
-export const DESTROY_STEP_IDS: DestroyStepId[] = ['flux-deploy-key', 'csi-token', 'headscale-nodes', ...[...TERRAFORM_LAYERS].reverse().map((l) => `terraform:${l}` as const)];
+export const DESTROY_STEP_IDS: DestroyStepId[] = ['vps-expose', 'flux-deploy-key', 'csi-token', 'headscale-nodes', ...[...TERRAFORM_LAYERS].reverse().map((l) => `terraform:${l}` as const)];
 
 export interface DestroyOptions {
   includePersistent: boolean;
@@ -52,7 +54,9 @@ export function planDestroy(c: ClusterConfig, o: Pick<DestroyOptions, 'includePe
   const skipped = (id: DestroyStepId) => o.skip.includes(id);
   const step = (id: DestroyStepId, title: string, on: boolean, off: string): DestroyStep =>
     skipped(id) ? { id, title, enabled: false, why: '--skip' } : on ? { id, title, enabled: true } : { id, title, enabled: false, why: off };
+  const vps = c.vps && c.powerdns ? `${c.vps.nginx.file} and secondary zone ${c.powerdns.zone} on the VPS ${c.vps.host}` : 'the VPS';
   return [
+    step('vps-expose', `Public entry: nginx ${vps}`, !!(c.vps && c.powerdns), 'no vps section'),
     step('flux-deploy-key', `Flux deploy key on ${c.github.owner}/${c.github.repository}`, true, ''),
     step('csi-token', `Proxmox CSI token${c.proxmoxCsi ? ` ${c.proxmoxCsi.user}!${c.proxmoxCsi.tokenName}` : ''}`, !!c.proxmoxCsi, 'no proxmoxCsi section'),
     step('headscale-nodes', `Headscale node entries${c.headscale ? ` on ${c.headscale.host}` : ''}`, !!c.headscale, 'no headscale section'),
@@ -68,6 +72,7 @@ export function planDestroy(c: ClusterConfig, o: Pick<DestroyOptions, 'includePe
 type TeardownOp = (ctx: OpsContext) => Promise<OpResult>;
 
 const TEARDOWN: Partial<Record<DestroyStepId, TeardownOp>> = {
+  'vps-expose': (ctx) => removeVpsExposure(ctx),
   'flux-deploy-key': (ctx) => removeFluxDeployKeys(ctx),
   'csi-token': (ctx) => deleteCsiToken(ctx),
   'headscale-nodes': (ctx) => removeHeadscaleNodes(ctx),

@@ -65,7 +65,8 @@ export const destroyScript = defineScript({
     'wait-scale': WAIT_SCALE_OPTION,
   },
   details: [
-    'Order: Flux deploy key (GitHub) → Proxmox CSI token → Headscale node entries → terraform 01-infrastructure (the VMs)',
+    'Order: the VPS\'s nginx stream file and secondary zone (vps section) → Flux deploy key (GitHub) → Proxmox CSI token',
+    '→ Headscale node entries → terraform 01-infrastructure (the VMs)',
     '→ terraform 00-persistent-auth (only with --include-persistent). Before anything changes it prints every step,',
     'the exact remote commands, and Terraform\'s destroy plan (saved with -out; exactly that plan is applied), then asks',
     'for the cluster name. If etcd still answers, a final snapshot is taken first. Talos secrets, the sealed-secrets key,',

@@ -4,9 +4,9 @@ import { digArgv, fqdn } from '../powerdns/records.ts';
 import type { PowerDnsApi } from '../powerdns/api.ts';
 import { powerDnsApi, syncPowerDns, type PowerDnsSyncOptions } from '../powerdns/sync.ts';
 import type { SshTarget } from '../ssh/client.ts';
-import { withRemote } from '../ssh/remote.ts';
-import { ensureSniPassthrough } from './nginx.ts';
-import { ensurePrimaryTransfer, ensureSecondaryZone } from './secondary.ts';
+import { withRemote, type RemoteOptions } from '../ssh/remote.ts';
+import { ensureSniPassthrough, removeSniPassthrough } from './nginx.ts';
+import { ensurePrimaryTransfer, ensureSecondaryZone, removeSecondaryZone } from './secondary.ts';
 import { soaSerial } from './verify.ts';
 
 // exposeVps(ctx, opts): the public entry to the cluster through the VPS (config section `vps`), in order:
@@ -50,6 +50,27 @@ export async function exposeVps(ctx: OpsContext, opts: PowerDnsSyncOptions = {})
       ? `would change: ${changes.join(', ') || 'nothing'}; dns: ${dns.summary}`
       : `${changes.length ? `changed ${changes.join(' and ')}` : 'no changes'}; ${v.host} serves ${zone} as a secondary; dns: ${dns.summary}`;
   return { changed: !ctx.runner.dryRun && (dns.changed || changes.length > 0), summary };
+}
+
+/**
+ * cluster:destroy: what exposeVps put on the VPS — the nginx stream file first (no more traffic to the ingress), then
+ * the secondary zone. Each only when it is this cluster's (the file's managed line, a secondary of this primary);
+ * a second run finds neither and changes nothing. The primary's records go with the cluster.
+ */
+export async function removeVpsExposure(ctx: OpsContext, opts: RemoteOptions = {}): Promise<OpResult> {
+  const c = ctx.config;
+  if (!c.vps || !c.powerdns) return { changed: false, summary: 'no vps section: nothing to remove' };
+  const v = c.vps;
+  ctx.runner.heading(`VPS ${v.host}: the SNI passthrough file ${v.nginx.file} and the secondary zone ${fqdn(c.powerdns.zone)}:`);
+  return withRemote(ctx, vpsTarget(ctx), opts, async (host) => {
+    const nginx = await removeSniPassthrough(ctx, host);
+    const secondary = await removeSecondaryZone(ctx, host);
+    if (host.live) ctx.log.print([...nginx.lines, ...secondary.lines].join('\n'));
+    const removed = [nginx.changes > 0 && 'nginx file', secondary.changes > 0 && 'secondary zone'].filter(Boolean);
+    if (!host.live) return { changed: false, summary: `would remove ${v.nginx.file} and the secondary zone from ${v.host} (each only if it is this cluster's)` };
+    if (!removed.length) return { changed: false, summary: `no changes (nothing of cluster ${c.cluster.name} on ${v.host})` };
+    return { changed: !ctx.runner.dryRun, summary: `${ctx.runner.dryRun ? 'would remove' : 'removed'} ${removed.join(' and ')} on ${v.host}` };
+  });
 }
 
 /**

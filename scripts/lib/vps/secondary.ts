@@ -17,6 +17,7 @@ import type { RemoteHost } from '../ssh/remote.ts';
 //     pdnsutil show-zone ZONE                                   kind and primaries, or "No such zone"
 //     pdnsutil create-secondary-zone ZONE PRIMARY_IP[:PORT]     when missing
 //     pdnsutil change-secondary-zone-primary ZONE PRIMARY       when the primary differs
+//     pdnsutil delete-zone ZONE                                 cluster:destroy, only a secondary of this primary
 
 /** ip, or ip:port when the port is not 53 — the form pdnsutil and ALSO-NOTIFY take. */
 export const endpoint = (ip: string, port: number): string => (port === 53 ? ip : `${ip}:${port}`);
@@ -35,6 +36,7 @@ export function desiredTransfer(config: ClusterConfig): { kind: string; metadata
 
 export const showZoneArgv = (prefix: string[], zone: string): string[] => [...prefix, 'show-zone', zone.replace(/\.$/, '')];
 export const createSecondaryArgv = (prefix: string[], zone: string, primary: string): string[] => [...prefix, 'create-secondary-zone', zone.replace(/\.$/, ''), primary];
+export const deleteZoneArgv = (prefix: string[], zone: string): string[] => [...prefix, 'delete-zone', zone.replace(/\.$/, '')];
 export const changePrimaryArgv = (prefix: string[], zone: string, primary: string): string[] => [...prefix, 'change-secondary-zone-primary', zone.replace(/\.$/, ''), primary];
 
 export type ShownZone = { exists: false } | { exists: true; kind: string; primaries: string[] };
@@ -66,6 +68,11 @@ export function secondaryCommands(prefix: string[], zone: string, primary: strin
   }
   const same = shown.primaries.length === 1 && withPort(shown.primaries[0]!) === withPort(primary);
   return same ? [] : [changePrimaryArgv(prefix, zone, primary)];
+}
+
+/** Is the zone this cluster's secondary (a secondary transferring from `primary` alone)? */
+export function isOurSecondary(shown: ShownZone, primary: string): boolean {
+  return shown.exists && isSecondaryKind(shown.kind) && shown.primaries.length === 1 && withPort(shown.primaries[0]!) === withPort(primary);
 }
 
 /** The primary's kind and transfer metadata; returns how many settings changed (or would). */
@@ -115,4 +122,26 @@ export async function ensureSecondaryZone(ctx: OpsContext, host: RemoteHost): Pr
   for (const argv of commands) await host.change(argv);
   const what = !shown.exists ? `created, transfers from ${primary}` : commands.length ? `primary ${shown.primaries.join(' ')} → ${primary}` : `no changes (transfers from ${primary})`;
   return { changes: commands.length, lines: [`secondary ${fqdn(zone)} on ${v.host}: ${commands.length && ctx.runner.dryRun ? 'would be ' : ''}${what}`] };
+}
+
+/** Deletes the zone on the VPS when it is this cluster's secondary; any other zone of that name is left alone. */
+export async function removeSecondaryZone(ctx: OpsContext, host: RemoteHost): Promise<{ changes: number; lines: string[] }> {
+  const v = ctx.config.vps!;
+  const zone = ctx.config.powerdns!.zone;
+  const primary = primaryEndpoint(ctx.config);
+  const res = await host.read(showZoneArgv(v.pdnsutil, zone), { check: false, hint: 'is PowerDNS installed on the VPS? check vps.pdnsutil' });
+  if (!res) {
+    host.note(`only when ${fqdn(zone)} there is a secondary transferring from ${primary}:`);
+    await host.change(deleteZoneArgv(v.pdnsutil, zone));
+    return { changes: 0, lines: [`secondary ${fqdn(zone)} on ${v.host}: would be deleted if it transfers from ${primary}`] };
+  }
+  const shown = parseShowZone(res);
+  if (!shown) throw new Error(`cannot read zone ${zone} on ${v.host} with ${v.pdnsutil.join(' ')} show-zone (exit ${res.exitCode}): ${(res.stderr || res.stdout).trim().slice(0, 300)}`);
+  if (!shown.exists) return { changes: 0, lines: [`secondary ${fqdn(zone)} on ${v.host}: not there (nothing to delete)`] };
+  if (!isOurSecondary(shown, primary)) {
+    const from = shown.primaries.length ? ` from ${shown.primaries.join(' ')}` : '';
+    return { changes: 0, lines: [`secondary ${fqdn(zone)} on ${v.host}: a ${shown.kind} zone${from}, not this cluster's secondary of ${primary}: left as it is`] };
+  }
+  await host.change(deleteZoneArgv(v.pdnsutil, zone));
+  return { changes: 1, lines: [`secondary ${fqdn(zone)} on ${v.host}: ${ctx.runner.dryRun ? 'would be deleted' : 'deleted'} (transferred from ${primary})`] };
 }

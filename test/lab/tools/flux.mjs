@@ -1,13 +1,15 @@
 // Fake flux CLI (v2.x): bootstrap github, check [--pre], get kustomizations|sources git, reconcile, suspend/resume,
-// uninstall, version. Kustomizations come from the lab's repository stand-in and turn Ready in dependsOn order.
+// uninstall, version. Kustomizations come from a real `kubectl kustomize` build of the Flux path (fluxrepo.mjs) in the
+// lab's repository stand-in, or the lab config's explicit list, and turn Ready in dependsOn order.
 // All progress goes to stderr with flux's glyphs (► ✚ ◎ ✔ ✗). See test/lab/README.md.
 // Follows flux v2.7.3: fluxcd/flux2 cmd/flux/{bootstrap_github,check,get_kustomization,get_source_git,reconcile,
 // suspend,resume,uninstall,version}.go; readiness texts from fluxcd/kustomize-controller kustomization_controller.go.
 // Flags are cobra/pflag's: an undeclared one fails with `✗ unknown flag: --x` (flux prints errors with ✗), exit 1.
-import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit, tabbed } from './lib/core.mjs';
+import path from 'node:path';
+import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit, tabbed, labDir } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';
 import { kustomizationStatus, hexId, fluxUp } from './lib/world.mjs';
-import { kustomizationsFor } from './lib/fluxrepo.mjs';
+import { kustomizationsFor, fluxSystemKustomization } from './lib/fluxrepo.mjs';
 import { FLUX_CONTROLLERS, FLUX_CRDS } from './lib/objects.mjs';
 
 const FLUX_VERSION = process.env.LAB_FLUX_VERSION ?? 'v2.7.3';
@@ -37,18 +39,32 @@ async function access(flags) {
   return kc;
 }
 
-async function discover(lab, fluxPath) {
+/** The flux-system Kustomization's build of its path (fluxrepo.mjs), cached in the lab directory. */
+async function discover(lab, fluxPath, branch) {
   const parseAll = lab.kustomizations ? undefined : (await yaml()).parseAllDocuments;
-  return kustomizationsFor(lab.kustomizations, lab.repoDir, fluxPath, parseAll);
+  // The GitRepository follows the bootstrap's --branch on the origin.
+  return kustomizationsFor({ ...lab, originBranch: branch ?? lab.originBranch }, fluxPath, path.join(labDir(), 'flux-builds'), parseAll);
 }
 
-/** Merges a rescan of the repository into the known Kustomizations, keeping the status of ones that stay. */
+/**
+ * Merges a new build of the Flux path into the known Kustomizations, keeping the status of ones that stay. A failed
+ * build changes nothing applied: flux-system turns Ready False with the build's reason (kustomize-controller).
+ */
 function refresh(fx, found, now) {
   const prev = new Map(fx.kustomizations.map((k) => [`${k.namespace}/${k.name}`, k]));
-  fx.kustomizations = found.map((k) => {
+  if (found.error) {
+    let root = prev.get('flux-system/flux-system');
+    if (!root) {
+      root = { ...fluxSystemKustomization(fx.path), appliedAt: now };
+      fx.kustomizations.unshift(root);
+    }
+    Object.assign(root, { buildError: found.error, readyAt: null });
+    return;
+  }
+  fx.kustomizations = found.kustomizations.map((k) => {
     const p = prev.get(`${k.namespace}/${k.name}`);
-    if (p && JSON.stringify(p.dependsOn) === JSON.stringify(k.dependsOn)) return { ...k, suspended: p.suspended, appliedAt: p.appliedAt, readyAt: p.readyAt };
-    return { ...k, appliedAt: now };
+    if (p && !p.buildError && JSON.stringify(p.dependsOn) === JSON.stringify(k.dependsOn)) return { ...k, suspended: p.suspended, appliedAt: p.appliedAt, readyAt: p.readyAt };
+    return { ...k, ...(p ? { suspended: p.suspended } : {}), appliedAt: now };
   });
 }
 
@@ -63,11 +79,14 @@ async function waitFor(lab, flags, what, pred) {
   }
 }
 
+// A Kustomization whose build failed ends the wait with its message: flux2 v2.7.3 pkg/bootstrap/bootstrap_plain_git.go
+// kustomizationReconciled (and cmd/flux/reconcile.go) return Ready=False's message as the error, printed after ✗.
 function ksReady(lab, ns, name) {
   return (st, now) => {
     const k = st.flux?.kustomizations.find((x) => x.name === name && x.namespace === ns);
     if (!k) return undefined;
     const s = kustomizationStatus(st, lab, k, now);
+    if (k.buildError && s?.ready === 'False') fail(`✗ ${s.message}`);
     return s?.ready === 'True' ? s : undefined;
   };
 }
@@ -85,7 +104,7 @@ async function bootstrapGithub(flags, lab, io) {
   const fluxPath = (flags.path ?? '').replace(/^\.\//, '');
   const host = flags.hostname ?? 'github.com';
   const url = flags['token-auth'] ? `https://${host}/${flags.owner}/${flags.repository}.git` : `ssh://git@${host}/${flags.owner}/${flags.repository}`;
-  const found = await discover(lab, fluxPath);
+  const found = await discover(lab, fluxPath, branch);
   const second = transact((st, _l, now) => {
     const again = !!st.flux;
     if (!st.flux) {
@@ -217,7 +236,7 @@ async function reconcile(flags, args, lab, io) {
   const kind = args[0];
   const { st: st0 } = snapshot();
   if (!st0.flux) fail(`✗ ${kind === 'source' ? 'GitRepository.source' : 'Kustomization.kustomize'}.toolkit.fluxcd.io "${args.at(-1)}" not found`);
-  const found = await discover(lab, st0.flux.path ?? lab.fluxPath);
+  const found = await discover(lab, st0.flux.path ?? lab.fluxPath, st0.flux.branch);
   if (kind === 'source') {
     const name = args[2] ?? 'flux-system';
     e(`► annotating GitRepository ${name} in ${ns} namespace`);

@@ -6,15 +6,37 @@ export interface LabKustomization {
   labels: Record<string, string>;
   spec: Record<string, unknown>;
   suspended: boolean;
-  file?: string;
 }
-export function discoverKustomizations(repoDir: string, fluxPath: string, parseAll: (text: string) => any[]): LabKustomization[];
+export interface ExplicitKustomization {
+  name: string;
+  namespace?: string;
+  dependsOn?: string[];
+  labels?: Record<string, string>;
+  requires?: string;
+}
+export interface FluxSource {
+  kustomizations?: ExplicitKustomization[] | null;
+  repoDir: string;
+  originDir?: string | null;
+  originBranch?: string | null;
+}
+export interface FluxBuildError {
+  reason: 'BuildFailed' | 'ArtifactFailed';
+  message: string;
+}
+export const REAL_KUBECTL: string;
 export function fluxSystemKustomization(fluxPath: string): LabKustomization;
-export function explicitKustomizations(list: { name: string; namespace?: string; dependsOn?: string[]; labels?: Record<string, string> }[]): LabKustomization[];
+export function explicitKustomizations(list: ExplicitKustomization[]): LabKustomization[];
+export function kustomizationsOfBuild(text: string, parseAll: (text: string) => any[]): LabKustomization[];
+export function buildFluxPath(
+  source: FluxSource & { fluxPath: string },
+  cacheDir: string,
+  parseAll: (text: string) => any[],
+): { kustomizations?: LabKustomization[]; error?: FluxBuildError };
 export function kustomizationsFor(
-  explicit: { name: string; namespace?: string; dependsOn?: string[]; labels?: Record<string, string> }[] | null | undefined,
-  repoDir: string,
+  lab: FluxSource,
   fluxPath: string,
-  parseAll?: (text: string) => any[],
-): LabKustomization[];
+  cacheDir: string,
+  parseAll: (text: string) => any[],
+): { kustomizations?: LabKustomization[]; error?: FluxBuildError };
 export function dependencyDepth(ks: LabKustomization[]): number;

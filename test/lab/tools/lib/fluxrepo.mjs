@@ -1,58 +1,28 @@
-// What `flux bootstrap` makes appear: the Kustomization documents under <repoDir>/<path> (the lab's stand-in for
-// the GitHub repository), plus flux-system itself. Kustomizations anywhere below the path are found (real Flux only
-// applies what the flux-system kustomize build reaches; the lab approximates that by the directory).
+// What `flux bootstrap` makes appear: flux-system itself, then the Flux Kustomizations that the flux-system
+// Kustomization applies — exactly what a kustomize build of its path produces, built here with the real
+// `kubectl kustomize` (its embedded kustomize is the library kustomize-controller builds with).
+//
+// Follows flux v2.7.3:
+// - fluxcd/flux2 pkg/manifestgen/sync/sync.go: the flux-system Kustomization the bootstrap commits (path ./<--path>,
+//   interval 10m0s, prune, sourceRef GitRepository flux-system).
+// - fluxcd/kustomize-controller v1.7 internal/controller/kustomization_controller.go (build): the path is built from
+//   the source artifact (the pushed branch, not a working copy) with fluxcd/pkg/kustomize SecureBuild, i.e. krusty
+//   with LoadRestrictionsNone inside the source root; a missing path is "kustomization path not found: …"
+//   (ArtifactFailed), a failing build "kustomize build failed: …" (BuildFailed). The generated kustomization.yaml
+//   for a path without one (fluxcd/pkg/kustomize kustomize_generator.go) is not simulated: the lab says so.
+// The build is cached in the lab directory per source state: the commit of the origin branch, or (without an origin)
+// the sizes and mtimes of the files under the path's top directory in repoDir. Only that top directory (kubernetes/)
+// is taken from the commit: a path whose kustomizations reach outside it is not simulated (a clear build error).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { ToolExit, writeJsonAtomic } from './core.mjs';
 
-function walk(dir, out = []) {
-  let entries = [];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (/\.ya?ml$/.test(e.name)) out.push(p);
-  }
-  return out;
-}
+export const REAL_KUBECTL = process.env.LAB_REAL_KUBECTL ?? '/usr/bin/kubectl';
 
-/** parseAll: the `yaml` package's parseAllDocuments (passed in so this module has no import cost). */
-export function discoverKustomizations(repoDir, fluxPath, parseAll) {
-  const root = path.resolve(repoDir, fluxPath.replace(/^\.\//, ''));
-  const found = [];
-  for (const file of walk(root).sort()) {
-    let docs;
-    try {
-      docs = parseAll(fs.readFileSync(file, 'utf8'));
-    } catch {
-      continue;
-    }
-    for (const d of docs) {
-      let o;
-      try {
-        o = d.toJS();
-      } catch {
-        continue;
-      }
-      if (!o || o.kind !== 'Kustomization' || !String(o.apiVersion ?? '').startsWith('kustomize.toolkit.fluxcd.io/')) continue;
-      const ns = o.metadata?.namespace ?? 'flux-system';
-      if (o.metadata?.name === 'flux-system' && ns === 'flux-system') continue;
-      found.push({
-        name: o.metadata?.name,
-        namespace: ns,
-        dependsOn: (o.spec?.dependsOn ?? []).map((x) => `${x.namespace ?? ns}/${x.name}`),
-        labels: o.metadata?.labels ?? {},
-        spec: o.spec ?? {},
-        suspended: o.spec?.suspend === true,
-        file: path.relative(repoDir, file),
-      });
-    }
-  }
-  return found;
-}
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 export function fluxSystemKustomization(fluxPath) {
   return {
@@ -78,14 +48,130 @@ export function explicitKustomizations(list) {
   }));
 }
 
+/** The Flux Kustomizations among the documents of a build's output (flux-system itself aside: the bootstrap owns it). */
+export function kustomizationsOfBuild(text, parseAll) {
+  const found = [];
+  for (const d of parseAll(text)) {
+    const o = d.toJS();
+    if (!o || o.kind !== 'Kustomization' || !String(o.apiVersion ?? '').startsWith('kustomize.toolkit.fluxcd.io/')) continue;
+    const ns = o.metadata?.namespace ?? 'flux-system';
+    if (o.metadata?.name === 'flux-system' && ns === 'flux-system') continue;
+    found.push({
+      name: o.metadata?.name,
+      namespace: ns,
+      dependsOn: (o.spec?.dependsOn ?? []).map((x) => `${x.namespace ?? ns}/${x.name}`),
+      labels: o.metadata?.labels ?? {},
+      spec: o.spec ?? {},
+      suspended: o.spec?.suspend === true,
+    });
+  }
+  return found;
+}
+
+function git(args, opts = {}) {
+  return spawnSync('git', args, { maxBuffer: 512 * 1024 * 1024, ...opts });
+}
+
+/** Sizes and mtimes of every file below dir: a key that changes when any of them does. */
+function treeStamp(dir) {
+  const h = createHash('sha256');
+  const walk = (d) => {
+    let entries = [];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const s = fs.statSync(p, { throwIfNoEntry: false });
+        if (s) h.update(`${p}\0${s.size}\0${s.mtimeMs}\n`);
+      }
+    }
+  };
+  walk(dir);
+  return h.digest('hex');
+}
+
+function runKustomize(root, rel) {
+  const dir = path.join(root, rel);
+  if (!fs.existsSync(dir)) {
+    return { error: { reason: 'ArtifactFailed', message: `kustomization path not found: stat ${dir}: no such file or directory` } };
+  }
+  if (!KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(dir, f)))) {
+    throw new ToolExit(70, `lab: ${rel} has no kustomization.yaml; kustomize-controller would generate one (fluxcd/pkg/kustomize), which the lab does not simulate — \`task configure\` renders the cluster's entry\n`);
+  }
+  const res = spawnSync(REAL_KUBECTL, ['kustomize', '--load-restrictor=LoadRestrictionsNone', dir], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  if (res.error) {
+    throw new ToolExit(127, `lab: the Flux path is built with the real \`kubectl kustomize\` (${REAL_KUBECTL}; set LAB_REAL_KUBECTL, .ci/run installs kubectl) and it cannot run: ${res.error.message}\n`);
+  }
+  if (res.status !== 0) return { error: { reason: 'BuildFailed', message: `kustomize build failed: ${res.stderr.trim().replace(/^Error: /, '')}` } };
+  return { output: res.stdout };
+}
+
+// Within one process (a test creating many labs on the same tree) a source state is built once.
+const memo = new Map();
+
 /**
- * Every Kustomization `flux bootstrap` makes appear: flux-system, then the lab config's explicit list or, without
- * one, those discovered under repoDir/fluxPath (parseAll is needed only then).
+ * Builds <fluxPath> as kustomize-controller does and returns { kustomizations } or { error: { reason, message } }.
+ * Source: the origin branch's commit when the lab has an origin (Flux reads what was pushed), else repoDir as it is.
  */
-export function kustomizationsFor(explicit, repoDir, fluxPath, parseAll) {
+export function buildFluxPath({ repoDir, fluxPath, originDir, originBranch }, cacheDir, parseAll) {
+  const rel = fluxPath.replace(/^\.\//, '').replace(/\/+$/, '');
+  let key;
+  let commit;
+  if (originDir) {
+    const ref = `refs/heads/${originBranch ?? 'main'}`;
+    const r = git(['--git-dir', originDir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { encoding: 'utf8' });
+    if (r.status !== 0) return { error: { reason: 'ArtifactFailed', message: `source 'GitRepository/flux-system/flux-system' not ready: no branch ${originBranch ?? 'main'} in ${originDir}` } };
+    commit = r.stdout.trim();
+    key = `commit:${commit}:${rel}`;
+  } else {
+    key = `tree:${path.resolve(repoDir)}:${rel}:${treeStamp(path.join(repoDir, rel.split('/')[0]))}`;
+  }
+  if (memo.has(key)) return memo.get(key);
+  const file = path.join(cacheDir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+  try {
+    const cached = JSON.parse(fs.readFileSync(file, 'utf8'));
+    memo.set(key, cached);
+    return cached;
+  } catch {
+    /* not built yet */
+  }
+  let built;
+  if (commit) {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-flux-source-'));
+    try {
+      const archive = git(['--git-dir', originDir, 'archive', '--format=tar', commit, '--', rel.split('/')[0]]);
+      if (archive.status !== 0) throw new ToolExit(70, `lab: git archive of ${commit} in ${originDir} failed: ${archive.stderr}\n`);
+      const untar = spawnSync('tar', ['-x', '-C', tmp], { input: archive.stdout });
+      if (untar.status !== 0) throw new ToolExit(70, `lab: unpacking ${commit} failed: ${untar.stderr}\n`);
+      built = runKustomize(tmp, rel);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  } else {
+    built = runKustomize(path.resolve(repoDir), rel);
+  }
+  const result = built.error ? { error: built.error } : { kustomizations: kustomizationsOfBuild(built.output, parseAll) };
+  fs.mkdirSync(cacheDir, { recursive: true });
+  writeJsonAtomic(file, result);
+  memo.set(key, result);
+  return result;
+}
+
+/**
+ * Every Kustomization `flux bootstrap` makes appear: { kustomizations: [flux-system, …] } with the lab config's
+ * explicit list, else those of the build of the Flux path; { error } when that build fails (Flux keeps what it had).
+ */
+export function kustomizationsFor(lab, fluxPath, cacheDir, parseAll) {
   const root = fluxSystemKustomization(fluxPath);
-  if (explicit) return [root, ...explicitKustomizations(explicit)];
-  return [root, ...discoverKustomizations(repoDir, fluxPath, parseAll)];
+  if (lab.kustomizations) return { kustomizations: [root, ...explicitKustomizations(lab.kustomizations)] };
+  const built = buildFluxPath({ ...lab, fluxPath }, cacheDir, parseAll);
+  if (built.error) return { error: built.error };
+  return { kustomizations: [root, ...built.kustomizations] };
 }
 
 /**

@@ -180,7 +180,7 @@ export function advance(st, lab, now) {
     }
     if (fx && fx.controllersReadyAt != null) {
       for (const k of fx.kustomizations) {
-        if (k.readyAt != null || k.suspended || k.stuck) continue;
+        if (k.readyAt != null || k.suspended || k.stuck || k.buildError) continue;
         if (k.requires && !inFluxSource(lab, k.requires)) continue;
         const deps = depsOf(fx, k);
         if (deps.some((d) => !d || d.readyAt == null)) continue;
@@ -325,6 +325,8 @@ export function kustomizationStatus(st, lab, k, now) {
   if (stuck) {
     return { ready: 'False', reason: stuck.reason ?? 'HealthCheckFailed', message: stuck.message ?? `health check failed after 4m0s: timeout waiting for: [HelmRelease/${k.namespace}/${k.name} status: 'InProgress']` };
   }
+  // The build of its path failed (fluxrepo.mjs): kustomize-controller's reason and message, nothing new applied.
+  if (k.buildError && fluxUp(st, now)) return { ready: 'False', reason: k.buildError.reason, message: k.buildError.message };
   const notReady = depsOf(fx, k).find((d) => d && (d.stuck || (k.readyAt == null && (d.readyAt == null || d.readyAt > now))));
   if (k.readyAt != null && k.readyAt <= now && !notReady) {
     return { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${fx.branch}@sha1:${fx.revision}`, at: k.readyAt };
