@@ -32,7 +32,7 @@ const FIXTURE = 'five-node.yaml';
 const ZONE = 'k8s.example.org';
 // The cluster's pinned LoadBalancer addresses, on loopback: the node network moves to 127.0.10.0/24 (all of 127/8 is
 // loopback on Linux), so that they lie in its LB IPAM pool as the config rules demand.
-const LB = { ingress: '127.0.10.201', dns: '127.0.10.200' };
+const LB = { ingress: '127.0.10.201', dns: '127.0.10.200', monitoring: '127.0.10.202' };
 const onLoopback = <T>(v: T): T => JSON.parse(JSON.stringify(v).replaceAll('10.0.10.', '127.0.10.')) as T;
 const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
 
@@ -147,6 +147,8 @@ test('the full example config (every section on): cold bootstrap to the end, the
       BACKUP_S3_ACCESS_KEY_ID: 'AKIALAB0123456789',
       BACKUP_S3_SECRET_ACCESS_KEY: 'lab-s3-secret-0123456789',
       BACKUP_PASSPHRASE: 'lab-backup-passphrase-0123456789',
+      // The example's alert receiver is a Matrix room: the posting account's token.
+      ALERT_MATRIX_ACCESS_TOKEN: 'syt_YWxlcnRz_labMatrixToken0123456789',
     };
 
     // The first run meets a Headscale server in trouble: that step fails, the others finish and keep their work (the
@@ -191,20 +193,33 @@ test('the full example config (every section on): cold bootstrap to the end, the
     assert.is(csiConfig.clusters[0]?.token_secret, issued[0]!.value);
     // The backup target's one key from .env, sealed into each namespace that writes backups — the snapshot jobs' with
     // the passphrase, the databases' with the region Barman reads — one file each, on the branch Flux reads.
-    const unsealBackupTarget = (file: string) => {
+    const unsealPushed = (file: string) => {
       const text = sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:kubernetes/clusters/${c.cluster.name}/secrets/${file}`);
-      assert.not.ok(text.includes(secrets.BACKUP_S3_SECRET_ACCESS_KEY), `${file}: the key is not in git in plain text`);
+      for (const [k, v] of Object.entries(secrets)) assert.not.ok(text.includes(v), `${file}: ${k} is not in git in plain text`);
       const copy = join(w.base, file);
       writeFileSync(copy, text);
       const out = JSON.parse(execFileSync(join(lab!.binDir, 'kubeseal'), ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', copy, '-o', 'json'], { env: { ...process.env, ...lab!.env }, encoding: 'utf8' })) as { metadata: { namespace: string }; data: Record<string, string> };
       return { namespace: out.metadata.namespace, data: Object.fromEntries(Object.entries(out.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) };
     };
     const keys = { 'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID, 'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY };
-    assert.equal(unsealBackupTarget('backup-target.sealed.yaml'), { namespace: 'backups', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
-    assert.equal(unsealBackupTarget('vault-backup-target.sealed.yaml'), { namespace: 'vault', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    assert.equal(unsealPushed('backup-target.sealed.yaml'), { namespace: 'backups', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    assert.equal(unsealPushed('vault-backup-target.sealed.yaml'), { namespace: 'vault', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
     for (const ns of ['authentik', 'gitea', 'harbor', 'matrix']) {
-      assert.equal(unsealBackupTarget(`${ns}-backup-target.sealed.yaml`), { namespace: ns, data: { ...keys, region: c.backups.s3.region } }, ns);
+      assert.equal(unsealPushed(`${ns}-backup-target.sealed.yaml`), { namespace: ns, data: { ...keys, region: c.backups.s3.region } }, ns);
     }
+    // The Matrix account's token (monitoring.alerts.receiver: matrix), sealed for the receiver's namespace and name.
+    assert.is(c.monitoring.alerts.receiver, 'matrix');
+    assert.equal(unsealPushed('matrix-alertmanager-receiver.sealed.yaml'), { namespace: 'monitoring', data: { 'access-token': secrets.ALERT_MATRIX_ACCESS_TOKEN } });
+    const matrixSealed = parse(sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:kubernetes/clusters/${c.cluster.name}/secrets/matrix-alertmanager-receiver.sealed.yaml`)) as { kind: string; metadata: { name: string; namespace: string } };
+    assert.equal([matrixSealed.kind, matrixSealed.metadata.namespace, matrixSealed.metadata.name], ['SealedSecret', 'monitoring', 'matrix-alertmanager-receiver']);
+    // Never in plain text: not in any pushed or local commit, not in the logs, not in the argv of a tool or an SSH command.
+    const token = secrets.ALERT_MATRIX_ACCESS_TOKEN;
+    for (const gitDir of [w.repo.origin, join(w.repo.root, '.git')]) {
+      assert.is(sh(w.repo.root, 'git', '--git-dir', gitDir, 'log', '--all', '--format=%h %s', '-S', token), '', `${gitDir}: a commit adds the Matrix token`);
+    }
+    assert.not.ok([broken.text, first.text].some((t) => t.includes(token)), 'the Matrix token in the logs');
+    assert.equal(lab.calls().filter((x) => x.argv.some((a) => a.includes(token))).map((x) => x.cmd), [], 'the Matrix token in a tool\'s argv');
+    assert.equal(w.remote.calls().filter((x) => x.line.includes(token)).map((x) => x.line), [], 'the Matrix token in an SSH command');
     assert.is(w.repo.head(), w.repo.remoteHead());
     // Flux applied it: proxmox-csi and powerdns are Ready; PowerDNS was synced only once its Kustomization was.
     const ks = lab.state().flux!.kustomizations;

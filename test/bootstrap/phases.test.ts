@@ -86,8 +86,8 @@ test('bootstrap secrets: only for configured sections', () => {
   assert.equal(bootstrapSecrets(config('one-node.yaml'), { PDNS_API_KEY: 'k' }), []);
   const five = bootstrapSecrets(config('five-node.yaml'), { PDNS_API_KEY: 'pdns-key-123' });
   // The backups section's target (its keys in .env) goes to every writer: the snapshot jobs and each database; the
-  // receiver only with a webhook.
-  assert.equal(five.map((s) => `${s.namespace}/${s.name}`), ['dns-system/powerdns-api-key', 'backups/backup-target', 'vault/backup-target', 'authentik/backup-target', 'gitea/backup-target', 'harbor/backup-target', 'matrix/backup-target']);
+  // alert receiver's credential as its receiver needs (the example's: the Matrix account's token).
+  assert.equal(five.map((s) => `${s.namespace}/${s.name}`), ['dns-system/powerdns-api-key', 'backups/backup-target', 'vault/backup-target', 'authentik/backup-target', 'gitea/backup-target', 'harbor/backup-target', 'matrix/backup-target', 'monitoring/matrix-alertmanager-receiver']);
   assert.is(five[0]!.stringData['api-key'], 'pdns-key-123');
 });
 

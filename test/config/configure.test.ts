@@ -365,7 +365,7 @@ test('a matrix receiver renders its Flux Kustomization and room settings, seals 
   assert.not.ok(sealed.some((x) => x.name === 'alertmanager-receiver'), 'no webhook URL with the matrix receiver');
   assert.not.match([...files.values()].join('\n'), 'syt_c2VjcmV0');
   // other receivers: no Kustomization, no token
-  const none = parseConfigText(without(FIVE_NODE), 'x.yaml');
+  const none = parseConfigText(base.replace('receiver: matrix', 'receiver: none'), 'x.yaml');
   assert.not.match(renderAll(none).get(generatedPaths('infra').fluxMonitoring)!, 'alerts-matrix');
   assert.not.ok(requiredSecrets(none).some((r) => r.env === 'ALERT_MATRIX_ACCESS_TOKEN'));
   const problems = (text: string) => {

@@ -56,14 +56,12 @@ test('a cluster made from a copied config alone builds and validates, without th
   });
 });
 
-// The Matrix alert receiver exists only in a tree rendered with `monitoring.alerts.receiver: matrix`, so the
-// repository's own validation never builds it: render the example with it and validate, then follow Alertmanager's
-// webhook to the receiver.
-const MATRIX = '    receiver: matrix\n    matrix: { homeserver: https://matrix.example.org, userId: "@alerts:example.org", room: "!AbCdEf:example.org" }\n';
-
+// The Matrix alert receiver exists only in a tree rendered with `monitoring.alerts.receiver: matrix` (the example's,
+// a room on the platform's own Synapse): render the example under another name and validate, then follow
+// Alertmanager's webhook to the receiver.
 test('receiver matrix: the rendered tree validates, and Alertmanager posts to the receiver, which posts to the room', async () => {
-  const text = EXAMPLE.replace('name: infra ', 'name: lab ').replace(/^ {4}receiver: none .*\n/m, MATRIX);
-  assert.ok(text.includes('receiver: matrix'), 'the example names its receiver');
+  const text = EXAMPLE.replace('name: infra ', 'name: lab ');
+  assert.match(text, /^ {4}receiver: matrix\n/m, 'the example names its receiver');
   await validateRendered(text, 'clusters/lab.yaml', (r) => {
     const tree = r.trees[0]!;
     assert.ok(tree.kustomizations.has('flux-system/alerts-matrix'));
@@ -84,11 +82,17 @@ test('receiver matrix: the rendered tree validates, and Alertmanager posts to th
     assert.is(url.pathname, `${config.http['alerts-path-prefix']}/home-ops`);
     // The settings from the config, quoted in the file (a user id starts with @, a room id with !); the token from
     // the sealed Secret only, expanded by the receiver from its environment.
-    assert.equal(config.matrix, { 'homeserver-url': 'https://matrix.example.org', 'user-id': '@alerts:example.org', 'access-token': '${MATRIX_ACCESS_TOKEN}', 'room-mapping': { 'home-ops': '!AbCdEf:example.org' } });
+    assert.equal(config.matrix, { 'homeserver-url': 'https://matrix.k8s.example.org', 'user-id': '@alerts:k8s.example.org', 'access-token': '${MATRIX_ACCESS_TOKEN}', 'room-mapping': { 'home-ops': '!AbCdEf:k8s.example.org' } });
     assert.equal(container.env, [{ name: 'MATRIX_ACCESS_TOKEN', valueFrom: { secretKeyRef: { name: 'matrix-alertmanager-receiver', key: 'access-token' } } }]);
     // a changed setting changes the pod template (the generated ConfigMap's name hashes the unsubstituted template)
-    assert.match(deploy.spec.template.metadata.annotations['home-ops/matrix-target'], 'to !AbCdEf:example.org as @alerts:example.org on https://matrix.example.org');
+    assert.match(deploy.spec.template.metadata.annotations['home-ops/matrix-target'], 'to !AbCdEf:k8s.example.org as @alerts:k8s.example.org on https://matrix.k8s.example.org');
     assert.ok(config.templating['firing-template'].trim().length > 0, 'the receiver refuses to start without a firing template');
+    // The homeserver is the platform's own Synapse: its route serves that host, and namespace monitoring may reach the
+    // Gateway (Cilium's ingress entity) on 443.
+    const host = new URL(config.matrix['homeserver-url']).hostname;
+    assert.ok(tree.objects.some((a) => a.obj.kind === 'HTTPRoute' && a.obj.metadata?.namespace === 'matrix' && ((a.obj.spec as { hostnames?: string[] }).hostnames ?? []).includes(host)), `an HTTPRoute of namespace matrix serves ${host}`);
+    const policy = tree.objects.find((a) => a.obj.kind === 'CiliumNetworkPolicy' && a.obj.metadata?.namespace === 'monitoring' && a.obj.metadata?.name === 'allow-needs')!.obj as Record<string, any>;
+    assert.ok(policy.spec.egress.some((e: Record<string, any>) => e.toEntities?.includes('ingress') && e.toPorts?.some((p: { ports: { port: string }[] }) => p.ports.some((x) => x.port === '443'))), 'monitoring may reach the Gateway on 443');
   });
 });
 

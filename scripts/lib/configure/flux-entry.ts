@@ -153,6 +153,9 @@ The scripts write SealedSecrets here (never plaintext):
   \`task storage:csi-token\`.
 - \`backup-target.sealed.yaml\` and \`<namespace>-backup-target.sealed.yaml\`: Secret \`backup-target\` (the backup
   target's keys from .env) of each namespace that writes backups, by the bootstrap when the config has \`backups\`.
+- \`alertmanager-receiver.sealed.yaml\` (\`monitoring.alerts.receiver: webhook\`, .env ALERT_WEBHOOK_URL) or
+  \`matrix-alertmanager-receiver.sealed.yaml\` (\`receiver: matrix\`, .env ALERT_MATRIX_ACCESS_TOKEN): the alert
+  receiver's credential in namespace \`monitoring\`, by the bootstrap.
 
 There is no \`kustomization.yaml\` on purpose: the \`cluster-secrets\` Flux Kustomization points at this directory (its
 path comes from the generated \`../kustomization.yaml\`) and Flux applies every manifest it finds, so a file that does
