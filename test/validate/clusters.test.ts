@@ -87,6 +87,8 @@ test('receiver matrix: the rendered tree validates, and Alertmanager posts to th
     // a changed setting changes the pod template (the generated ConfigMap's name hashes the unsubstituted template)
     assert.match(deploy.spec.template.metadata.annotations['home-ops/matrix-target'], 'to !AbCdEf:k8s.example.org as @alerts:k8s.example.org on https://matrix.k8s.example.org');
     assert.ok(config.templating['firing-template'].trim().length > 0, 'the receiver refuses to start without a firing template');
+    // Alerts of several clusters reach one room (monitoring.shipTo): each message names its cluster.
+    for (const t of ['firing-template', 'resolved-template']) assert.match(config.templating[t], '{{ if .Alert.Labels.cluster }}[{{ .Alert.Labels.cluster }}] {{ end }}', t);
     // The homeserver is the platform's own Synapse: its route serves that host, and namespace monitoring may reach the
     // Gateway (Cilium's ingress entity) on 443.
     const host = new URL(config.matrix['homeserver-url']).hostname;

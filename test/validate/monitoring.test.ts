@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parse } from 'yaml';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { promqlErrors, runbookAnchors } from '../../scripts/lib/validate/monitoring.ts';
+import { exprKeepsLabel, promqlErrors, runbookAnchors } from '../../scripts/lib/validate/monitoring.ts';
 import { BASE, only, show, validateWith } from './fixture.ts';
 
 // Alert rules parse and name a runbook entry that exists; scrapes select a Service the tree has. Each test breaks one
@@ -30,7 +31,7 @@ spec:
     - name: app
       rules:
         - alert: AppDown
-          expr: ${JSON.stringify(o.expr ?? 'sum by (namespace) (up{job="podinfo"}) == 0')}
+          expr: ${JSON.stringify(o.expr ?? 'sum by (cluster, namespace) (up{job="podinfo"}) == 0')}
           for: 5m
 ${o.runbook === null ? '' : `          annotations:\n            runbook: ${o.runbook ?? 'README.md#runbook-app-down'}\n`}`;
 
@@ -105,6 +106,20 @@ test('an alert without a runbook, or with an anchor the section lacks, is report
   assert.is(monitoringFindings(noReadme.findings).length, 1, show(noReadme.findings));
 });
 
+test('an alert whose expression drops the cluster label is reported, naming the rule and the fix', async () => {
+  const r = await validateWith(tree({ rule: rule({ expr: 'sum by (namespace) (up{job="podinfo"}) == 0' }) }));
+  assert.equal(monitoringFindings(r.findings).map((x) => x.message), ['alert app/AppDown: its expression drops the cluster label (an aggregation or match without it), so Alertmanager cannot group it by cluster nor the receiver name one: keep it, e.g. sum by (cluster, …)'], show(r.findings));
+});
+
+test('the cluster label through an expression: aggregations keep their by labels, one-to-one matches their on labels', () => {
+  const keeps = ['up == 0', 'sum by (cluster, job) (up) == 0', 'sum without (pod) (x)', 'topk(3, x)', 'time() - x > 3', 'a / on(node, cluster) b', 'a / on(node) group_left b',
+    '(x < 0.1) or predict_linear(y[6h], 86400) < 0', '(time() - a > 26 * 3600) and a > 0', 'histogram_quantile(0.9, sum by (le, cluster) (rate(x[5m])))', '-(x offset 5m) > 1', 'max_over_time(x[1h:5m]) > 1'];
+  const drops = ['sum(up) == 0', 'sum by (job) (up) == 0', 'sum without (cluster) (x)', 'count(up == 0) > 1', 'absent(up{job="a"})', 'a / on(node) b', 'a / ignoring(cluster) b',
+    'x or vector(0)', 'histogram_quantile(0.9, sum by (le) (rate(x[5m])))'];
+  for (const e of keeps) assert.ok(exprKeepsLabel(e), `keeps: ${e}`);
+  for (const e of drops) assert.not.ok(exprKeepsLabel(e), `drops: ${e}`);
+});
+
 test('a scrape that selects no Service of the tree is reported with its selector and namespaces', async () => {
   const r = await validateWith(tree({ scrape: scrape({ labels: 'app: podinfo-typo' }) }));
   const f = monitoringFindings(r.findings);
@@ -158,6 +173,14 @@ test('the repository: every rule parses and every alert has its runbook line; ev
   for (const e of exprs) assert.equal(promqlErrors(e), [], e);
   const anchors = runbookAnchors(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
   for (const m of text.matchAll(/runbook: README\.md#(.+)/g)) assert.ok(anchors.has(m[1]!), `README lacks ${m[1]}`);
+  // Every alert keeps the cluster of its series: Alertmanager groups by it (kubernetes/monitoring/alerting/alertmanager.yaml).
+  const rules = (parse(text) as { spec: { groups: { rules: { alert?: string; expr: string }[] }[] } }).spec.groups.flatMap((g) => g.rules);
+  for (const r of rules) assert.ok(exprKeepsLabel(r.expr), `${r.alert}: ${r.expr}`);
+  const am = readFileSync(join(REPO_ROOT, 'kubernetes/monitoring/alerting/alertmanager.yaml'), 'utf8');
+  assert.ok((parse(am) as { spec: { configRawYaml: string } }).spec.configRawYaml.match(/group_by: \[(.*)\]/)?.[1]!.split(', ').includes('cluster'), 'Alertmanager groups by cluster');
+  // Flux's own alerts bypass vmagent: the Alert adds the label (event metadata become alert labels).
+  const flux = parse(readFileSync(join(REPO_ROOT, 'kubernetes/monitoring/alerting/flux-alerts.yaml'), 'utf8').split(/^---$/m)[1]!) as { kind: string; spec: { eventMetadata?: Record<string, string> } };
+  assert.equal([flux.kind, flux.spec.eventMetadata], ['Alert', { cluster: '${CLUSTER_NAME}' }]);
 });
 
 test.run();

@@ -8,6 +8,8 @@ import { apiGroup, describe, namespaceOf, type Finding, type K8sObject } from '.
 //   - every alerting/recording rule of a VMRule (or PrometheusRule) parses as PromQL, with Prometheus' own grammar
 //     (@prometheus-io/lezer-promql, the parser of the Prometheus UI). vmalert evaluates MetricsQL, a superset of
 //     PromQL: the rules here stay in the PromQL subset so a typo is caught before vmalert rejects the whole group;
+//   - every alert keeps the cluster label of the series it reads (no aggregation or match drops it): Alertmanager
+//     groups by it and the receivers name it, for this cluster and for those that ship here;
 //   - every alert names its runbook (annotation `runbook: README.md#<anchor>`) and the anchor exists in the README's
 //     "When things break" section (an `id="<anchor>"` or a heading there);
 //   - every VMServiceScrape (or ServiceMonitor) selects a Service the tree defines, or one a HelmRelease of the tree
@@ -41,6 +43,87 @@ export function promqlErrors(expr: string): string[] {
     },
   });
   return errors.slice(0, 1);
+}
+
+/** The label every alert carries: the cluster whose series fired it (vmagent's externalLabels). */
+export const CLUSTER_LABEL = 'cluster';
+
+type SyntaxNode = NonNullable<ReturnType<typeof promqlParser.parse>['topNode']['firstChild']>;
+
+const children = (n: SyntaxNode): SyntaxNode[] => {
+  const out: SyntaxNode[] = [];
+  for (let c = n.firstChild; c; c = c.nextSibling) out.push(c);
+  return out;
+};
+const EXPR_NODES = new Set(['AggregateExpr', 'BinaryExpr', 'FunctionCall', 'MatrixSelector', 'NumberDurationLiteral', 'OffsetExpr', 'ParenExpr', 'StepInvariantExpr', 'StringLiteral', 'SubqueryExpr', 'UnaryExpr', 'VectorSelector']);
+const exprChildren = (n: SyntaxNode) => children(n).filter((c) => EXPR_NODES.has(c.name));
+const groupingLabels = (n: SyntaxNode | undefined, expr: string): string[] => {
+  const list = n ? children(n).find((c) => c.name === 'GroupingLabels') : undefined;
+  return list ? children(list).map((l) => expr.slice(l.from, l.to)) : [];
+};
+// Aggregations that return input series as they are; functions whose result has none of the input's labels.
+const SELECTING_AGGREGATIONS = new Set(['topk', 'bottomk', 'limitk', 'limit_ratio']);
+const LABEL_FREE_FUNCTIONS = new Set(['absent', 'absent_over_time', 'vector', 'scalar', 'time']);
+
+/**
+ * Whether the result of a (sub)expression keeps `label` of the series it reads: 'scalar' for a number, else true or
+ * false. Follows Prometheus' result labels: an aggregation keeps only its `by` labels (all but its `without` ones),
+ * a one-to-one `on(...)` match only those, `ignoring(...)` all but those, group_left/group_right the many side's.
+ */
+function keepsLabel(n: SyntaxNode, expr: string, label: string): boolean | 'scalar' {
+  const kids = exprChildren(n);
+  switch (n.name) {
+    case 'VectorSelector':
+    case 'MatrixSelector':
+      return true;
+    case 'NumberDurationLiteral':
+    case 'StringLiteral':
+      return 'scalar';
+    case 'AggregateExpr': {
+      const op = expr.slice(children(n)[0]!.from, children(n)[0]!.to).toLowerCase();
+      const body = children(n).find((c) => c.name === 'FunctionCallBody');
+      const args = body ? exprChildren(body) : [];
+      const inner = keepsLabel(args[args.length - 1]!, expr, label) === true;
+      if (SELECTING_AGGREGATIONS.has(op)) return inner;
+      const mod = children(n).find((c) => c.name === 'AggregateModifier');
+      const names = groupingLabels(mod, expr);
+      if (mod?.firstChild?.name === 'By') return inner && names.includes(label);
+      if (mod?.firstChild?.name === 'Without') return inner && !names.includes(label);
+      return false;
+    }
+    case 'FunctionCall': {
+      const fn = expr.slice(n.from, children(n)[0]!.to).toLowerCase();
+      if (LABEL_FREE_FUNCTIONS.has(fn)) return fn === 'scalar' || fn === 'time' ? 'scalar' : false;
+      const body = children(n).find((c) => c.name === 'FunctionCallBody');
+      const vectors = (body ? exprChildren(body) : []).map((a) => keepsLabel(a, expr, label)).filter((k) => k !== 'scalar');
+      return vectors.length === 0 ? 'scalar' : vectors.every((k) => k === true);
+    }
+    case 'BinaryExpr': {
+      const [lhs, rhs] = [keepsLabel(kids[0]!, expr, label), keepsLabel(kids[1]!, expr, label)];
+      if (lhs === 'scalar') return rhs;
+      if (rhs === 'scalar') return lhs;
+      const op = children(n).find((c) => !EXPR_NODES.has(c.name))!.name;
+      if (op === 'Or') return lhs && rhs;
+      const matching = children(n).find((c) => c.name === 'MatchingModifierClause');
+      if (!matching) return lhs;
+      const parts = children(matching).map((c) => c.name);
+      if (parts.includes('GroupLeft')) return lhs;
+      if (parts.includes('GroupRight')) return rhs;
+      if (op === 'And' || op === 'Unless') return lhs;
+      const names = groupingLabels(matching, expr);
+      return lhs && (parts[0] === 'On' ? names.includes(label) : !names.includes(label));
+    }
+    default:
+      // ParenExpr, UnaryExpr, OffsetExpr, StepInvariantExpr, SubqueryExpr: the labels of what they wrap.
+      return kids[0] ? keepsLabel(kids[0], expr, label) : 'scalar';
+  }
+}
+
+/** Whether an alert expression's result still carries `label` (false when an aggregation or a match drops it). */
+export function exprKeepsLabel(expr: string, label = CLUSTER_LABEL): boolean {
+  const top = promqlParser.parse(expr).topNode;
+  const root = top.firstChild;
+  return root ? keepsLabel(root, expr, label) !== false : true;
 }
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to '-'. */
@@ -92,6 +175,9 @@ export function checkAlertRules(tree: ClusterTree, root: string, findings: Findi
         }
         for (const e of promqlErrors(expr)) findings.push({ ...at, message: `rule ${name}: expr does not parse as PromQL: ${e}` });
         if (!r.alert) continue;
+        if (promqlErrors(expr).length === 0 && !exprKeepsLabel(expr)) {
+          findings.push({ ...at, message: `alert ${name}: its expression drops the ${CLUSTER_LABEL} label (an aggregation or match without it), so Alertmanager cannot group it by cluster nor the receiver name one: keep it, e.g. sum by (${CLUSTER_LABEL}, …)` });
+        }
         const runbook = r.annotations?.[RUNBOOK_ANNOTATION];
         if (!runbook) {
           findings.push({ ...at, message: `alert ${name} names no runbook: add annotation ${RUNBOOK_ANNOTATION}: README.md#<anchor> pointing into "${RUNBOOK_SECTION}"` });
