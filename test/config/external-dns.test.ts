@@ -57,7 +57,7 @@ test('the apps entry keeps the Gateway, external-dns, the webhook and the issuer
   assert.match(renderAll(bare).get(generatedPaths('apps').fluxEntry)!, '#   gateway: needs the powerdns section');
 });
 
-test('a cluster of role infra that uses PowerDNS elsewhere: powerdns left out with its reason, its dependents kept without that dependency', () => {
+test('a cluster of role infra that uses PowerDNS elsewhere: powerdns left out with its reason, its dependents kept without that dependency; the issuer reads the sealed key', () => {
   const text = INFRA_TEXT.replace('name: infra ', 'name: infra2 ')
     .replace(/\n    dns: 10\.0\.10\.200 .*\n/, '\n')
     .replace(/\npowerdns:\n(  .*\n|\s*#.*\n)*/, '\npowerdns:\n  zone: k8s.example.org\n  external: { apiUrl: "http://10.0.30.200:8081" }\n')
@@ -73,7 +73,15 @@ test('a cluster of role infra that uses PowerDNS elsewhere: powerdns left out wi
   const patches = parse(entry).patches as { target?: { name: string }; patch: string }[];
   const deps = (name: string) => parse(patches.find((p) => p.target?.name === name)!.patch)[0].value.map((d: { name: string }) => d.name);
   assert.equal(deps('external-dns'), []);
-  assert.equal(deps('cluster-issuers'), ['cert-manager-webhook-pdns', 'secret-stores']);
+  // Only the in-cluster PowerDNS pushes the API key to Vault: the issuer alone (no ExternalSecret), with the key the
+  // bootstrap seals for cert-manager, as on an apps cluster.
+  assert.equal(deps('cluster-issuers'), ['cert-manager-webhook-pdns', 'cluster-secrets']);
+  const issuerOps = parse(patches.find((p) => p.target?.name === 'cluster-issuers')!.patch) as { path: string; value: unknown }[];
+  assert.equal(issuerOps.find((o) => o.path === '/spec/path')?.value, './kubernetes/platform/cluster-issuers/issuer');
+  assert.equal(bootstrapSecrets(c, { PDNS_API_KEY: 'k3y' }).filter((s) => s.name === 'powerdns-api-key').map((s) => s.namespace), ['dns-system', 'cert-manager']);
+  // With PowerDNS here, the tree is left as it is: the issuer and its ExternalSecret, after the secret store.
+  const here = parse(renderAll(infraFile().config).get(generatedPaths('infra').fluxEntry)!).patches as { target?: { name: string } }[];
+  assert.not.ok(here.some((p) => p.target?.name === 'cluster-issuers'));
 });
 
 test('the API key is sealed for the cluster that uses PowerDNS elsewhere: for external-dns and for the issuer (no Vault there)', () => {
@@ -109,7 +117,8 @@ test('broken: another zone than the server serves', () => {
 });
 
 test('broken: the same cluster name on both sides (external-dns owner ids)', () => {
-  const apps = appsFile(APPS_TEXT.replace('name: apps', 'name: infra').replace(/# domain: .*/, 'domain: apps.k8s.example.org'));
+  // (without its monitoring section: shipping to a cluster of its own name is a rule of its own)
+  const apps = appsFile(APPS_TEXT.replace('name: apps', 'name: infra').replace(/# domain: .*/, 'domain: apps.k8s.example.org').replace(/\nmonitoring:\n(  .*\n)*/, '\n'));
   assert.match(messages(checkExternalDns([infraFile(), apps])).join('\n'), 'clusters/apps.yaml cluster.name: infra is also the name of cluster.yaml (cluster infra): both external-dns would own the zone\'s records as txtOwnerId infra');
 });
 

@@ -56,6 +56,27 @@ test('a cluster made from a copied config alone builds and validates, without th
   });
 });
 
+// An infra cluster whose PowerDNS runs in another cluster (powerdns.external): no powerdns Kustomization, so nothing
+// pushes the API key into its Vault; its issuer is built alone and reads the key sealed for cert-manager.
+test('role infra with powerdns.external: the tree validates, and the DNS-01 issuer reads the sealed key, not Vault', async () => {
+  const text = EXAMPLE.replace('name: infra ', 'name: lab ')
+    .replace(/\n    dns: 10\.0\.10\.200 .*\n/, '\n')
+    .replace(/\npowerdns:\n(  .*\n|\s*#.*\n)*/, '\npowerdns:\n  zone: k8s.example.org\n  external: { apiUrl: "http://10.0.30.200:8081" }\n')
+    .replace(/\nvps:\n(  .*\n|\s*#.*\n)*/, '\n');
+  assert.ok(parseConfigText(text, 'clusters/lab.yaml').powerdns?.external);
+  await validateRendered(text, 'clusters/lab.yaml', (r) => {
+    const tree = r.trees[0]!;
+    assert.not.ok(tree.kustomizations.has('flux-system/powerdns'));
+    const issuers = tree.kustomizations.get('flux-system/cluster-issuers')!.obj as { spec: { path: string; dependsOn: { name: string }[] } };
+    assert.is(issuers.spec.path, './kubernetes/platform/cluster-issuers/issuer');
+    assert.equal(issuers.spec.dependsOn.map((d) => d.name), ['cert-manager-webhook-pdns', 'cluster-secrets']);
+    assert.not.ok(tree.objects.some((a) => a.obj.kind === 'ExternalSecret' && a.obj.metadata?.name === 'powerdns-api-key'), 'no ExternalSecret of the key');
+    const issuer = tree.objects.find((a) => a.obj.kind === 'ClusterIssuer')!.obj as Record<string, any>;
+    assert.equal(issuer.spec.acme.solvers[0].dns01.webhook.config.apiKeySecretRef, { name: 'powerdns-api-key', key: 'api-key' });
+    assert.is(issuer.spec.acme.solvers[0].dns01.webhook.config.host, 'http://10.0.30.200:8081');
+  });
+});
+
 // The Matrix alert receiver exists only in a tree rendered with `monitoring.alerts.receiver: matrix` (the example's,
 // a room on the platform's own Synapse): render the example under another name and validate, then follow
 // Alertmanager's webhook to the receiver.

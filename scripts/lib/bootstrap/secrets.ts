@@ -34,8 +34,9 @@ export function bootstrapSecrets(c: ClusterConfig, secrets: Record<string, strin
     // Read by the in-cluster PowerDNS (api-key) and external-dns (PDNS_API_KEY env from the same Secret).
     // Preflight makes sure PDNS_API_KEY is set before a real run; the plan shows the step without it.
     out.push({ name: 'powerdns-api-key', namespace: 'dns-system', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
-    // With PowerDNS elsewhere there is no Vault to hand the DNS-01 issuer its key (infra's ExternalSecret): the same
-    // key, sealed for this cluster, where the ClusterIssuer reads it (cert-manager's cluster resource namespace).
+    // With PowerDNS elsewhere nothing here puts the key into a Vault (infra's in-cluster PowerDNS does, for its
+    // ExternalSecret): the same key, sealed for this cluster — of either role — where the ClusterIssuer reads it
+    // (cert-manager's cluster resource namespace; the issuer-only variant of cluster-issuers, flux-entry.ts).
     if (c.powerdns.external) {
       out.push({ name: 'powerdns-api-key', namespace: 'cert-manager', stringData: { 'api-key': secrets.PDNS_API_KEY ?? '' } });
     }

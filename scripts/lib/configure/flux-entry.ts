@@ -32,6 +32,16 @@ export const RUNS_ELSEWHERE: Record<string, (c: ClusterConfig) => string | undef
   powerdns: (c) => (c.powerdns?.external ? `PowerDNS runs elsewhere (powerdns.external.apiUrl ${c.powerdns.external.apiUrl})` : undefined),
 };
 
+/**
+ * Kustomizations that read what the server running elsewhere would have put into this cluster, and build a variant
+ * without it then: infra's cluster-issuers takes the PowerDNS API key from Vault, where only the in-cluster server (the
+ * powerdns Kustomization) pushes it; with PowerDNS elsewhere it builds the issuer alone (the apps tree's path) and reads
+ * the key the bootstrap sealed for cert-manager (cluster-secrets) instead of waiting for Vault's secret store.
+ */
+export const ELSEWHERE_VARIANT: Record<string, { server: string; path: string; dependsOn: Record<string, string> }> = {
+  'cluster-issuers': { server: 'powerdns', path: './kubernetes/platform/cluster-issuers/issuer', dependsOn: { 'secret-stores': 'cluster-secrets' } },
+};
+
 export function roleTreeDir(role: string): string {
   return `kubernetes/clusters/${role}/flux`;
 }
@@ -40,6 +50,7 @@ export interface FluxKustomizationRef {
   name: string;
   dependsOn: string[];
   file: string;
+  path?: string;
 }
 
 /** The Flux Kustomizations of a role's tree: every YAML file of its directory except kustomization.yaml. */
@@ -49,9 +60,10 @@ export function roleKustomizations(root: string, role: string): FluxKustomizatio
   const out: FluxKustomizationRef[] = [];
   for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && n !== 'kustomization.yaml').sort()) {
     for (const d of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
-      const o = d.toJS() as { kind?: string; apiVersion?: string; metadata?: { name?: string }; spec?: { dependsOn?: { name: string }[] } } | null;
+      const o = d.toJS() as { kind?: string; apiVersion?: string; metadata?: { name?: string }; spec?: { path?: string; dependsOn?: { name: string }[] } } | null;
       if (o?.kind !== 'Kustomization' || !String(o.apiVersion).startsWith('kustomize.toolkit.fluxcd.io/')) continue;
-      out.push({ name: String(o.metadata?.name), dependsOn: (o.spec?.dependsOn ?? []).map((x) => x.name), file: `${roleTreeDir(role)}/${f}` });
+      const deps = (o.spec?.dependsOn ?? []).map((x) => x.name);
+      out.push({ name: String(o.metadata?.name), dependsOn: deps, file: `${roleTreeDir(role)}/${f}`, ...(o.spec?.path ? { path: o.spec.path } : {}) });
     }
   }
   return out;
@@ -103,13 +115,20 @@ export function renderFluxEntry(c: ClusterConfig, root: string, note: string): s
     });
   }
   // Kept Kustomizations lose their dependency on a server that runs elsewhere (a JSON patch of the whole list: kustomize
-  // knows no merge key for Flux's dependsOn).
+  // knows no merge key for Flux's dependsOn), and build their variant without what that server provides.
   const elsewhere = elsewhereKustomizations(c, ks);
   for (const k of ks) {
-    if (omitted.has(k.name) || !k.dependsOn.some((d) => elsewhere.has(d))) continue;
+    if (omitted.has(k.name)) continue;
+    const v = ELSEWHERE_VARIANT[k.name];
+    const variant = v && elsewhere.has(v.server) && k.path !== v.path ? v : undefined;
+    const deps = [...new Set(k.dependsOn.filter((d) => !elsewhere.has(d)).map((d) => variant?.dependsOn[d] ?? d))];
+    if (!variant && deps.length === k.dependsOn.length) continue;
     patches.push({
       target: { group: 'kustomize.toolkit.fluxcd.io', kind: 'Kustomization', name: k.name },
-      patch: stringify([{ op: 'replace', path: '/spec/dependsOn', value: k.dependsOn.filter((d) => !elsewhere.has(d)).map((name) => ({ name })) }]),
+      patch: stringify([
+        { op: 'replace', path: '/spec/dependsOn', value: deps.map((name) => ({ name })) },
+        ...(variant ? [{ op: 'replace', path: '/spec/path', value: variant.path }] : []),
+      ]),
     });
   }
   for (const [k] of [...omitted].sort(([a], [b]) => a.localeCompare(b))) {
@@ -148,7 +167,7 @@ The scripts write SealedSecrets here (never plaintext):
 - \`powerdns-api-key.sealed.yaml\`: Secret \`dns-system/powerdns-api-key\` (key \`api-key\`), by the bootstrap (phase
   \`secrets\`) when the config has a \`powerdns\` section; with \`powerdns.external\` also
   \`cert-manager-powerdns-api-key.sealed.yaml\` (Secret \`cert-manager/powerdns-api-key\`, the DNS-01 issuer's key:
-  there is no Vault here to read it from).
+  no PowerDNS here puts it into a Vault).
 - \`proxmox-csi-plugin.sealed.yaml\`: Secret \`csi-proxmox/proxmox-csi-plugin\` (key \`config.yaml\`), by
   \`task storage:csi-token\`.
 - \`backup-target.sealed.yaml\` and \`<namespace>-backup-target.sealed.yaml\`: Secret \`backup-target\` (the backup
