@@ -265,6 +265,7 @@ test('the full example config (every section on): cold bootstrap to the end, the
       w.remote.resetCalls();
       const run = await wl.run({ secrets, ...o });
       assert.is(run.exitCode, 0, run.text);
+      assert.not.ok(run.text.includes(secrets.ALERT_MATRIX_ACCESS_TOKEN), `${what}: the Matrix token in the logs`);
       for (const cmd of STATE_CHANGING) assert.is(lab!.calls({ cmd }).length, counts[cmd], `${what}: ${cmd} repeated`);
       assert.equal(w.remote.mutatingCalls(), [], `${what}: no change over SSH (pveum, headscale)`);
       assert.equal(sshActions(run.log), [], `${what}: no changing command over SSH (pdnsutil, nginx, its file)`);
