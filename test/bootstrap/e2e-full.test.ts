@@ -12,7 +12,7 @@ import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
-import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN, sh, type World, type WorldLab } from './harness.ts';
+import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, type World, type WorldLab } from './harness.ts';
 
 // The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
 // with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
@@ -33,8 +33,6 @@ const ZONE = 'k8s.example.org';
 // The cluster's pinned LoadBalancer addresses, on loopback: the node network moves to 127.0.10.0/24 (all of 127/8 is
 // loopback on Linux), so that they lie in its LB IPAM pool as the config rules demand.
 const LB = { ingress: '127.0.10.201', dns: '127.0.10.200' };
-const onLoopback = <T>(v: T): T => JSON.parse(JSON.stringify(v).replaceAll('10.0.10.', '127.0.10.')) as T;
-const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
 
 /** The cluster's nodes as the Tailscale extension registers them: each advertising the node and LoadBalancer CIDRs. */
 function tailnet(names: string[], routes: string[]): HeadscaleState {
@@ -53,10 +51,7 @@ const dig = (server: string, port: number, name: string, type: string, extra: st
     .filter(Boolean)
     .map((l) => l.split(/\s+/).slice(3).join(' '));
 
-/** Action commands the product ran over SSH (the runner logs them at info; reads go to debug). */
-const sshActions = (log: string[]) => log.filter((l) => /\bssh \S+@127\.0\.0\.1:\d+: /.test(l));
 const soaSerial = (server: string, port: number) => dig(server, port, ZONE, 'SOA')[0]?.split(' ')[3];
-const MUTATING_HTTP = /^(PUT|PATCH|POST|DELETE) /;
 
 test('the full example config (every section on): cold bootstrap to the end, then a second run that changes nothing', async () => {
   const example = parse(readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8')) as Record<string, any>;

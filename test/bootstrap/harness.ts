@@ -38,7 +38,8 @@ export interface Repo {
 
 /**
  * Copies the product into a temp repo, writes the test config (fixture with the Proxmox host on the loopback sshd and
- * the optional sections removed), renders it (task configure), commits and pushes to a bare origin.
+ * the optional sections removed), renders it (task configure), commits and pushes to a bare origin. The fixture is a
+ * file of test/fixtures/config/valid, or a path from the repository root (a shipped example: clusters/apps.example.yaml).
  */
 export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: (c: Record<string, unknown>) => void = () => {}): Repo {
   const root = join(base, 'repo');
@@ -48,7 +49,8 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   for (const gen of ['talos/generated', 'terraform/generated']) rmSync(join(root, gen), { recursive: true, force: true });
   for (const layer of ['00-persistent-auth', '01-infrastructure']) mkdirSync(join(root, 'terraform', layer), { recursive: true });
   symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
-  const raw = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', fixture), 'utf8')) as Record<string, unknown>;
+  const source = fixture.includes('/') ? join(REPO_ROOT, fixture) : join(REPO_ROOT, 'test/fixtures/config/valid', fixture);
+  const raw = parse(readFileSync(source, 'utf8')) as Record<string, unknown>;
   delete raw.headscale;
   delete raw.powerdns;
   delete raw.proxmoxCsi;
@@ -170,6 +172,36 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
     },
   };
 }
+
+/**
+ * A config value with the addresses of one private network (10.x.y.0/24, default infra's of the examples) moved to
+ * 127.x.y.0/24: all of 127/8 is loopback on Linux, so the test's servers can listen on the config's own addresses.
+ */
+export const onLoopback = <T>(v: T, net = '10.0.10.'): T => JSON.parse(JSON.stringify(v).replaceAll(net, net.replace(/^10\./, '127.'))) as T;
+
+/**
+ * A SealedSecret as pushed to the branch Flux reads, and what it holds, opened with the lab cluster's sealing key
+ * (kubeseal --recovery-unseal, as a user restoring from a backup would).
+ */
+export function unsealPushed(world: World, lab: Lab, rel: string): { text: string; namespace: string; name: string; data: Record<string, string> } {
+  const text = sh(world.repo.root, 'git', '--git-dir', world.repo.origin, 'show', `refs/heads/main:${rel}`);
+  const copy = join(world.base, `pushed-${rel.replaceAll('/', '_')}`);
+  writeFileSync(copy, text);
+  const keyFile = join(lab.stateDir, world.repo.config.cluster.name, 'sealed-secrets', 'tls.key');
+  const argv = ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', copy, '-o', 'json'];
+  const secret = JSON.parse(execFileSync(join(lab.binDir, 'kubeseal'), argv, { env: { ...process.env, ...lab.env }, encoding: 'utf8' })) as { metadata: { namespace: string; name: string }; data: Record<string, string> };
+  const data = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return { text, namespace: secret.metadata.namespace, name: secret.metadata.name, data };
+}
+
+/** Lab commands that change the cluster or its machines: a run that changes nothing makes none of them. */
+export const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
+
+/** Action commands the product ran over SSH on the loopback hosts (the runner logs them at info; reads go to debug). */
+export const sshActions = (log: string[]) => log.filter((l) => /\bssh \S+@127\.0\.0\.1:\d+: /.test(l));
+
+/** Requests (as test/servers/faults.ts's proxy records them) that change what a server holds. */
+export const MUTATING_HTTP = /^(PUT|PATCH|POST|DELETE) /;
 
 /** The Flux Kustomizations of the bootstrap tests: infrastructure, then apps, after flux-system. */
 export const LAB_KUSTOMIZATIONS = [
