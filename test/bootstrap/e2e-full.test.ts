@@ -32,7 +32,7 @@ const FIXTURE = 'five-node.yaml';
 const ZONE = 'k8s.example.org';
 // The cluster's pinned LoadBalancer addresses, on loopback: the node network moves to 127.0.10.0/24 (all of 127/8 is
 // loopback on Linux), so that they lie in its LB IPAM pool as the config rules demand.
-const LB = { ingress: '127.0.10.201', dns: '127.0.10.200' };
+const LB = { ingress: '127.0.10.201', dns: '127.0.10.200', monitoring: '127.0.10.202' };
 
 /** The cluster's nodes as the Tailscale extension registers them: each advertising the node and LoadBalancer CIDRs. */
 function tailnet(names: string[], routes: string[]): HeadscaleState {
