@@ -38,6 +38,8 @@ import {
 const EXAMPLE = 'clusters/apps.example.yaml';
 const ZONE = 'k8s.example.org';
 const ZONE_PATH = `/api/v1/servers/localhost/zones/${ZONE}.`;
+/** The SOA serial in `pdnsutil list-zone` output (its records: name, ttl, class, type, content). */
+const soaSerial = (listing: string) => /\tSOA\t\S+ \S+ (\d+) /.exec(listing)?.[1];
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
@@ -104,7 +106,8 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     infraDns.pdnsutil(['add-record', ZONE, 'api', 'A', '3600', '127.0.10.10']);
     infraDns.pdnsutil(['add-record', ZONE, 'app.apps', 'A', '300', '127.0.20.201']);
     const zone = infraDns.pdnsutil(['list-zone', ZONE]);
-    assert.match(zone, /\tSOA\t/);
+    const serial = soaSerial(zone);
+    assert.ok(serial, zone);
     const requestsBefore = api.requests.length;
     const first = await run();
     assert.is(first.exitCode, 0, first.text);
@@ -116,6 +119,7 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     const firstRequests = api.requests.slice(requestsBefore);
     assert.ok(firstRequests.includes(`GET ${ZONE_PATH}`), firstRequests.join(', '));
     assert.equal(firstRequests.filter((r) => !r.startsWith('GET ')), [], 'only GETs against infra\'s API');
+    assert.is(soaSerial(infraDns.pdnsutil(['list-zone', ZONE])), serial, 'infra\'s zone serial unchanged');
     assert.is(infraDns.pdnsutil(['list-zone', ZONE]), zone, 'infra\'s zone unchanged');
 
     // The pushed tree: the API key sealed twice (external-dns in dns-system, the DNS-01 issuer in cert-manager), the
@@ -168,6 +172,7 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
       const requests = api!.requests.slice(httpBefore);
       assert.equal(requests.filter((x) => MUTATING_HTTP.test(x)), [], `${what}: no write through infra's API`);
       assert.is(w.repo.remoteHead(), head, `${what}: nothing pushed`);
+      assert.is(soaSerial(infraDns!.pdnsutil(['list-zone', ZONE])), serial, `${what}: infra's zone serial unchanged`);
       assert.is(infraDns!.pdnsutil(['list-zone', ZONE]), zone, `${what}: infra's zone unchanged`);
       return { r, requests };
     };
