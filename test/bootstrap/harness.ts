@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { sealedSecretPath, sealingCertPath } from '../../scripts/lib/sealed-secrets/seal.ts';
 import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
 import { emptyProxmox, startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
 import type { SshdServer } from '../servers/sshd.ts';
@@ -65,6 +66,12 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   const text = stringify(raw);
   writeFileSync(configFile, text);
   const config = parseConfigText(text, 'cluster.yaml');
+  // A user's working copy may hold what bootstrapping a cluster of this name left (the sealing certificate, the
+  // SealedSecrets, flux-system/): the copy is a cluster never bootstrapped, whatever the checkout it comes from.
+  const own = dirname(sealingCertPath(config.cluster.name));
+  for (const rel of ['sealed-secrets-cert.pem', 'flux-system']) rmSync(join(root, relative(REPO_ROOT, own), rel), { recursive: true, force: true });
+  const secretsDir = join(root, relative(REPO_ROOT, dirname(sealedSecretPath(config.cluster.name, 'any'))));
+  for (const f of existsSync(secretsDir) ? readdirSync(secretsDir) : []) if (f.endsWith('.sealed.yaml')) rmSync(join(secretsDir, f));
   writeGenerated(config, root);
   sh(base, 'git', 'init', '--quiet', '--bare', '--initial-branch=main', origin);
   sh(root, 'git', 'init', '--quiet', '--initial-branch=main');
