@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +12,7 @@ import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
-import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN, sh, type World, type WorldLab } from './harness.ts';
+import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
 
 // The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
 // with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
@@ -33,8 +33,6 @@ const ZONE = 'k8s.example.org';
 // The cluster's pinned LoadBalancer addresses, on loopback: the node network moves to 127.0.10.0/24 (all of 127/8 is
 // loopback on Linux), so that they lie in its LB IPAM pool as the config rules demand.
 const LB = { ingress: '127.0.10.201', dns: '127.0.10.200', monitoring: '127.0.10.202' };
-const onLoopback = <T>(v: T): T => JSON.parse(JSON.stringify(v).replaceAll('10.0.10.', '127.0.10.')) as T;
-const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
 
 /** The cluster's nodes as the Tailscale extension registers them: each advertising the node and LoadBalancer CIDRs. */
 function tailnet(names: string[], routes: string[]): HeadscaleState {
@@ -53,10 +51,7 @@ const dig = (server: string, port: number, name: string, type: string, extra: st
     .filter(Boolean)
     .map((l) => l.split(/\s+/).slice(3).join(' '));
 
-/** Action commands the product ran over SSH (the runner logs them at info; reads go to debug). */
-const sshActions = (log: string[]) => log.filter((l) => /\bssh \S+@127\.0\.0\.1:\d+: /.test(l));
 const soaSerial = (server: string, port: number) => dig(server, port, ZONE, 'SOA')[0]?.split(' ')[3];
-const MUTATING_HTTP = /^(PUT|PATCH|POST|DELETE) /;
 
 test('the full example config (every section on): cold bootstrap to the end, then a second run that changes nothing', async () => {
   const example = parse(readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8')) as Record<string, any>;
@@ -181,35 +176,28 @@ test('the full example config (every section on): cold bootstrap to the end, the
     // (kubeseal --recovery-unseal, as a user restoring from backup would).
     const issued = w.remote.proxmox().issuedTokens ?? [];
     assert.is(issued.length, 1);
-    const pushed = sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:${sealedRel}`);
+    const { text: pushed, data: csiData } = unsealPushed(w, lab, sealedRel);
     assert.match(pushed, /kind: SealedSecret[\s\S]*encryptedData:/);
     assert.not.ok(pushed.includes(issued[0]!.value), 'the token is not in git in plain text');
-    const sealedCopy = join(w.base, 'pushed.sealed.yaml');
-    writeFileSync(sealedCopy, pushed);
-    const keyFile = join(lab.stateDir, c.cluster.name, 'sealed-secrets', 'tls.key');
-    const unsealed = JSON.parse(execFileSync(join(lab.binDir, 'kubeseal'), ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', sealedCopy, '-o', 'json'], { env: { ...process.env, ...lab.env }, encoding: 'utf8' })) as { data: Record<string, string> };
-    const csiConfig = parse(Buffer.from(unsealed.data['config.yaml'] ?? '', 'base64').toString('utf8')) as { clusters: { token_id: string; token_secret: string }[] };
+    const csiConfig = parse(csiData['config.yaml'] ?? '') as { clusters: { token_id: string; token_secret: string }[] };
     assert.is(csiConfig.clusters[0]?.token_id, `${c.proxmoxCsi.user}!${c.proxmoxCsi.tokenName}`);
     assert.is(csiConfig.clusters[0]?.token_secret, issued[0]!.value);
     // The backup target's one key from .env, sealed into each namespace that writes backups — the snapshot jobs' with
     // the passphrase, the databases' with the region Barman reads — one file each, on the branch Flux reads.
-    const unsealPushed = (file: string) => {
-      const text = sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:kubernetes/clusters/${c.cluster.name}/secrets/${file}`);
+    const pushedSecret = (file: string) => {
+      const { text, namespace, data } = unsealPushed(w, lab!, `kubernetes/clusters/${c.cluster.name}/secrets/${file}`);
       for (const [k, v] of Object.entries(secrets)) assert.not.ok(text.includes(v), `${file}: ${k} is not in git in plain text`);
-      const copy = join(w.base, file);
-      writeFileSync(copy, text);
-      const out = JSON.parse(execFileSync(join(lab!.binDir, 'kubeseal'), ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', copy, '-o', 'json'], { env: { ...process.env, ...lab!.env }, encoding: 'utf8' })) as { metadata: { namespace: string }; data: Record<string, string> };
-      return { namespace: out.metadata.namespace, data: Object.fromEntries(Object.entries(out.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) };
+      return { namespace, data };
     };
     const keys = { 'access-key-id': secrets.BACKUP_S3_ACCESS_KEY_ID, 'secret-access-key': secrets.BACKUP_S3_SECRET_ACCESS_KEY };
-    assert.equal(unsealPushed('backup-target.sealed.yaml'), { namespace: 'backups', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
-    assert.equal(unsealPushed('vault-backup-target.sealed.yaml'), { namespace: 'vault', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    assert.equal(pushedSecret('backup-target.sealed.yaml'), { namespace: 'backups', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
+    assert.equal(pushedSecret('vault-backup-target.sealed.yaml'), { namespace: 'vault', data: { ...keys, passphrase: secrets.BACKUP_PASSPHRASE } });
     for (const ns of ['authentik', 'gitea', 'harbor', 'matrix']) {
-      assert.equal(unsealPushed(`${ns}-backup-target.sealed.yaml`), { namespace: ns, data: { ...keys, region: c.backups.s3.region } }, ns);
+      assert.equal(pushedSecret(`${ns}-backup-target.sealed.yaml`), { namespace: ns, data: { ...keys, region: c.backups.s3.region } }, ns);
     }
     // The Matrix account's token (monitoring.alerts.receiver: matrix), sealed for the receiver's namespace and name.
     assert.is(c.monitoring.alerts.receiver, 'matrix');
-    assert.equal(unsealPushed('matrix-alertmanager-receiver.sealed.yaml'), { namespace: 'monitoring', data: { 'access-token': secrets.ALERT_MATRIX_ACCESS_TOKEN } });
+    assert.equal(pushedSecret('matrix-alertmanager-receiver.sealed.yaml'), { namespace: 'monitoring', data: { 'access-token': secrets.ALERT_MATRIX_ACCESS_TOKEN } });
     const matrixSealed = parse(sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'show', `refs/heads/main:kubernetes/clusters/${c.cluster.name}/secrets/matrix-alertmanager-receiver.sealed.yaml`)) as { kind: string; metadata: { name: string; namespace: string } };
     assert.equal([matrixSealed.kind, matrixSealed.metadata.namespace, matrixSealed.metadata.name], ['SealedSecret', 'monitoring', 'matrix-alertmanager-receiver']);
     // Never in plain text: not in any pushed or local commit, not in the logs, not in the argv of a tool or an SSH command.

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
+import { sealedSecretPath, sealingCertPath } from '../../scripts/lib/sealed-secrets/seal.ts';
 import { labFromConfig, type Lab, type LabOptions } from '../lab/lab.ts';
 import { emptyProxmox, startRemoteHost, type RemoteLab } from '../lab/remote/remote-lab.ts';
 import type { SshdServer } from '../servers/sshd.ts';
@@ -38,7 +39,8 @@ export interface Repo {
 
 /**
  * Copies the product into a temp repo, writes the test config (fixture with the Proxmox host on the loopback sshd and
- * the optional sections removed), renders it (task configure), commits and pushes to a bare origin.
+ * the optional sections removed), renders it (task configure), commits and pushes to a bare origin. The fixture is a
+ * file of test/fixtures/config/valid, or a path from the repository root (a shipped example: clusters/apps.example.yaml).
  */
 export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: (c: Record<string, unknown>) => void = () => {}): Repo {
   const root = join(base, 'repo');
@@ -48,7 +50,8 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   for (const gen of ['talos/generated', 'terraform/generated']) rmSync(join(root, gen), { recursive: true, force: true });
   for (const layer of ['00-persistent-auth', '01-infrastructure']) mkdirSync(join(root, 'terraform', layer), { recursive: true });
   symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
-  const raw = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', fixture), 'utf8')) as Record<string, unknown>;
+  const source = fixture.includes('/') ? join(REPO_ROOT, fixture) : join(REPO_ROOT, 'test/fixtures/config/valid', fixture);
+  const raw = parse(readFileSync(source, 'utf8')) as Record<string, unknown>;
   delete raw.headscale;
   delete raw.powerdns;
   delete raw.proxmoxCsi;
@@ -63,6 +66,12 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   const text = stringify(raw);
   writeFileSync(configFile, text);
   const config = parseConfigText(text, 'cluster.yaml');
+  // A user's working copy may hold what bootstrapping a cluster of this name left (the sealing certificate, the
+  // SealedSecrets, flux-system/): the copy is a cluster never bootstrapped, whatever the checkout it comes from.
+  const own = dirname(sealingCertPath(config.cluster.name));
+  for (const rel of ['sealed-secrets-cert.pem', 'flux-system']) rmSync(join(root, relative(REPO_ROOT, own), rel), { recursive: true, force: true });
+  const secretsDir = join(root, relative(REPO_ROOT, dirname(sealedSecretPath(config.cluster.name, 'any'))));
+  for (const f of existsSync(secretsDir) ? readdirSync(secretsDir) : []) if (f.endsWith('.sealed.yaml')) rmSync(join(secretsDir, f));
   writeGenerated(config, root);
   sh(base, 'git', 'init', '--quiet', '--bare', '--initial-branch=main', origin);
   sh(root, 'git', 'init', '--quiet', '--initial-branch=main');
@@ -170,6 +179,36 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
     },
   };
 }
+
+/**
+ * A config value with the addresses of one private network (10.x.y.0/24, default infra's of the examples) moved to
+ * 127.x.y.0/24: all of 127/8 is loopback on Linux, so the test's servers can listen on the config's own addresses.
+ */
+export const onLoopback = <T>(v: T, net = '10.0.10.'): T => JSON.parse(JSON.stringify(v).replaceAll(net, net.replace(/^10\./, '127.'))) as T;
+
+/**
+ * A SealedSecret as pushed to the branch Flux reads, and what it holds, opened with the lab cluster's sealing key
+ * (kubeseal --recovery-unseal, as a user restoring from a backup would).
+ */
+export function unsealPushed(world: World, lab: Lab, rel: string): { text: string; namespace: string; name: string; data: Record<string, string> } {
+  const text = sh(world.repo.root, 'git', '--git-dir', world.repo.origin, 'show', `refs/heads/main:${rel}`);
+  const copy = join(world.base, `pushed-${rel.replaceAll('/', '_')}`);
+  writeFileSync(copy, text);
+  const keyFile = join(lab.stateDir, world.repo.config.cluster.name, 'sealed-secrets', 'tls.key');
+  const argv = ['--recovery-unseal', '--recovery-private-key', keyFile, '-f', copy, '-o', 'json'];
+  const secret = JSON.parse(execFileSync(join(lab.binDir, 'kubeseal'), argv, { env: { ...process.env, ...lab.env }, encoding: 'utf8' })) as { metadata: { namespace: string; name: string }; data: Record<string, string> };
+  const data = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return { text, namespace: secret.metadata.namespace, name: secret.metadata.name, data };
+}
+
+/** Lab commands that change the cluster or its machines: a run that changes nothing makes none of them. */
+export const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
+
+/** Action commands the product ran over SSH on the loopback hosts (the runner logs them at info; reads go to debug). */
+export const sshActions = (log: string[]) => log.filter((l) => /\bssh \S+@127\.0\.0\.1:\d+: /.test(l));
+
+/** Requests (as test/servers/faults.ts's proxy records them) that change what a server holds. */
+export const MUTATING_HTTP = /^(PUT|PATCH|POST|DELETE) /;
 
 /** The Flux Kustomizations of the bootstrap tests: infrastructure, then apps, after flux-system. */
 export const LAB_KUSTOMIZATIONS = [

@@ -56,7 +56,7 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
 
 export async function startHttpProxy(
   target: { host: string; port: number },
-  opts: { failFirst: number; status?: number; open?: () => boolean; body?: string },
+  opts: { failFirst: number; status?: number; open?: () => boolean; body?: string; listen?: { host: string; port: number } },
 ): Promise<HttpProxy> {
   let count = 0;
   let refused = 0;
@@ -82,7 +82,12 @@ export async function startHttpProxy(
     });
     req.pipe(up);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // A fixed address (`listen`: a config rule pins the port) may be taken; say so rather than hang.
+  const at = opts.listen ?? { host: '127.0.0.1', port: 0 };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new Error(`the HTTP proxy cannot listen on ${at.host}:${at.port}: ${e.message}`)));
+    server.listen(at.port, at.host, resolve);
+  });
   const port = (server.address() as { port: number }).port;
   return {
     port,
