@@ -51,6 +51,31 @@ entries:
       provider: !KeyOf provider-gitea
 `;
 
+/** The PushSecret that seeds an app's client secret into Vault once (secret/<app>, property oidc-client-secret). */
+const seedPushSecret = (app: string) => `---
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata:
+  name: sso-seed-${app}-client-secret
+  namespace: podinfo
+spec:
+  updatePolicy: IfNotExists
+  secretStoreRefs:
+    - kind: ClusterSecretStore
+      name: vault
+  selector:
+    generatorRef:
+      apiVersion: generators.external-secrets.io/v1alpha1
+      kind: ClusterGenerator
+      name: password-48
+  data:
+    - match:
+        secretKey: password
+        remoteRef:
+          remoteKey: ${app}
+          property: oidc-client-secret
+`;
+
 const SSO_FILES: Record<string, string> = {
   // Gitea's SSO settings in their own Kustomization, after the one that generates the client secret (as in the repo).
   [FLUX]: `${BASE[FLUX]!}---
@@ -154,29 +179,7 @@ spec:
       remoteRef:
         key: gitea
         property: oidc-client-secret
----
-apiVersion: external-secrets.io/v1alpha1
-kind: PushSecret
-metadata:
-  name: sso-seed-gitea-client-secret
-  namespace: podinfo
-spec:
-  updatePolicy: IfNotExists
-  secretStoreRefs:
-    - kind: ClusterSecretStore
-      name: vault
-  selector:
-    generatorRef:
-      apiVersion: generators.external-secrets.io/v1alpha1
-      kind: ClusterGenerator
-      name: password-48
-  data:
-    - match:
-        secretKey: password
-        remoteRef:
-          remoteKey: gitea
-          property: oidc-client-secret
-`,
+${seedPushSecret('gitea')}`,
   [`${APP}/gitea.yaml`]: `apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
 metadata:
@@ -316,29 +319,7 @@ entries:
   ).replace(
     '  data:\n    - secretKey: gitea-client\n',
     '  data:\n    - secretKey: grafana-client\n      remoteRef:\n        key: grafana\n        property: oidc-client-secret\n    - secretKey: gitea-client\n',
-  )}---
-apiVersion: external-secrets.io/v1alpha1
-kind: PushSecret
-metadata:
-  name: sso-seed-grafana-client-secret
-  namespace: podinfo
-spec:
-  updatePolicy: IfNotExists
-  secretStoreRefs:
-    - kind: ClusterSecretStore
-      name: vault
-  selector:
-    generatorRef:
-      apiVersion: generators.external-secrets.io/v1alpha1
-      kind: ClusterGenerator
-      name: password-48
-  data:
-    - match:
-        secretKey: password
-        remoteRef:
-          remoteKey: grafana
-          property: oidc-client-secret
-`,
+  )}${seedPushSecret('grafana')}`,
   [GRAFANA_HR]: `apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
 metadata:
