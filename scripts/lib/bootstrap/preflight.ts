@@ -3,6 +3,8 @@ import { diffGenerated, isClean } from '../configure/sync.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import * as fluxInstall from '../flux/install.ts';
 import { checkGithubReady } from '../github/github.ts';
+import { fqdn } from '../powerdns/records.ts';
+import { externalZoneProblem, powerDnsApi } from '../powerdns/sync.ts';
 import { checkProxmoxPrerequisites } from '../proxmox/host.ts';
 import * as helm from '../helm/helm.ts';
 import * as kubectl from '../kubernetes/kubectl.ts';
@@ -120,6 +122,18 @@ export async function preflight(p: PhaseContext): Promise<PhaseOutcome> {
       problems.push(...(await checkProxmoxPrerequisites(p)));
     } catch (err) {
       problems.push(`Proxmox ${p.config.proxmox.host}: ${(err as Error).message}`);
+    }
+  }
+
+  // PowerDNS of another cluster (powerdns.external): its zone must exist before this cluster's VMs do — a read only.
+  const external = p.config.powerdns?.external;
+  if (external && dry) p.runner.planOnly(`? GET ${powerDnsApi(p, false).zoneUrl(fqdn(p.config.powerdns!.zone))}   # the zone must exist there (powerdns.external); a read only`);
+  else if (external && p.secrets.PDNS_API_KEY) {
+    try {
+      const problem = await externalZoneProblem(p);
+      if (problem) problems.push(problem);
+    } catch (err) {
+      problems.push(`PowerDNS at ${p.config.powerdns!.apiUrl} (powerdns.external): ${(err as Error).message}`);
     }
   }
 

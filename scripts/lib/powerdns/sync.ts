@@ -174,6 +174,17 @@ async function verifyByDns(ctx: OpsContext, checks: DigCheck[], opts: PowerDnsSy
 }
 
 /**
+ * powerdns.external: why the other cluster's PowerDNS cannot serve this one yet (its zone is missing), or undefined.
+ * A read only; the bootstrap's preflight asks it too, so a missing zone stops the run before any VM exists.
+ */
+export async function externalZoneProblem(ctx: OpsContext, api: PowerDnsApi = powerDnsApi(ctx, true)): Promise<string | undefined> {
+  const p = ctx.config.powerdns!;
+  const zone = fqdn(p.zone);
+  if (await api.getZone(zone)) return undefined;
+  return `zone ${zone} does not exist on the PowerDNS at ${p.apiUrl}: it belongs to the cluster that runs that server — run its bootstrap (or \`task dns:sync\` with its config) first, or fix powerdns.zone here`;
+}
+
+/**
  * powerdns.external: the server, its zone and records belong to the cluster that runs it; this cluster only uses the
  * API (external-dns, the DNS-01 webhook). So nothing is written: the zone must exist there, and the key must open it.
  */
@@ -185,12 +196,8 @@ async function checkExternalZone(ctx: OpsContext, api: PowerDnsApi, live: boolea
     ctx.runner.planOnly(`? GET ${api.zoneUrl(zone)}   # the zone must exist there; nothing is written (external-dns publishes this cluster's names)`);
     return { changed: false, summary: `would check that ${zone} exists at ${p.apiUrl}` };
   }
-  const existing = await api.getZone(zone);
-  if (!existing) {
-    throw new Error(
-      `zone ${zone} does not exist on the PowerDNS at ${p.apiUrl}: it belongs to the cluster that runs that server — run its bootstrap (or \`task dns:sync\` with its config) first, or fix powerdns.zone here`,
-    );
-  }
+  const missing = await externalZoneProblem(ctx, api);
+  if (missing) throw new Error(missing);
   const summary = `zone ${zone} exists at ${p.apiUrl}; external-dns publishes ${p.external!.domain} there`;
   if (!ctx.runner.dryRun) ctx.log.print(summary);
   return { changed: false, summary };
