@@ -32,7 +32,7 @@ const FIXTURE = 'five-node.yaml';
 const ZONE = 'k8s.example.org';
 // The cluster's pinned LoadBalancer addresses, on loopback: the node network moves to 127.0.10.0/24 (all of 127/8 is
 // loopback on Linux), so that they lie in its LB IPAM pool as the config rules demand.
-const LB = { ingress: '127.0.10.201', dns: '127.0.10.200' };
+const LB = { ingress: '127.0.10.201', dns: '127.0.10.200', monitoring: '127.0.10.202' };
 const onLoopback = <T>(v: T): T => JSON.parse(JSON.stringify(v).replaceAll('10.0.10.', '127.0.10.')) as T;
 const STATE_CHANGING = ['talosctl gen secrets', 'talosctl apply-config', 'talosctl bootstrap', 'terraform apply', 'helm upgrade', 'flux bootstrap', 'kubectl apply', 'kubectl label'];
 
