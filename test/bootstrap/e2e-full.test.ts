@@ -12,7 +12,7 @@ import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
-import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, PROXMOX_TOKEN, sh, type World, type WorldLab } from './harness.ts';
+import { GITHUB_TOKEN, labForWorld, makeWorld, PROXMOX_TOKEN, sh, type World, type WorldLab } from './harness.ts';
 
 // The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
 // with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
@@ -128,16 +128,9 @@ test('the full example config (every section on): cold bootstrap to the end, the
     const routes = c.headscale.routes;
     w.remote.setHeadscale(tailnet(c.nodes.map((n) => n.name), routes));
     const sealedRel = `kubernetes/clusters/${c.cluster.name}/secrets/proxmox-csi-plugin.sealed.yaml`;
-    const verify = { 'bootstrap.home-ops/wait': 'verify' };
-    const wl: WorldLab = labForWorld(w, {
-      kustomizations: [
-        ...LAB_KUSTOMIZATIONS,
-        { name: 'proxmox-csi', dependsOn: ['infrastructure'], labels: verify, requires: sealedRel },
-        { name: 'powerdns', dependsOn: ['proxmox-csi'], labels: verify },
-      ],
-      originDir: w.repo.origin,
-      originBranch: 'main',
-    });
+    // No Kustomization list: the lab's Flux builds the cluster's path and then each Kustomization's own path from the
+    // pushed branch, as kustomize-controller does.
+    const wl: WorldLab = labForWorld(w, { kustomizations: undefined, originDir: w.repo.origin, originBranch: 'main' });
     lab = wl.lab;
     const secrets = {
       PROXMOX_VE_API_TOKEN: PROXMOX_TOKEN,
