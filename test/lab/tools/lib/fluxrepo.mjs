@@ -346,7 +346,9 @@ export function buildPaths(source, rels, cacheDir, parseAll) {
     else misses.push({ rel, key, file });
   }
   if (!misses.length) return results;
+  const t0 = Date.now();
   const built = runKustomize(rootOf(source), misses.map((m) => m.rel), parseAll);
+  if (process.env.LAB_FLUX_TRACE) fs.appendFileSync(process.env.LAB_FLUX_TRACE, `build ${process.pid} ${misses.length} ${Date.now() - t0}ms ${misses.map((m) => m.rel).join(' ')}\n`);
   fs.mkdirSync(cacheDir, { recursive: true });
   for (const m of misses) {
     const b = built.get(m.rel);
@@ -633,11 +635,13 @@ export function reconcileFlux(dir) {
   const { st, lab } = snapshot(dir);
   const fx = st.flux;
   if (!fx?.pendingPaths) return;
+  const t0 = Date.now();
   const parseAll = createRequire(import.meta.url)('yaml').parseAllDocuments;
   const found = kustomizationsFor({ ...lab, originBranch: fx.branch ?? lab.originBranch, commit: fx.sourceCommit ?? undefined }, fx.path ?? lab.fluxPath, path.join(dir, 'flux-builds'), parseAll, {
     paths: true,
     strictSubstitutions: lab.strictPostBuildSubstitutions === true,
   });
+  if (process.env.LAB_FLUX_TRACE) fs.appendFileSync(process.env.LAB_FLUX_TRACE, `reconcile ${process.pid} ${Date.now() - t0}ms\n`);
   transact((s, _l, now) => {
     const f = s.flux;
     if (!f || f.pendingPaths !== fx.pendingPaths) return;
