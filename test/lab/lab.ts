@@ -372,13 +372,13 @@ export function createLab(opts: LabOptions): Lab {
       return peak;
     },
     state() {
-      reconcileFlux(dir);
-      const { st: s, lab: l, now: t } = snapshot(dir);
-      return summarize(s, l, t) as LabState;
+      let seen = snapshot(dir);
+      if (reconcileFlux(dir, seen.st)) seen = snapshot(dir);
+      return summarize(seen.st, seen.lab, seen.now) as LabState;
     },
     raw() {
-      reconcileFlux(dir);
-      return snapshot(dir).st;
+      const seen = snapshot(dir).st;
+      return reconcileFlux(dir, seen) ? snapshot(dir).st : seen;
     },
     criticalPath(o = {}) {
       const { lab: l } = snapshot(dir);

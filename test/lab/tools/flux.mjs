@@ -182,8 +182,8 @@ async function check(flags, lab, io) {
 
 async function get(flags, args, lab, io) {
   await access(flags);
-  reconcileFlux(labDir());
-  const { st, now } = snapshot();
+  let { st, now } = snapshot();
+  if (reconcileFlux(labDir(), st)) ({ st, now } = snapshot());
   const what = args[0];
   const ns = flags.namespace ?? 'flux-system';
   const all = !!flags['all-namespaces'];

@@ -222,9 +222,9 @@ async function print(objs, single, r, flags, now, io) {
 
 async function get(args, flags, lab, io) {
   const kc = await access(flags);
+  let { st, now } = snapshot();
   // kustomize-controller's work on a new revision happens on the next look (fluxrepo.mjs reconcileFlux).
-  reconcileFlux(labDir());
-  const { st, now } = snapshot();
+  if (reconcileFlux(labDir(), st)) ({ st, now } = snapshot());
   checkAccess(st, lab, now, kc);
   if (flags.raw) {
     if (['/readyz', '/livez', '/healthz'].includes(flags.raw.split('?')[0])) return io.out('ok');

@@ -42,4 +42,4 @@ export function kustomizationsFor(
 ): { kustomizations?: LabKustomization[]; error?: FluxBuildError };
 export function dependencyDepth(ks: LabKustomization[]): number;
 export function envsubst(text: string, lookup: (name: string) => string | undefined, strict?: boolean): { output: string; unset: string[] };
-export function reconcileFlux(dir: string): void;
+export function reconcileFlux(dir: string, seen?: { flux?: { pendingPaths?: string } | null }): boolean;

@@ -630,11 +630,13 @@ export function refreshKustomizations(fx, found, now, explicit) {
  * kustomize-controller's work on a new revision, done on the next look at the Kustomizations (kubectl/flux get,
  * reconcile, lab.state()): each one's path built from that revision (kustomizationsFor with paths), outside the
  * lock, then merged. One whose build now fails turns Ready False; one that builds again after failing starts over.
+ * `seen`: a state just read, to skip the read when nothing is pending. Returns whether it merged anything.
  */
-export function reconcileFlux(dir) {
+export function reconcileFlux(dir, seen) {
+  if (seen && !seen.flux?.pendingPaths) return false;
   const { st, lab } = snapshot(dir);
   const fx = st.flux;
-  if (!fx?.pendingPaths) return;
+  if (!fx?.pendingPaths) return false;
   const t0 = Date.now();
   const parseAll = createRequire(import.meta.url)('yaml').parseAllDocuments;
   const found = kustomizationsFor({ ...lab, originBranch: fx.branch ?? lab.originBranch, commit: fx.sourceCommit ?? undefined }, fx.path ?? lab.fluxPath, path.join(dir, 'flux-builds'), parseAll, {
@@ -659,4 +661,5 @@ export function reconcileFlux(dir) {
       else if (failedBefore) Object.assign(k, { appliedAt: now, readyAt: null });
     }
   }, dir);
+  return true;
 }
