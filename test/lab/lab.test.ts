@@ -405,6 +405,8 @@ test('flux: each Kustomization is reconciled on its own path from the pushed bra
       ks('optional', '  postBuild:\n    substitute: { ZONE: inline.example.org }\n    substituteFrom:\n      - { kind: ConfigMap, name: absent, optional: true }\n'),
       ks('csi', '  timeout: 5m\n  healthChecks:\n    - { apiVersion: v1, kind: Secret, name: token, namespace: csi }\n  dependsOn: [{ name: base }]\n'),
       ks('app', '  dependsOn: [{ name: csi }]\n'),
+      // nopath: a path that is not in the repository.
+      ks('nopath', ''),
     ].join(''),
   );
   write('kubernetes/secrets/README.md', 'sealed files go here\n');
@@ -444,6 +446,8 @@ test('flux: each Kustomization is reconciled on its own path from the pushed bra
     assert.equal(raw('base').unsetVars, ['UNSET']);
     assert.equal(s.nosettings, { ready: 'False', reason: 'BuildFailed', message: `post build failed for 'ConfigMap.v1.[noGrp]/nosettings': substitute from 'ConfigMap/absent' error: configmaps "absent" not found` });
     assert.is(s.optional!.ready, 'True', 'an optional substituteFrom that is absent is skipped');
+    assert.is(s.nopath!.reason, 'ArtifactFailed');
+    assert.match(s.nopath!.message!, /^kustomization path not found: stat \S*\/kubernetes\/nopath: no such file or directory$/);
     // csi waits for the Secret its health check names; app for csi (dependsOn first, though its own build fails too).
     assert.equal(s.csi, { ready: 'Unknown', reason: 'Progressing', message: `Running health checks for revision ${rev} with a timeout of 5m0s` });
     assert.equal(s.app, { ready: 'False', reason: 'DependencyNotReady', message: "dependency 'flux-system/csi' is not ready" });
