@@ -532,7 +532,7 @@ export function kustomizationsFor(lab, fluxPath, cacheDir, parseAll, { paths = f
       const ns = d.namespace ?? (['ConfigMap', 'Secret', 'SealedSecret'].includes(d.kind) ? 'default' : undefined);
       const kind = d.kind === 'SealedSecret' ? 'Secret' : d.kind;
       appliedBy.set(idOf(kind, ns, d.name), kid);
-      if (d.data) data.set(idOf(kind, ns, d.name), { data: d.data });
+      if (d.data) data.set(idOf(kind, ns, d.name), { data: d.data, by: kid });
     }
   }
   for (const k of ks) {
@@ -545,7 +545,11 @@ export function kustomizationsFor(lab, fluxPath, cacheDir, parseAll, { paths = f
     }
     k.inventory = (b.docs ?? []).map((d) => idOf(d.kind, d.namespace, d.name));
     if (kid === 'flux-system/flux-system') continue;
-    const objects = (kind, ns, name) => data.get(idOf(kind, ns, name));
+    // What is in the cluster when it builds: what others apply (its own objects are applied only after the build).
+    const objects = (kind, ns, name) => {
+      const o = data.get(idOf(kind, ns, name));
+      return o && o.by !== kid ? o : undefined;
+    };
     // A substituteFrom object that another Kustomization applies: until that one is Ready, postBuild fails as it
     // would without the object (the message is that failure's).
     k.needs = [];
