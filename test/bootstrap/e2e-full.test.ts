@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
+import { omittedKustomizations, roleKustomizations } from '../../scripts/lib/configure/flux-entry.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import type { Lab } from '../lab/lab.ts';
 import type { HeadscaleState } from '../lab/remote/remote-lab.ts';
@@ -12,17 +13,19 @@ import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
-import { GITHUB_TOKEN, LAB_KUSTOMIZATIONS, labForWorld, makeWorld, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
+import { GITHUB_TOKEN, labForWorld, makeWorld, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
 
 // The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
 // with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
 // two real PowerDNS servers (the in-cluster primary; the VPS's, home of the parent zone and secondary of the cluster
 // zone, real AXFR and NOTIFY between them), Debian's nginx with the stream module as the VPS's SNI passthrough and an
 // `openssl s_server` as the ingress. Then once more, and the integrations phase once more on its own: neither changes
-// anything. The lab holds the real dependency: the proxmox-csi Kustomization builds only once the CSI token's
-// SealedSecret is on the branch Flux reads, powerdns depends on proxmox-csi, and the in-cluster PowerDNS API answers
-// only while the powerdns Kustomization is Ready (a gate in front of the server). A bootstrap that syncs PowerDNS
-// before the token is pushed cannot finish — the cold-start deadlock this test exists for.
+// anything. The lab's Flux runs the real rendered tree (no Kustomization list here): each Kustomization built from the
+// pushed branch in dependsOn order. So the dependency is the tree's own: proxmox-csi's health check waits for the
+// Secret that the CSI token's SealedSecret in cluster-secrets' path gives once it is pushed and reconciled, powerdns
+// depends on proxmox-csi, and the in-cluster PowerDNS API answers only while the powerdns Kustomization is Ready (a
+// gate in front of the server). A bootstrap that syncs PowerDNS before the token is pushed cannot finish — the
+// cold-start deadlock this test exists for.
 //
 // As in test/integrations/expose.test.ts, the primary runs the transfer settings of the Flux tree's powerdns-config
 // and listens (and sends NOTIFY) on its own pinned LoadBalancer address, the ingress on its own (all of 127/8 is
@@ -123,16 +126,9 @@ test('the full example config (every section on): cold bootstrap to the end, the
     const routes = c.headscale.routes;
     w.remote.setHeadscale(tailnet(c.nodes.map((n) => n.name), routes));
     const sealedRel = `kubernetes/clusters/${c.cluster.name}/secrets/proxmox-csi-plugin.sealed.yaml`;
-    const verify = { 'bootstrap.home-ops/wait': 'verify' };
-    const wl: WorldLab = labForWorld(w, {
-      kustomizations: [
-        ...LAB_KUSTOMIZATIONS,
-        { name: 'proxmox-csi', dependsOn: ['infrastructure'], labels: verify, requires: sealedRel },
-        { name: 'powerdns', dependsOn: ['proxmox-csi'], labels: verify },
-      ],
-      originDir: w.repo.origin,
-      originBranch: 'main',
-    });
+    // No Kustomization list: the lab's Flux builds the cluster's path and then each Kustomization's own path from the
+    // pushed branch, as kustomize-controller does.
+    const wl: WorldLab = labForWorld(w, { kustomizations: undefined, originDir: w.repo.origin, originBranch: 'main' });
     lab = wl.lab;
     const secrets = {
       PROXMOX_VE_API_TOKEN: PROXMOX_TOKEN,
@@ -154,6 +150,9 @@ test('the full example config (every section on): cold bootstrap to the end, the
     assert.is(broken.exitCode, 1, broken.text);
     assert.match(broken.text, /bootstrap stopped in phase integrations:[\s\S]*1 integration step failed \(headscale routes\); kept what the others did: proxmox csi token: [\s\S]*sealed into [^;]+; vps expose: changed zone transfer and nginx; /, broken.text);
     assert.match(broken.text, /headscale routes: [\s\S]*injected: database is locked/);
+    // Before the integrations, the tree's CSI-dependent Kustomizations were not Ready (the gitops phase leaves them).
+    const gitops = /flux bootstrapped; (\d+)\/(\d+) Kustomizations Ready \((\d+) wait for integrations\)/.exec(broken.text);
+    assert.ok(gitops && Number(gitops[1]) < Number(gitops[2]), broken.text);
     sh(w.repo.root, 'git', '--git-dir', w.repo.origin, 'cat-file', '-e', `refs/heads/main:${sealedRel}`);
     assert.equal(dig(LB.dns, cluster.dnsPort, `api.${ZONE}`, 'A'), ['A 10.0.10.10']);
     // The VPS was changed over SSH (the runner logs each such command): the secondary zone, the nginx file, a reload.
@@ -212,6 +211,18 @@ test('the full example config (every section on): cold bootstrap to the end, the
     // Flux applied it: proxmox-csi and powerdns are Ready; PowerDNS was synced only once its Kustomization was.
     const ks = lab.state().flux!.kustomizations;
     for (const name of ['proxmox-csi', 'powerdns']) assert.is(ks.find((k) => k.name === name)?.ready, 'True', name);
+    // They are the rendered tree's (the role's, and the cluster's own monitoring/backups files'), every one Ready; the CSI Secret that proxmox-csi's health check waited for is the
+    // pushed SealedSecret, applied by cluster-secrets; and every ${VAR} without a default that the tree's builds use
+    // is in cluster-settings (Flux would substitute an empty string).
+    const tree = roleKustomizations(w.repo.root, 'infra');
+    const omitted = omittedKustomizations(c, tree);
+    const names = ks.map((k) => k.name);
+    for (const k of tree) assert.is(names.includes(k.name), !omitted.has(k.name), `${k.name} of the role tree`);
+    assert.equal(ks.filter((k) => k.ready !== 'True').map((k) => `${k.name}: ${k.message}`), []);
+    const built = (name: string) => (lab!.raw().flux.kustomizations as { name: string; inventory?: string[]; healthSecrets?: unknown; unsetVars?: string[] }[]).find((k) => k.name === name)!;
+    assert.ok(built('cluster-secrets').inventory?.includes('SealedSecret/csi-proxmox/proxmox-csi-plugin'));
+    assert.equal(built('proxmox-csi').healthSecrets, [{ id: 'Secret/csi-proxmox/proxmox-csi-plugin', by: 'flux-system/cluster-secrets' }]);
+    assert.equal(ks.filter((k) => built(k.name).unsetVars?.length).map((k) => `${k.name}: ${built(k.name).unsetVars!.join(', ')}`), []);
     assert.is(gate.refused(), 0, 'no PowerDNS API call before the powerdns Kustomization was Ready');
     // The zone is served by the primary and, from a real transfer, by the VPS with the primary's SOA serial; the
     // public names point at the VPS.

@@ -9,7 +9,7 @@ import { parse, parseDocument } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { clusterPaths, REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { createLab, labFromConfig, REALISTIC_TIMINGS, scaleTimings, type Lab } from './lab.ts';
-import { dependencyDepth, explicitKustomizations, fluxSystemKustomization } from './tools/lib/fluxrepo.mjs';
+import { dependencyDepth, envsubst, explicitKustomizations, fluxSystemKustomization } from './tools/lib/fluxrepo.mjs';
 import { parseMini } from './tools/lib/miniyaml.mjs';
 
 // Self-tests of the simulated lab: the fakes' documented behaviours (README.md), fault injection, concurrency.
@@ -369,6 +369,128 @@ test('flux: the Kustomizations are what `kubectl kustomize` of the Flux path giv
     lab.cleanup();
     rmSync(repo, { recursive: true, force: true });
   }
+});
+
+test('flux: each Kustomization is reconciled on its own path from the pushed branch — dependsOn first, a missing file keeps it BuildFailed until pushed, postBuild as Flux v2.7.3 substitutes', async () => {
+  // A cluster path and four trees, committed and pushed to a bare "GitHub" remote that the lab's Flux reads.
+  const work = mkdtempSync(join(tmpdir(), 'lab-fluxrec-'));
+  const repo = join(work, 'repo');
+  const origin = join(work, 'origin.git');
+  const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'lab', GIT_AUTHOR_EMAIL: 'lab@example.org', GIT_COMMITTER_NAME: 'lab', GIT_COMMITTER_EMAIL: 'lab@example.org' } });
+  const write = (rel: string, text: string) => {
+    mkdirSync(join(repo, rel, '..'), { recursive: true });
+    writeFileSync(join(repo, rel), text);
+  };
+  const push = (message: string) => {
+    git('add', '-A');
+    git('commit', '--quiet', '-m', message);
+    git('push', '--quiet', 'origin', 'HEAD:refs/heads/main');
+  };
+  const ks = (name: string, extra: string) => `---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: { name: ${name}, namespace: flux-system }\nspec:\n  interval: 30m\n  path: ./kubernetes/${name}\n  prune: true\n  sourceRef: { kind: GitRepository, name: flux-system }\n${extra}`;
+  const settings = '  postBuild:\n    substituteFrom:\n      - { kind: ConfigMap, name: cluster-settings }\n';
+  const cm = (name: string, data: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name}, namespace: demo }\ndata:\n${data}`;
+  mkdirSync(repo, { recursive: true });
+  git('init', '--quiet', '-b', 'main');
+  execFileSync('git', ['init', '--quiet', '--bare', origin]);
+  git('remote', 'add', 'origin', origin);
+  write('kubernetes/clusters/x/kustomization.yaml', 'resources: [settings.yaml, flux.yaml]\n');
+  write('kubernetes/clusters/x/settings.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cluster-settings, namespace: flux-system }\ndata:\n  ZONE: example.org\n');
+  write(
+    'kubernetes/clusters/x/flux.yaml',
+    [
+      // secrets: no kustomization.yaml (Flux generates one from the manifests it finds; README.md is not one).
+      ks('secrets', ''),
+      ks('base', settings),
+      ks('nosettings', '  postBuild:\n    substituteFrom:\n      - { kind: ConfigMap, name: absent }\n'),
+      ks('optional', '  postBuild:\n    substitute: { ZONE: inline.example.org }\n    substituteFrom:\n      - { kind: ConfigMap, name: absent, optional: true }\n'),
+      ks('csi', '  timeout: 5m\n  healthChecks:\n    - { apiVersion: v1, kind: Secret, name: token, namespace: csi }\n  dependsOn: [{ name: base }]\n'),
+      ks('app', '  dependsOn: [{ name: csi }]\n'),
+      // nopath: a path that is not in the repository.
+      ks('nopath', ''),
+    ].join(''),
+  );
+  write('kubernetes/secrets/README.md', 'sealed files go here\n');
+  write('kubernetes/base/kustomization.yaml', 'resources: [cm.yaml, raw.yaml]\n');
+  write('kubernetes/base/cm.yaml', cm('base', '  zone: ${ZONE}\n  unset: "${UNSET}"\n  fallback: ${FALLBACK:=d}\n  literal: $${ZONE}\n'));
+  write('kubernetes/base/raw.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: raw\n  namespace: demo\n  annotations: { kustomize.toolkit.fluxcd.io/substitute: disabled }\ndata:\n  pod: ${.Env.POD_NAME}\n');
+  write('kubernetes/nosettings/kustomization.yaml', 'resources: [cm.yaml]\n');
+  write('kubernetes/nosettings/cm.yaml', cm('nosettings', '  zone: ${ZONE}\n'));
+  write('kubernetes/optional/kustomization.yaml', 'resources: [cm.yaml]\n');
+  write('kubernetes/optional/cm.yaml', cm('optional', '  zone: ${ZONE}\n'));
+  write('kubernetes/csi/kustomization.yaml', 'resources: []\n');
+  // app names a file that is not in git yet.
+  write('kubernetes/app/kustomization.yaml', 'resources: [later.yaml]\n');
+  push('tree');
+
+  const labs: Lab[] = [];
+  const bootstrapped = async (strict: boolean) => {
+    const lab = createLab({ nodes: [{ name: 'x-cp-1', ip: '10.4.2.11', role: 'controlplane' }], vip: '10.4.2.10', clusterName: 'x', initial: 'running', repoDir: repo, originDir: origin, strictPostBuildSubstitutions: strict });
+    labs.push(lab);
+    const kc = clusterPaths('x', { HOME_OPS_STATE_DIR: lab.stateDir }).kubeconfig;
+    // A fresh Flux: the preset's is removed, then bootstrapped as the bootstrap does.
+    assert.is((await run(lab, ['flux', 'uninstall', '--silent', `--kubeconfig=${kc}`])).code, 0);
+    const boot = await run(lab, ['flux', 'bootstrap', 'github', '--owner=me', '--repository=home-ops', '--branch=main', '--path=kubernetes/clusters/x', '--personal', `--kubeconfig=${kc}`], { env: { GITHUB_TOKEN: 'ghp_x' } });
+    assert.is(boot.code, 0, boot.stderr);
+    return { lab, kc };
+  };
+  const status = (lab: Lab) => Object.fromEntries(lab.state().flux!.kustomizations.map((k) => [k.name, { ready: k.ready, reason: k.reason, message: k.message }]));
+  try {
+    const { lab, kc } = await bootstrapped(false);
+    const rev = `main@sha1:${lab.raw().flux.revision}`;
+    let s = status(lab);
+    assert.equal(s.secrets, { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${rev}` }, 'generated kustomization.yaml');
+    assert.is(s.base!.ready, 'True');
+    // Non-strict (the default): ${UNSET} became empty, ${FALLBACK:=d} its default; the resource annotated
+    // substitute: disabled was left alone (its ${.Env.POD_NAME} would not parse).
+    const raw = (name: string) => lab.raw().flux.kustomizations.find((k: { name: string }) => k.name === name);
+    assert.equal(raw('base').unsetVars, ['UNSET']);
+    assert.equal(s.nosettings, { ready: 'False', reason: 'BuildFailed', message: `post build failed for 'ConfigMap.v1.[noGrp]/nosettings': substitute from 'ConfigMap/absent' error: configmaps "absent" not found` });
+    assert.is(s.optional!.ready, 'True', 'an optional substituteFrom that is absent is skipped');
+    assert.is(s.nopath!.reason, 'ArtifactFailed');
+    assert.match(s.nopath!.message!, /^kustomization path not found: stat \S*\/kubernetes\/nopath: no such file or directory$/);
+    // csi waits for the Secret its health check names; app for csi (dependsOn first, though its own build fails too).
+    assert.equal(s.csi, { ready: 'Unknown', reason: 'Progressing', message: `Running health checks for revision ${rev} with a timeout of 5m0s` });
+    assert.equal(s.app, { ready: 'False', reason: 'DependencyNotReady', message: "dependency 'flux-system/csi' is not ready" });
+
+    // The Secret, sealed into the secrets tree — in the working copy only, Flux does not see it.
+    write('kubernetes/secrets/token.sealed.yaml', 'apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: { name: token, namespace: csi }\nspec:\n  encryptedData: { token: AgBy }\n');
+    const reconcileSource = ['flux', 'reconcile', 'source', 'git', 'flux-system', `--kubeconfig=${kc}`];
+    assert.is((await run(lab, reconcileSource)).code, 0);
+    assert.is(status(lab).csi!.ready, 'Unknown', 'not pushed yet');
+    push('csi token');
+    assert.is((await run(lab, reconcileSource)).code, 0);
+    s = status(lab);
+    assert.is(s.csi!.ready, 'True');
+    assert.is(s.app!.reason, 'BuildFailed');
+    assert.match(s.app!.message!, /^kustomize build failed: .*later\.yaml/);
+    const failed = await run(lab, ['flux', 'reconcile', 'kustomization', 'app', `--kubeconfig=${kc}`]);
+    assert.is(failed.code, 1);
+    assert.match(failed.stderr, /✗ kustomize build failed: .*later\.yaml/);
+    write('kubernetes/app/later.yaml', cm('later', '  a: b\n'));
+    push('the file app names');
+    assert.is((await run(lab, reconcileSource)).code, 0);
+    assert.equal(status(lab).app, { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${rev}` });
+
+    // With kustomize-controller's StrictPostBuildSubstitutions gate, the undefined variable fails the build instead.
+    const strict = await bootstrapped(true);
+    assert.equal(status(strict.lab).base, { ready: 'False', reason: 'BuildFailed', message: `post build failed for 'ConfigMap.v1.[noGrp]/base': envsubst error: variable substitution failed: variable not set (strict mode): "UNSET"` });
+  } finally {
+    for (const l of labs) l.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("flux: postBuild's envsubst follows fluxcd/pkg envsubst v1.5.0 (its eval_test.go cases)", () => {
+  const vars: Record<string, string> = { var01: 'abcdEFGH28ij', default_var: 'foo', empty: '' };
+  const sub = (t: string, strict = false) => envsubst(t, (n: string) => vars[n], strict);
+  assert.is(sub('$${var01}').output, '${var01}');
+  assert.is(sub('some text ${var01}$${var$${var01}$var01${var01}').output, 'some text abcdEFGH28ij${var${var01}$var01abcdEFGH28ij');
+  assert.is(sub('something $${var=${default_var}}').output, 'something ${var=foo}');
+  assert.equal(sub('${missing}-${missing:=x}-${empty:-y}-${var01=z}'), { output: '-x-y-abcdEFGH28ij', unset: ['missing'] });
+  assert.throws(() => sub('${missing}', true), /variable not set \(strict mode\): "missing"/);
+  assert.is(sub('${missing:=d}', true).output, 'd', 'a default satisfies strict mode');
+  assert.throws(() => sub('${.Env.POD_NAME}'), /unable to parse variable name/);
+  assert.throws(() => sub('${var01'), /missing closing brace/);
 });
 
 test('flux: bootstrap needs GITHUB_TOKEN, Kustomizations turn Ready in dependsOn order, a stuck one blocks its dependants', async () => {

@@ -12,7 +12,7 @@ import { desiredResources, outputsFor, schematicFor } from './tools/lib/tfmodel.
 
 /** The schematic id the fake Terraform reports for a var file's values (same customization ⇒ same id). */
 export { schematicFor };
-import { kustomizationsFor, dependencyDepth, type FluxSource, type LabKustomization } from './tools/lib/fluxrepo.mjs';
+import { kustomizationsFor, dependencyDepth, reconcileFlux, type FluxSource, type LabKustomization } from './tools/lib/fluxrepo.mjs';
 
 // The simulated lab: stateful fake talosctl/terraform/helm/flux/kubectl/kubeseal first on PATH. See README.md here.
 
@@ -108,7 +108,12 @@ export interface LabOptions {
      */
     requires?: string;
   }[];
-  /** The bare repository Flux reads (for `kustomizations[].requires`); without it, `requires` is checked in repoDir. */
+  /**
+   * kustomize-controller's --feature-gates=StrictPostBuildSubstitutions=true (default false, as in Flux v2.7.3): a
+   * `${VAR}` without a default that no substitute/substituteFrom provides fails the build instead of becoming empty.
+   */
+  strictPostBuildSubstitutions?: boolean;
+  /** The bare repository Flux reads (the pushed branch); without it, Flux reads repoDir as it is. */
   originDir?: string;
   originBranch?: string;
   /** Stand-in for the GitHub repository Flux reads (default: the repository root). */
@@ -209,7 +214,7 @@ export interface LabState {
     bootstrapped: boolean;
     bootstrapCount: number;
     controllersReady: boolean;
-    kustomizations: { name: string; namespace: string; dependsOn: string[]; suspended: boolean; ready: 'True' | 'False' | 'Unknown'; readyAt?: number }[];
+    kustomizations: { name: string; namespace: string; dependsOn: string[]; suspended: boolean; ready: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; readyAt?: number }[];
   };
   objects: string[];
   terraform: Record<string, any>;
@@ -281,6 +286,7 @@ export function createLab(opts: LabOptions): Lab {
     repoDir,
     fluxPath,
     kustomizations: opts.kustomizations ?? null,
+    strictPostBuildSubstitutions: opts.strictPostBuildSubstitutions ?? false,
     originDir: opts.originDir ?? null,
     originBranch: opts.originBranch ?? 'main',
     terraformOutputs: opts.terraformOutputs ?? {},
@@ -366,11 +372,13 @@ export function createLab(opts: LabOptions): Lab {
       return peak;
     },
     state() {
-      const { st: s, lab: l, now: t } = snapshot(dir);
-      return summarize(s, l, t) as LabState;
+      let seen = snapshot(dir);
+      if (reconcileFlux(dir, seen.st)) seen = snapshot(dir);
+      return summarize(seen.st, seen.lab, seen.now) as LabState;
     },
     raw() {
-      return snapshot(dir).st;
+      const seen = snapshot(dir).st;
+      return reconcileFlux(dir, seen) ? snapshot(dir).st : seen;
     },
     criticalPath(o = {}) {
       const { lab: l } = snapshot(dir);

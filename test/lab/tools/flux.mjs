@@ -1,6 +1,7 @@
 // Fake flux CLI (v2.x): bootstrap github, check [--pre], get kustomizations|sources git, reconcile, suspend/resume,
 // uninstall, version. Kustomizations come from a real `kubectl kustomize` build of the Flux path (fluxrepo.mjs) in the
-// lab's repository stand-in, or the lab config's explicit list, and turn Ready in dependsOn order.
+// lab's repository stand-in, or the lab config's explicit list, and turn Ready in dependsOn order; those of a build
+// are each reconciled on their own path (built, postBuild substituted, Secret health checks awaited; world.mjs).
 // All progress goes to stderr with flux's glyphs (► ✚ ◎ ✔ ✗). See test/lab/README.md.
 // Follows flux v2.7.3: fluxcd/flux2 cmd/flux/{bootstrap_github,check,get_kustomization,get_source_git,reconcile,
 // suspend,resume,uninstall,version}.go; readiness texts from fluxcd/kustomize-controller kustomization_controller.go.
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { main, parseArgs, fail, transact, snapshot, sleep, parseDuration, waitBudget, yaml, readStdin, ToolExit, tabbed, labDir } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, dialError } from './lib/kube.mjs';
 import { kustomizationStatus, hexId, fluxUp } from './lib/world.mjs';
-import { kustomizationsFor, fluxSystemKustomization } from './lib/fluxrepo.mjs';
+import { kustomizationsFor, refreshKustomizations, reconcileFlux } from './lib/fluxrepo.mjs';
 import { FLUX_CONTROLLERS, FLUX_CRDS } from './lib/objects.mjs';
 
 const FLUX_VERSION = process.env.LAB_FLUX_VERSION ?? 'v2.7.3';
@@ -46,26 +47,10 @@ async function discover(lab, fluxPath, branch) {
   return kustomizationsFor({ ...lab, originBranch: branch ?? lab.originBranch }, fluxPath, path.join(labDir(), 'flux-builds'), parseAll);
 }
 
-/**
- * Merges a new build of the Flux path into the known Kustomizations, keeping the status of ones that stay. A failed
- * build changes nothing applied: flux-system turns Ready False with the build's reason (kustomize-controller).
- */
-function refresh(fx, found, now) {
-  const prev = new Map(fx.kustomizations.map((k) => [`${k.namespace}/${k.name}`, k]));
-  if (found.error) {
-    let root = prev.get('flux-system/flux-system');
-    if (!root) {
-      root = { ...fluxSystemKustomization(fx.path), appliedAt: now };
-      fx.kustomizations.unshift(root);
-    }
-    Object.assign(root, { buildError: found.error, readyAt: null });
-    return;
-  }
-  fx.kustomizations = found.kustomizations.map((k) => {
-    const p = prev.get(`${k.namespace}/${k.name}`);
-    if (p && !p.buildError && JSON.stringify(p.dependsOn) === JSON.stringify(k.dependsOn)) return { ...k, suspended: p.suspended, appliedAt: p.appliedAt, readyAt: p.readyAt };
-    return { ...k, ...(p ? { suspended: p.suspended } : {}), appliedAt: now };
-  });
+/** A new build of the Flux path merged into the known Kustomizations (fluxrepo.mjs refreshKustomizations). */
+function refresh(fx, found, now, lab) {
+  refreshKustomizations(fx, found, now, !!lab.kustomizations);
+  fx.perPath = !lab.kustomizations;
 }
 
 async function waitFor(lab, flags, what, pred) {
@@ -113,7 +98,7 @@ async function bootstrapGithub(flags, lab, io) {
     const fx = st.flux;
     Object.assign(fx, { owner: flags.owner, repository: flags.repository, branch, path: fluxPath, url, tokenAuth: !!flags['token-auth'], version: flags.version ?? FLUX_VERSION, revision: fx.revision ?? hexId(`rev:${now}`).padEnd(40, '0') });
     fx.bootstrapCount += 1;
-    refresh(fx, found, now);
+    refresh(fx, found, now, lab);
     return again;
   });
   const e = (l) => io.err(`${l}\n`);
@@ -197,7 +182,8 @@ async function check(flags, lab, io) {
 
 async function get(flags, args, lab, io) {
   await access(flags);
-  const { st, now } = snapshot();
+  let { st, now } = snapshot();
+  if (reconcileFlux(labDir(), st)) ({ st, now } = snapshot());
   const what = args[0];
   const ns = flags.namespace ?? 'flux-system';
   const all = !!flags['all-namespaces'];
@@ -240,7 +226,7 @@ async function reconcile(flags, args, lab, io) {
   if (kind === 'source') {
     const name = args[2] ?? 'flux-system';
     e(`► annotating GitRepository ${name} in ${ns} namespace`);
-    transact((st, _l, now) => refresh(st.flux, found, now));
+    transact((st, _l, now) => refresh(st.flux, found, now, lab));
     e('✔ GitRepository annotated');
     e('◎ waiting for GitRepository reconciliation');
     await waitFor(lab, flags, `GitRepository/${ns}/${name}`, (st, now) => fluxUp(st, now));
@@ -259,10 +245,11 @@ async function reconcile(flags, args, lab, io) {
     e('◎ waiting for GitRepository reconciliation');
     e(`✔ fetched revision ${st0.flux.branch}@sha1:${st0.flux.revision}`);
   }
-  transact((st, _l, now) => refresh(st.flux, found, now));
+  transact((st, _l, now) => refresh(st.flux, found, now, lab));
   e(`► annotating Kustomization ${name} in ${ns} namespace`);
   e('✔ Kustomization annotated');
   e('◎ waiting for Kustomization reconciliation');
+  reconcileFlux(labDir());
   await waitFor(lab, flags, `Kustomization/${ns}/${name}`, ksReady(lab, ns, name));
   const { st } = snapshot();
   e(`✔ applied revision ${st.flux.branch}@sha1:${st.flux.revision}`);
@@ -309,6 +296,7 @@ async function suspendResume(verb, flags, args, lab, io) {
   // flux2 cmd/flux/resume.go: shouldReconcile = !Changed("wait") && len(args) == 1 || wait
   const shouldWait = flags.wait === true || (flags.wait === undefined && args.slice(1).length === 1);
   if (verb === 'resume' && shouldWait) {
+    reconcileFlux(labDir());
     for (const n of names) {
       e('◎ waiting for Kustomization reconciliation');
       await waitFor(lab, flags, `Kustomization/${ns}/${n}`, ksReady(lab, ns, n));

@@ -4,8 +4,9 @@
 // undeclared flag fails as cobra/pflag make it, printed by kubectl's cmdutil: `error: unknown flag: --x`, exit 1.
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, age, readStdin } from './lib/core.mjs';
+import { main, parseArgs, fail, transact, snapshot, sleep, ToolExit, parseDuration, waitBudget, table, yaml, age, readStdin, labDir } from './lib/core.mjs';
 import { loadKubeconfig, apiAccess, kubectlAccessError } from './lib/kube.mjs';
+import { reconcileFlux } from './lib/fluxrepo.mjs';
 import {
   RESOURCES, resolveType, resourceForKind, typeWord, pluralWord, key, store, namespaces, listObjects, conditionOf, matchesSelector, iso,
 } from './lib/objects.mjs';
@@ -221,7 +222,9 @@ async function print(objs, single, r, flags, now, io) {
 
 async function get(args, flags, lab, io) {
   const kc = await access(flags);
-  const { st, now } = snapshot();
+  let { st, now } = snapshot();
+  // kustomize-controller's work on a new revision happens on the next look (fluxrepo.mjs reconcileFlux).
+  if (reconcileFlux(labDir(), st)) ({ st, now } = snapshot());
   checkAccess(st, lab, now, kc);
   if (flags.raw) {
     if (['/readyz', '/livez', '/healthz'].includes(flags.raw.split('?')[0])) return io.out('ok');

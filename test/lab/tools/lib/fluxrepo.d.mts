@@ -38,5 +38,8 @@ export function kustomizationsFor(
   fluxPath: string,
   cacheDir: string,
   parseAll: (text: string) => any[],
+  opts?: { paths?: boolean; strictSubstitutions?: boolean },
 ): { kustomizations?: LabKustomization[]; error?: FluxBuildError };
 export function dependencyDepth(ks: LabKustomization[]): number;
+export function envsubst(text: string, lookup: (name: string) => string | undefined, strict?: boolean): { output: string; unset: string[] };
+export function reconcileFlux(dir: string, seen?: { flux?: { pendingPaths?: string } | null }): boolean;

@@ -182,9 +182,15 @@ export function advance(st, lab, now) {
       for (const k of fx.kustomizations) {
         if (k.readyAt != null || k.suspended || k.stuck || k.buildError) continue;
         if (k.requires && !inFluxSource(lab, k.requires)) continue;
+        // Of a build (fluxrepo.mjs): not before its own path is built (reconcileFlux).
+        if (fx.perPath && k.builtFrom == null && !(k.name === 'flux-system' && k.namespace === 'flux-system')) continue;
         const deps = depsOf(fx, k);
         if (deps.some((d) => !d || d.readyAt == null)) continue;
-        const at = max(fx.controllersReadyAt, k.appliedAt, ...deps.map((d) => d.readyAt)) + t.kustomizationStep;
+        // What its build needs in the cluster first (fluxrepo.mjs): the substituteFrom ConfigMaps/Secrets and the
+        // Secrets its health checks wait for, each applied by a Kustomization that must be Ready.
+        const providers = providersOf(fx, k);
+        if (providers.some((d) => !d || (d !== k && d.readyAt == null))) continue;
+        const at = max(fx.controllersReadyAt, k.appliedAt, ...deps.map((d) => d.readyAt), ...providers.filter((d) => d !== k).map((d) => d.readyAt)) + t.kustomizationStep;
         if (at <= now) {
           k.readyAt = at;
           changed = true;
@@ -207,6 +213,22 @@ export function depsOf(fx, k) {
     if (root && !deps.includes(root)) deps.push(root);
   }
   return deps;
+}
+
+const byId = (fx, id) => fx.kustomizations.find((x) => `${x.namespace}/${x.name}` === id);
+
+/** The Kustomizations that apply what k's build needs (undefined: nothing applies it, k cannot become Ready). */
+function providersOf(fx, k) {
+  return [...(k.needs ?? []).map((n) => byId(fx, n.by)), ...(k.healthSecrets ?? []).map((h) => (h.by ? byId(fx, h.by) : undefined))];
+}
+
+/** Go's time.Duration String() of a Flux duration ("10m" → "10m0s"), for kustomize-controller's messages. */
+function goDuration(text) {
+  const ms = [...String(text ?? '').matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)].reduce((acc, [, n, u]) => acc + Number(n) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[u], 0);
+  const h = Math.floor(ms / 3600000);
+  const m = Math.floor((ms % 3600000) / 60000);
+  const sec = (ms % 60000) / 1000;
+  return h ? `${h}h${m}m${sec}s` : m ? `${m}m${sec}s` : `${sec}s`;
 }
 
 export function firstReadyAt(st, lab) {
@@ -325,20 +347,39 @@ export function kustomizationStatus(st, lab, k, now) {
   if (stuck) {
     return { ready: 'False', reason: stuck.reason ?? 'HealthCheckFailed', message: stuck.message ?? `health check failed after 4m0s: timeout waiting for: [HelmRelease/${k.namespace}/${k.name} status: 'InProgress']` };
   }
-  // The build of its path failed (fluxrepo.mjs): kustomize-controller's reason and message, nothing new applied.
-  if (k.buildError && fluxUp(st, now)) return { ready: 'False', reason: k.buildError.reason, message: k.buildError.message };
+  const root = k.name === 'flux-system' && k.namespace === 'flux-system';
+  // The build of the Flux path failed (fluxrepo.mjs): kustomize-controller's reason and message, nothing new applied.
+  if (root && k.buildError && fluxUp(st, now)) return { ready: 'False', reason: k.buildError.reason, message: k.buildError.message };
   const notReady = depsOf(fx, k).find((d) => d && (d.stuck || (k.readyAt == null && (d.readyAt == null || d.readyAt > now))));
   if (k.readyAt != null && k.readyAt <= now && !notReady) {
     return { ready: 'True', reason: 'ReconciliationSucceeded', message: `Applied revision: ${fx.branch}@sha1:${fx.revision}`, at: k.readyAt };
   }
   if (!fluxUp(st, now)) return undefined; // never reconciled yet
+  // kustomize-controller v1.7.2 kustomization_controller.go: dependencies first (checkDependencies: "dependency
+  // '<ns>/<name>' not found: …" / "… is not ready", DependencyNotReady), then the artifact, the build and postBuild
+  // (ArtifactFailed / BuildFailed), then the health checks (Ready Unknown while they run).
+  const missing = (k.dependsOn ?? []).find((d) => !fx.kustomizations.some((x) => `${x.namespace}/${x.name}` === d));
+  if (missing) {
+    return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${missing}' not found: kustomizations.kustomize.toolkit.fluxcd.io "${missing.split('/')[1]}" not found` };
+  }
+  if (notReady) {
+    return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
+  }
+  if (k.buildError) return { ready: 'False', reason: k.buildError.reason, message: k.buildError.message };
   if (k.readyAt == null && k.requires && !inFluxSource(lab, k.requires)) {
     // What kustomize-controller reports when the build references a file the source lacks (flux2 v2.7
     // kustomize-controller internal/controller/kustomization_controller.go: BuildFailed).
     return { ready: 'False', reason: 'BuildFailed', message: `kustomize build failed: accumulating resources: open ${k.requires}: no such file or directory` };
   }
-  if (notReady) {
-    return { ready: 'False', reason: 'DependencyNotReady', message: `dependency '${notReady.namespace}/${notReady.name}' is not ready` };
+  const ready = (id) => {
+    const d = byId(fx, id);
+    return d && d.readyAt != null && d.readyAt <= now;
+  };
+  // substituteFrom reads a ConfigMap/Secret that is not applied yet: fluxcd/pkg kustomize_varsub.go's not-found error.
+  const unread = (k.needs ?? []).find((n) => !ready(n.by));
+  if (unread) return { ready: 'False', reason: 'BuildFailed', message: unread.message };
+  if ((k.healthSecrets ?? []).some((h) => !h.by || (h.by !== `${k.namespace}/${k.name}` && !ready(h.by)))) {
+    return { ready: 'Unknown', reason: 'Progressing', message: `Running health checks for revision ${fx.branch}@sha1:${fx.revision} with a timeout of ${goDuration(k.spec?.timeout ?? k.spec?.interval)}` };
   }
   return { ready: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' };
 }
@@ -398,6 +439,8 @@ export function summarize(st, lab, now) {
             dependsOn: k.dependsOn ?? [],
             suspended: !!k.suspended,
             ready: kustomizationStatus(st, lab, k, now)?.ready ?? 'Unknown',
+            reason: kustomizationStatus(st, lab, k, now)?.reason,
+            message: kustomizationStatus(st, lab, k, now)?.message,
             readyAt: k.readyAt,
           })),
         }
