@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
-import { exprKeepsLabel, promqlErrors, runbookAnchors } from '../../scripts/lib/validate/monitoring.ts';
+import { dashboardProblems, exprKeepsLabel, promqlErrors, runbookAnchors, withGrafanaVariables } from '../../scripts/lib/validate/monitoring.ts';
 import { BASE, only, show, validateWith } from './fixture.ts';
 
 // Alert rules parse and name a runbook entry that exists; scrapes select a Service the tree has. Each test breaks one
@@ -181,6 +181,79 @@ test('the repository: every rule parses and every alert has its runbook line; ev
   // Flux's own alerts bypass vmagent: the Alert adds the label (event metadata become alert labels).
   const flux = parse(readFileSync(join(REPO_ROOT, 'kubernetes/monitoring/alerting/flux-alerts.yaml'), 'utf8').split(/^---$/m)[1]!) as { kind: string; spec: { eventMetadata?: Record<string, string> } };
   assert.equal([flux.kind, flux.spec.eventMetadata], ['Alert', { cluster: '${CLUSTER_NAME}' }]);
+});
+
+// Dashboards as code: a ConfigMap labelled home-ops/grafana-dashboard, mounted by the Grafana release.
+const dashboard = (expr: string, uid = 'vm') =>
+  JSON.stringify({ title: 'd', panels: [{ type: 'row', title: 'r', panels: [{ title: 'Up', datasource: { uid }, targets: [{ expr }] }] }] });
+const GRAFANA = (o: { configMap?: string; provider?: string } = {}) => `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: grafana
+  namespace: podinfo
+spec:
+  interval: 30m
+  chart:
+    spec:
+      chart: grafana
+      version: 11.6.1
+      sourceRef:
+        kind: HelmRepository
+        name: podinfo
+  values:
+    datasources:
+      datasources.yaml:
+        datasources:
+          - { name: VictoriaMetrics, uid: vm, type: prometheus }
+    dashboardProviders:
+      dashboardproviders.yaml:
+        providers:
+          - { name: ${o.provider ?? 'platform'}, type: file, options: { path: /var/lib/grafana/dashboards/platform } }
+    dashboardsConfigMaps:
+      platform: ${o.configMap ?? 'dashboards'}
+`;
+const DASHBOARD_CM = (json: string) => `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: dashboards
+  namespace: podinfo
+  labels:
+    home-ops/grafana-dashboard: "true"
+data:
+  platform.json: ${JSON.stringify(json)}
+`;
+function dashboardTree(o: { json?: string; configMap?: string; provider?: string } = {}): Record<string, string | null> {
+  return {
+    ...tree(),
+    'kubernetes/apps/app/grafana.yaml': GRAFANA(o),
+    'kubernetes/apps/app/dashboards.yaml': DASHBOARD_CM(o.json ?? dashboard('sum by (cluster) (rate(up{cluster=~"$cluster"}[$__rate_interval]))')),
+    [KZ]: BASE[KZ]!.replace('  - helmrelease.yaml', ['  - helmrelease.yaml', '  - rule.yaml', '  - service.yaml', '  - scrape.yaml', '  - grafana.yaml', '  - dashboards.yaml'].join('\n')),
+  };
+}
+
+test('dashboards: every query parses with Grafana\'s variables, names a provisioned data source, and the mounted ConfigMap exists', async () => {
+  const ok = await validateWith(dashboardTree());
+  assert.equal(only(ok.findings, 'dashboards'), [], show(ok.findings));
+  const broken = await validateWith(dashboardTree({ json: dashboard('sum by (cluster) (up', 'prom') }));
+  assert.equal(only(broken.findings, 'dashboards').map((f) => [f.file, f.message.replace(/column \d+.*/, 'column N')]), [
+    ['kubernetes/apps/app/dashboards.yaml', 'platform.json: panel "Up": data source uid "prom" is not one Grafana provisions (vm)'],
+    ['kubernetes/apps/app/dashboards.yaml', 'platform.json: panel "Up": expr does not parse as PromQL: syntax error at column N'],
+  ], show(broken.findings));
+  const notJson = await validateWith(dashboardTree({ json: '{"panels": [' }));
+  assert.match(only(notJson.findings, 'dashboards')[0]?.message ?? '', /^platform\.json: not JSON: /);
+  const missing = await validateWith(dashboardTree({ configMap: 'other', provider: 'home-ops' }));
+  assert.equal(only(missing.findings, 'dashboards').map((f) => f.message), [
+    'dashboardsConfigMaps.platform: no dashboard provider named "platform" in dashboardProviders, so Grafana would not load it',
+    'dashboardsConfigMaps.platform: ConfigMap podinfo/other is not in the tree (the pod would not start)',
+  ]);
+});
+
+test('the repository\'s dashboards: every query parses and names VictoriaMetrics', () => {
+  const json = readFileSync(join(REPO_ROOT, 'kubernetes/monitoring/grafana/dashboards/platform.json'), 'utf8');
+  assert.equal(dashboardProblems(json, new Set(['victoriametrics'])), []);
+  assert.ok((JSON.parse(json) as { panels: unknown[] }).panels.length >= 10);
+  assert.not.match(json, '${', 'Flux would substitute ${…}; Grafana variables are written $name');
+  assert.is(withGrafanaVariables('rate(x[$__rate_interval])'), 'rate(x[5m])');
 });
 
 test.run();

@@ -19,6 +19,7 @@ export type Check =
   | 'policy'
   | 'alerts'
   | 'scrapes'
+  | 'dashboards'
   | 'shipping';
 
 export interface Finding {

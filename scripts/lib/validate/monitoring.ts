@@ -14,7 +14,10 @@ import { apiGroup, describe, namespaceOf, type Finding, type K8sObject } from '.
 //     "When things break" section (an `id="<anchor>"` or a heading there);
 //   - every VMServiceScrape (or ServiceMonitor) selects a Service the tree defines, or one a HelmRelease of the tree
 //     renders (the selector names the release: app.kubernetes.io/instance = the release name), in the namespaces it
-//     looks in; for a Service of the tree, each endpoint's named port exists on it.
+//     looks in; for a Service of the tree, each endpoint's named port exists on it;
+//   - every dashboard of ours (ConfigMaps labelled home-ops/grafana-dashboard) is JSON, each panel's query parses as
+//     PromQL once Grafana's interval variables stand in, and names a data source Grafana provisions; every ConfigMap
+//     the Grafana release mounts (dashboardsConfigMaps) exists and has a provider.
 
 export const RUNBOOK_ANNOTATION = 'runbook';
 export const RUNBOOK_SECTION = 'When things break';
@@ -247,5 +250,81 @@ export function checkScrapeTargets(tree: ClusterTree, findings: Finding[]): void
       ...at,
       message: `selects no Service of the tree in ${where} (selector ${labels}) and no HelmRelease there renders one (${INSTANCE_LABEL} naming a release): it would scrape nothing`,
     });
+  }
+}
+
+/** Our dashboards as code: ConfigMaps with this label, one JSON dashboard per *.json key. */
+export const DASHBOARD_LABEL = 'home-ops/grafana-dashboard';
+
+interface DashboardPanel {
+  title?: string;
+  datasource?: { uid?: string } | string;
+  targets?: { expr?: string; datasource?: { uid?: string } | string }[];
+  panels?: DashboardPanel[];
+}
+
+/** Grafana's interval variables, where a range or duration goes: a duration stands in so the query parses. */
+export function withGrafanaVariables(expr: string): string {
+  return expr.replace(/\$__(rate_interval|interval|range)\b/g, '5m');
+}
+
+/** The PromQL problems of one dashboard's JSON text, each naming the panel; `uids`: the data sources Grafana has. */
+export function dashboardProblems(json: string, uids: Set<string> | undefined): string[] {
+  let dash: { panels?: DashboardPanel[]; templating?: { list?: { name?: string; datasource?: { uid?: string } }[] } };
+  try {
+    dash = JSON.parse(json) as typeof dash;
+  } catch (err) {
+    return [`not JSON: ${(err as Error).message}`];
+  }
+  const out: string[] = [];
+  const uidOf = (d: DashboardPanel['datasource']) => (typeof d === 'string' ? d : d?.uid);
+  const checkUid = (where: string, d: DashboardPanel['datasource']) => {
+    const uid = uidOf(d);
+    if (uid && uids && !uid.startsWith('$') && !uids.has(uid)) out.push(`${where}: data source uid "${uid}" is not one Grafana provisions (${[...uids].join(', ')})`);
+  };
+  const walk = (panels: DashboardPanel[]) => {
+    for (const p of panels) {
+      const where = `panel "${p.title ?? '(untitled)'}"`;
+      checkUid(where, p.datasource);
+      for (const t of p.targets ?? []) {
+        checkUid(where, t.datasource);
+        if (typeof t.expr !== 'string' || !t.expr.trim()) {
+          out.push(`${where}: a query without expr`);
+          continue;
+        }
+        for (const e of promqlErrors(withGrafanaVariables(t.expr))) out.push(`${where}: expr does not parse as PromQL: ${e}`);
+      }
+      walk(p.panels ?? []);
+    }
+  };
+  walk(dash.panels ?? []);
+  for (const v of dash.templating?.list ?? []) checkUid(`variable "${v.name ?? ''}"`, v.datasource);
+  return out;
+}
+
+export function checkDashboards(tree: ClusterTree, findings: Finding[]): void {
+  const grafana = tree.objects.find((a) => a.obj.kind === 'HelmRelease' && a.obj.metadata?.name === 'grafana');
+  const values = (grafana?.obj.spec as { values?: Record<string, unknown> } | undefined)?.values ?? {};
+  const provisioned = (values.datasources as Record<string, { datasources?: { uid?: string }[] }> | undefined)?.['datasources.yaml']?.datasources;
+  const uids = provisioned ? new Set(provisioned.map((d) => String(d.uid))) : undefined;
+  const configMaps = tree.objects.filter((a) => a.obj.kind === 'ConfigMap');
+  for (const a of configMaps.filter((x) => x.obj.metadata?.labels?.[DASHBOARD_LABEL] === 'true')) {
+    const at = { check: 'dashboards' as const, ...(a.file ? { file: a.file } : {}), object: describe(a.obj) };
+    const data = (a.obj as { data?: Record<string, string> }).data ?? {};
+    const keys = Object.keys(data).filter((k) => k.endsWith('.json'));
+    if (!keys.length) findings.push({ ...at, message: 'a dashboard ConfigMap without a *.json key' });
+    for (const k of keys) for (const problem of dashboardProblems(data[k]!, uids)) findings.push({ ...at, message: `${k}: ${problem}` });
+  }
+  if (!grafana) return;
+  const at = { check: 'dashboards' as const, ...(grafana.file ? { file: grafana.file } : {}), object: describe(grafana.obj) };
+  const providers = new Set(
+    ((values.dashboardProviders as Record<string, { providers?: { name?: string }[] }> | undefined)?.['dashboardproviders.yaml']?.providers ?? []).map((p) => String(p.name)),
+  );
+  const ns = namespaceOf(grafana.obj);
+  for (const [provider, name] of Object.entries((values.dashboardsConfigMaps as Record<string, string> | undefined) ?? {})) {
+    if (!providers.has(provider)) findings.push({ ...at, message: `dashboardsConfigMaps.${provider}: no dashboard provider named "${provider}" in dashboardProviders, so Grafana would not load it` });
+    if (!configMaps.some((c) => c.obj.metadata?.name === name && namespaceOf(c.obj) === ns)) {
+      findings.push({ ...at, message: `dashboardsConfigMaps.${provider}: ConfigMap ${ns}/${name} is not in the tree (the pod would not start)` });
+    }
   }
 }

@@ -18,7 +18,7 @@ import { checkTalos } from './talos.ts';
 import { checkTaskfiles } from './taskfile.ts';
 import { checkAddresses, checkRoutes, type NamedAddresses } from './traffic.ts';
 import { checkPolicies } from './policy.ts';
-import { checkAlertRules, checkScrapeTargets } from './monitoring.ts';
+import { checkAlertRules, checkDashboards, checkScrapeTargets } from './monitoring.ts';
 import { checkShipping } from './shipping.ts';
 import { checkFmt, checkModules, checkOutputs, checkPins, checkVariables, parseTerraform, terraformKubernetesResources, type TerraformFile } from './terraform.ts';
 
@@ -127,6 +127,7 @@ export async function validateRepository(o: ValidateOptions): Promise<ValidateRe
       checkPolicies(t, findings);
       checkAlertRules(t, root, findings);
       checkScrapeTargets(t, findings);
+      checkDashboards(t, findings);
       checkAddresses(t, findings, o.config && o.config.cluster.name === t.cluster ? dnsNamedAddresses(o.config) : undefined);
     }
     // Across trees: a cluster that ships metrics and logs writes where the receiving cluster pins and admits them.
