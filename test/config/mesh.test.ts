@@ -10,6 +10,7 @@ import { Logger } from '../../scripts/lib/core/log.ts';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { Runner } from '../../scripts/lib/core/runner.ts';
 import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 
 // Cilium ClusterMesh: each config names its peers' config files; loading one reads the others and checks that the
 // two agree (each lists the other, distinct names and ids, no shared pod or node network, one Cilium minor).
@@ -126,6 +127,32 @@ test('a missing or broken peer config is reported on the peers entry', () => {
     assert.ok(p.some((x) => /clusterMesh\.peers\[0\]: clusters\/nope\.yaml not found/.test(x)), p.join('\n'));
     assert.ok(p.some((x) => /clusterMesh\.peers\[1\]: clusters\/apps\.yaml is not a valid cluster config \(clusters\/apps\.yaml:\d+:\d+ network\.podCidr: "not-a-cidr" must be an IPv4 CIDR/.test(x)), p.join('\n'));
   });
+});
+
+test('the shipped examples mesh with each other; a copy that keeps the example\'s peer path is told what to change', () => {
+  const infra = loadConfig({ path: join(REPO_ROOT, 'cluster.example.yaml') }).config;
+  const apps = loadConfig({ path: join(REPO_ROOT, 'clusters', 'apps.example.yaml') }).config;
+  assert.equal(infra.clusterMesh!.remotes, [{ name: 'apps', apiServerIp: apps.clusterMesh!.apiServerIp }]);
+  assert.equal(apps.clusterMesh!.remotes, [{ name: 'infra', apiServerIp: infra.clusterMesh!.apiServerIp }]);
+  // five-node.yaml is the example; its peer beside it is apps' example but for the path back.
+  const fixtures = join(REPO_ROOT, 'test/fixtures/config/valid');
+  assert.equal(loadConfig({ path: join(fixtures, 'five-node.yaml') }).config.clusterMesh!.remotes, infra.clusterMesh!.remotes);
+  const peer = readFileSync(join(fixtures, 'clusters', 'apps.example.yaml'), 'utf8').split('\n').slice(1).join('\n');
+  assert.is(peer.replace('peers: [../five-node.yaml]', ''), readFileSync(join(REPO_ROOT, 'clusters', 'apps.example.yaml'), 'utf8').replace(/peers: \[\.\.\/cluster\.example\.yaml\] .*/, ''));
+  // cp cluster.example.yaml cluster.yaml: apps' example lists the example back, not the copy.
+  const p = problems(REPO_ROOT, 'cluster.example.yaml');
+  assert.equal(p, []);
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-copy-'));
+  try {
+    mkdirSync(join(dir, 'clusters'));
+    writeFileSync(join(dir, 'cluster.yaml'), readFileSync(join(REPO_ROOT, 'cluster.example.yaml')));
+    writeFileSync(join(dir, 'clusters', 'apps.example.yaml'), readFileSync(join(REPO_ROOT, 'clusters', 'apps.example.yaml')));
+    const copied = problems(dir, 'cluster.yaml');
+    assert.equal(copied.length, 1, copied.join('\n'));
+    assert.match(copied[0]!, 'clusterMesh.peers[0]: clusters/apps.example.yaml (cluster apps) does not list this config in its clusterMesh.peers; add ../cluster.yaml there');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the mesh CA is made once with openssl, kept 0600 beside the clusters\' state, and found by every peer; a dry run only plans it', async () => {
