@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../../scripts/lib/config/load.ts';
-import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { ensureMeshCa, meshCaDir } from '../../scripts/lib/cilium/mesh-ca.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
@@ -183,6 +183,36 @@ test('the mesh CA is made once with openssl, kept 0600 beside the clusters\' sta
     assert.equal(found, made);
     assert.equal(peer.runner.history, []);
     assert.is(readFileSync(join(caDir, 'ca.crt'), 'utf8'), made!.cert);
+  });
+});
+
+test('two peers\' bootstraps at the same time end with one CA: the one that loses the race uses the winner\'s', async () => {
+  await withConfigs(INFRA, APPS, async (dir) => {
+    const env = { HOME_OPS_STATE_DIR: join(dir, 'state') };
+    const log = new Logger({ level: 'error' });
+    const ctx = (file: string) => {
+      const config = loadConfig({ path: join(dir, file) }).config;
+      return { config, runner: new Runner({ log, dryRun: false }), log, secrets: {}, paths: clusterPaths(config.cluster.name, env) };
+    };
+    const peers = [ctx('cluster.yaml'), ctx(join('clusters', 'apps.yaml'))];
+    // Both find no CA and run openssl; only one pair is kept, and both return it.
+    const [a, b] = await Promise.all(peers.map((p) => ensureMeshCa(p)));
+    assert.equal(peers.map((p) => p.runner.history.length), [1, 1]);
+    const caDir = join(dir, 'state', 'mesh', 'apps+infra');
+    const onDisk = { cert: readFileSync(join(caDir, 'ca.crt'), 'utf8'), key: readFileSync(join(caDir, 'ca.key'), 'utf8') };
+    assert.equal(a, onDisk);
+    assert.equal(b, onDisk);
+    assert.ok(new X509Certificate(onDisk.cert).checkPrivateKey(createPrivateKey(onDisk.key)), 'the key is the certificate\'s');
+    assert.equal(readdirSync(join(dir, 'state', 'mesh')), ['apps+infra'], 'no staging directory left behind');
+    // Half a CA (one file lost) is refused, naming the directory: a new CA would split the mesh.
+    rmSync(join(caDir, 'ca.key'));
+    try {
+      await ensureMeshCa(ctx('cluster.yaml'));
+      assert.unreachable('half a CA was accepted');
+    } catch (err) {
+      assert.match((err as Error).message, `${caDir} holds ca.crt without ca.key: copy the missing file from the machine that bootstrapped a peer`);
+    }
+    assert.is(readFileSync(join(caDir, 'ca.crt'), 'utf8'), onDisk.cert, 'the certificate is kept');
   });
 });
 
