@@ -10,9 +10,12 @@ import type { Lab } from '../lab/lab.ts';
 import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import {
+  ciliumValuesOf,
   GITHUB_TOKEN,
   labForWorld,
   makeWorld,
+  meshCaCalls,
+  meshCaFiles,
   MUTATING_HTTP,
   onLoopback,
   PROXMOX_TOKEN,
@@ -49,8 +52,6 @@ const ZONE_PATH = `/api/v1/servers/localhost/zones/${ZONE}.`;
 const soaSerial = (listing: string) => /\tSOA\t\S+ \S+ (\d+) /.exec(listing)?.[1];
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-/** The runner's log line of the mesh CA's openssl call (the sealing key's is rsa:4096). */
-const MESH_CA_CALL = /ran openssl req -x509 -newkey rsa:2048 /;
 
 test('the apps example config (powerdns.external, monitoring.shipTo): cold bootstrap against infra\'s real PowerDNS, then a second run that changes nothing', async () => {
   const example = parse(readFileSync(join(REPO_ROOT, EXAMPLE), 'utf8')) as Record<string, any>;
@@ -132,13 +133,13 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     // The ClusterMesh: one CA, made by this run (the preflight that stopped made none) in <state base>/mesh/apps+infra,
     // readable by this user only; Cilium installed with it, this cluster's clustermesh-apiserver on its LoadBalancer
     // address and infra's (read from clusters/infra.yaml) to connect to.
-    const caDir = join(lab.stateDir, 'mesh', 'apps+infra');
-    const ca = { cert: readFileSync(join(caDir, 'ca.crt'), 'utf8'), key: readFileSync(join(caDir, 'ca.key'), 'utf8') };
+    const ca = meshCaFiles(lab.stateDir);
+    const caDir = ca.dir;
     assert.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
     const caCert = new X509Certificate(ca.cert);
     assert.ok(caCert.ca && caCert.subject.includes('CN=Cilium CA') && caCert.checkPrivateKey(createPrivateKey(ca.key)), 'a CA certificate and its key');
-    assert.equal([missing, first].map((r) => r.log.filter((l) => MESH_CA_CALL.test(l)).length), [0, 1], 'the mesh CA is made once');
-    const cilium = (lab.raw().helm.releases as Record<string, { values: Record<string, any> }>)['kube-system/cilium']!.values;
+    assert.equal([missing, first].map((r) => meshCaCalls(r)), [0, 1], 'the mesh CA is made once');
+    const cilium = ciliumValuesOf(lab);
     assert.equal(cilium.cluster, { name: 'apps', id: 2 });
     assert.equal(cilium.clustermesh, {
       useAPIServer: true,
@@ -199,7 +200,7 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
       w.remote.resetCalls();
       const r = await run(o);
       assert.is(r.exitCode, 0, r.text);
-      assert.not.ok(r.log.some((l) => MESH_CA_CALL.test(l)), `${what}: the mesh CA made again`);
+      assert.is(meshCaCalls(r), 0, `${what}: the mesh CA made again`);
       assert.equal([readFileSync(join(caDir, 'ca.key'), 'utf8'), statSync(join(caDir, 'ca.key')).mtimeMs], [ca.key, caMtime], `${what}: the mesh CA rewritten`);
       for (const cmd of STATE_CHANGING) assert.is(lab!.calls({ cmd }).length, counts[cmd], `${what}: ${cmd} repeated`);
       assert.equal(w.remote.mutatingCalls(), [], `${what}: no change over SSH (pveum)`);

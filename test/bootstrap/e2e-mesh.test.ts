@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 import { labFromConfig, type Lab } from '../lab/lab.ts';
-import { LAB_KUSTOMIZATIONS, makeWorld, runCopy, type Repo, type RunOutput, type World } from './harness.ts';
+import { ciliumValuesOf, LAB_KUSTOMIZATIONS, makeWorld, meshCaCalls, meshCaFiles, runCopy, type Repo, type RunOutput, type World } from './harness.ts';
 
 // The two clusters of a ClusterMesh share one CA: infra and apps (the shipped examples, one control plane each and
 // without the sections the mesh does not need) side by side in one working copy — cluster.yaml and clusters/apps.yaml,
@@ -14,8 +14,6 @@ import { LAB_KUSTOMIZATIONS, makeWorld, runCopy, type Repo, type RunOutput, type
 // running both bootstraps from one machine does. The first creates the CA (one openssl call); the second finds it and
 // installs Cilium with the same bytes.
 
-/** The runner's log line of the mesh CA's openssl call (the sealing key's is rsa:4096). */
-const MESH_CA_CALL = /ran openssl req -x509 -newkey rsa:2048 /;
 const OPTIONAL = ['headscale', 'powerdns', 'vps', 'proxmoxCsi', 'monitoring', 'backups'];
 
 interface CiliumValues {
@@ -23,8 +21,6 @@ interface CiliumValues {
   clustermesh: { config: { clusters: { name: string; ips: string[] }[] } };
   tls: { ca: { cert: string; key: string } };
 }
-
-const ciliumOf = (lab: Lab) => (lab.raw().helm.releases as Record<string, { values: CiliumValues }>)['kube-system/cilium']!.values;
 
 test('infra and apps bootstrapped from one state base: one CA, created once, byte-identical in both Cilium installs', async () => {
   const apps = parse(readFileSync(join(REPO_ROOT, 'clusters/apps.example.yaml'), 'utf8')) as Record<string, any>;
@@ -55,10 +51,10 @@ test('infra and apps bootstrapped from one state base: one CA, created once, byt
       runs.push(run);
     }
 
-    assert.equal(runs.map((r) => r.log.filter((l) => MESH_CA_CALL.test(l)).length), [1, 0], 'one openssl call for the CA, by the first bootstrap');
-    const caDir = join(base, 'mesh', 'apps+infra');
-    const ca = { cert: readFileSync(join(caDir, 'ca.crt')), key: readFileSync(join(caDir, 'ca.key')) };
-    const [infraValues, appsValues] = labs.map(ciliumOf);
+    assert.equal(runs.map((r) => meshCaCalls(r)), [1, 0], 'one openssl call for the CA, by the first bootstrap');
+    const files = meshCaFiles(base);
+    const ca = { cert: Buffer.from(files.cert), key: Buffer.from(files.key) };
+    const [infraValues, appsValues] = labs.map((l) => ciliumValuesOf(l) as CiliumValues);
     for (const [v, name, peer] of [[infraValues!, 'infra', 'apps'], [appsValues!, 'apps', 'infra']] as const) {
       assert.is(v.cluster.name, name);
       assert.equal(v.clustermesh.config.clusters.map((c) => c.name), [peer], `${name} connects to ${peer}`);

@@ -244,3 +244,17 @@ export function labForWorld(world: World, opts: Partial<LabOptions> = {}): World
   const env = { ...lab.env, GITHUB_API_URL: world.github.url };
   return { lab, env, run: (o = {}) => lab.withEnv(() => runCopy(world.repo, env, o)) };
 }
+
+/** How many times a run made the ClusterMesh CA: the runner's log line of its openssl call (the sealing key's is rsa:4096). */
+export const meshCaCalls = (run: RunOutput) => run.log.filter((l) => /ran openssl req -x509 -newkey rsa:2048 /.test(l)).length;
+
+/** The values the lab's Cilium release was installed with (helm upgrade --install ... --values). */
+export function ciliumValuesOf(lab: Lab): Record<string, any> {
+  return (lab.raw().helm.releases as Record<string, { values: Record<string, any> }>)['kube-system/cilium']!.values;
+}
+
+/** The mesh CA of infra and apps, as the first bootstrap left it in the state base. */
+export function meshCaFiles(stateBase: string): { dir: string; cert: string; key: string } {
+  const dir = join(stateBase, 'mesh', 'apps+infra');
+  return { dir, cert: readFileSync(join(dir, 'ca.crt'), 'utf8'), key: readFileSync(join(dir, 'ca.key'), 'utf8') };
+}
