@@ -10,7 +10,7 @@ import { splitKeyPair, type KeyPair } from '../sealed-secrets/keypair.ts';
 // The CA every cluster of a Cilium ClusterMesh shares (Cilium's chart signs the clustermesh-apiserver server and
 // remote client certificates with `tls.ca`; peers trust each other because they share it). Created once with openssl
 // (the key only travels through a pipe), kept 0600 in a private state directory named after the mesh's clusters, so
-// the bootstrap of each peer finds the same one.
+// the bootstrap of each peer finds the same one — also when two run at once (the directory appears whole, once).
 //
 //   meshCaArgv(days)        openssl req -x509 -newkey rsa:2048 -nodes -keyout - -days N -subj /CN=Cilium CA
 //   meshCaDir(dir, names)   <state base>/mesh/<sorted cluster names joined by +>, beside the clusters' own directories
