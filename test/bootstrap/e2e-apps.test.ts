@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,9 +10,12 @@ import type { Lab } from '../lab/lab.ts';
 import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import {
+  ciliumValuesOf,
   GITHUB_TOKEN,
   labForWorld,
   makeWorld,
+  meshCaCalls,
+  meshCaFiles,
   MUTATING_HTTP,
   onLoopback,
   PROXMOX_TOKEN,
@@ -35,6 +39,11 @@ import {
 // fails naming the zone and the API, before anything is created, and writes nothing there. Once the zone exists the
 // next run finishes, only reading that server; then once more, and the integrations phase once more on its own:
 // neither changes anything.
+//
+// The ClusterMesh with infra: infra's config (cluster.example.yaml on loopback) lies beside this one in the copy as
+// clusters/infra.yaml, each listing the other. The run that installs Cilium creates the mesh's CA once, in the state
+// base beside the cluster's own directory; Cilium's values carry it with this cluster's clustermesh-apiserver address
+// and infra's; the key shows up nowhere else.
 
 const EXAMPLE = 'clusters/apps.example.yaml';
 const ZONE = 'k8s.example.org';
@@ -47,7 +56,12 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 test('the apps example config (powerdns.external, monitoring.shipTo): cold bootstrap against infra\'s real PowerDNS, then a second run that changes nothing', async () => {
   const example = parse(readFileSync(join(REPO_ROOT, EXAMPLE), 'utf8')) as Record<string, any>;
   assert.is(example.cluster.role, 'apps');
-  assert.ok(example.powerdns?.external && example.monitoring?.shipTo && example.proxmoxCsi, 'the example has powerdns.external, monitoring.shipTo and proxmoxCsi');
+  assert.ok(example.powerdns?.external && example.monitoring?.shipTo && example.proxmoxCsi && example.clusterMesh, 'the example has powerdns.external, monitoring.shipTo, proxmoxCsi and clusterMesh');
+  assert.equal(example.clusterMesh.peers, ['../cluster.example.yaml']);
+  // The peer: infra's example on loopback (as e2e-full moves it), naming this config (cluster.yaml in the copy) back.
+  const infra = onLoopback(parse(readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8')) as Record<string, any>);
+  assert.equal(infra.clusterMesh.peers, ['clusters/apps.example.yaml']);
+  infra.clusterMesh.peers = ['../cluster.yaml'];
   assert.not.ok(example.headscale || example.vps || example.backups, 'sections the test does not stand up are absent from the example');
 
   let infraDns: PdnsServer | undefined;
@@ -64,7 +78,8 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     api = await startHttpProxy({ host: '127.0.0.1', port: infraDns.apiPort }, { failFirst: 0, listen: { host: at.hostname, port: Number(at.port) } });
     // The shipped file with its addresses on loopback: this cluster's network, and infra's (its API, its shipping address).
     const moved = onLoopback(onLoopback(example, '10.0.20.'));
-    world = await makeWorld(EXAMPLE, (raw) => Object.assign(raw, { ...moved, proxmox: raw.proxmox, ssh: raw.ssh, github: raw.github }));
+    moved.clusterMesh.peers = ['clusters/infra.yaml'];
+    world = await makeWorld(EXAMPLE, (raw) => Object.assign(raw, { ...moved, proxmox: raw.proxmox, ssh: raw.ssh, github: raw.github }), { 'clusters/infra.yaml': infra });
     const w = world;
     const c = w.repo.config;
     // Exactly that, but for the harness's own: the Proxmox host on the loopback sshd, the GitHub repository.
@@ -115,6 +130,24 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     assert.is(first.exitCode, 0, first.text);
     const st = JSON.parse(readFileSync(join(lab.stateDir, c.cluster.name, 'bootstrap-state.json'), 'utf8')) as { phases: Record<string, { status: string }> };
     for (const phase of ['preflight', 'infra', 'talos', 'cni', 'secrets', 'gitops', 'integrations', 'verify']) assert.is(st.phases[phase]?.status, 'done', phase);
+    // The ClusterMesh: one CA, made by this run (the preflight that stopped made none) in <state base>/mesh/apps+infra,
+    // readable by this user only; Cilium installed with it, this cluster's clustermesh-apiserver on its LoadBalancer
+    // address and infra's (read from clusters/infra.yaml) to connect to.
+    const ca = meshCaFiles(lab.stateDir);
+    const caDir = ca.dir;
+    assert.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
+    const caCert = new X509Certificate(ca.cert);
+    assert.ok(caCert.ca && caCert.subject.includes('CN=Cilium CA') && caCert.checkPrivateKey(createPrivateKey(ca.key)), 'a CA certificate and its key');
+    assert.equal([missing, first].map((r) => meshCaCalls(r)), [0, 1], 'the mesh CA is made once');
+    const cilium = ciliumValuesOf(lab);
+    assert.equal(cilium.cluster, { name: 'apps', id: 2 });
+    assert.equal(cilium.clustermesh, {
+      useAPIServer: true,
+      apiserver: { service: { type: 'LoadBalancer', loadBalancerIP: '127.0.20.203' } },
+      config: { enabled: true, clusters: [{ name: 'infra', ips: ['127.0.10.203'], port: 2379 }] },
+    });
+    assert.equal(cilium.tls, { ca: { cert: b64(ca.cert), key: b64(ca.key) } }, 'tls.ca is the mesh CA');
+    const caMtime = statSync(join(caDir, 'ca.key')).mtimeMs;
     assert.match(first.text, new RegExp(`zone ${escape(ZONE)}\\. exists at ${escape(apiUrl)}; external-dns publishes apps\\.${escape(ZONE)} there`));
     // Only reads against infra's server; its zone (SOA serial included) is as infra left it.
     const firstRequests = api.requests.slice(requestsBefore);
@@ -167,6 +200,8 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
       w.remote.resetCalls();
       const r = await run(o);
       assert.is(r.exitCode, 0, r.text);
+      assert.is(meshCaCalls(r), 0, `${what}: the mesh CA made again`);
+      assert.equal([readFileSync(join(caDir, 'ca.key'), 'utf8'), statSync(join(caDir, 'ca.key')).mtimeMs], [ca.key, caMtime], `${what}: the mesh CA rewritten`);
       for (const cmd of STATE_CHANGING) assert.is(lab!.calls({ cmd }).length, counts[cmd], `${what}: ${cmd} repeated`);
       assert.equal(w.remote.mutatingCalls(), [], `${what}: no change over SSH (pveum)`);
       assert.equal(sshActions(r.log), [], `${what}: no changing command over SSH`);
@@ -183,9 +218,11 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     assert.match(again.r.text, new RegExp(`integrations +done .*proxmox csi token: no changes[^;]*; powerdns \\(external\\): zone ${escape(ZONE)}\\. exists`));
     assert.ok(again.requests.includes(`GET ${ZONE_PATH}`), 'the step read infra\'s zone again');
 
-    // The API key never in plain text (nor base64) in git — the bootstrap's commits in the copy and on the remote Flux
+    // The API key and the mesh CA's key never in plain text (nor base64) in git — the bootstrap's commits in the copy and on the remote Flux
     // reads, the working copy — in the logs of any run, or on a command line (the lab's tools, the Proxmox host's).
     const key = infraDns.apiKey;
+    const caKeyBody = ca.key.split('\n')[1]!;
+    assert.ok(caKeyBody.length > 40, caKeyBody);
     const untracked = () => sh(w.repo.root, 'git', 'ls-files', '--others', '--exclude-standard').split('\n').filter(Boolean);
     for (const [where, text] of [
       ['commits of the copy', sh(w.repo.root, 'git', 'log', '--all', '-p', `^${initial}`)],
@@ -197,6 +234,7 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     ] as const) {
       assert.ok(text.length > 0, `${where}: something to search`);
       assert.not.ok(text.includes(key) || text.includes(b64(key)), `${where}: the PowerDNS API key in plain text`);
+      assert.not.ok(text.includes(caKeyBody) || text.includes(b64(ca.key)), `${where}: the mesh CA key`);
     }
   } finally {
     lab?.cleanup();

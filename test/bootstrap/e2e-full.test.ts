@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -13,7 +14,7 @@ import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
-import { GITHUB_TOKEN, labForWorld, makeWorld, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
+import { ciliumValuesOf, GITHUB_TOKEN, labForWorld, makeWorld, meshCaCalls, meshCaFiles, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
 
 // The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
 // with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
@@ -30,12 +31,18 @@ import { GITHUB_TOKEN, labForWorld, makeWorld, MUTATING_HTTP, onLoopback, PROXMO
 // As in test/integrations/expose.test.ts, the primary runs the transfer settings of the Flux tree's powerdns-config
 // and listens (and sends NOTIFY) on its own pinned LoadBalancer address, the ingress on its own (all of 127/8 is
 // loopback on Linux); the VPS's tailnet address is 127.0.0.1. Everything else of the vps section is the example's.
+//
+// The ClusterMesh with apps: its config (clusters/apps.example.yaml, addresses on loopback as e2e-apps moves them)
+// lies beside this one in the copy as clusters/apps.yaml, each listing the other, as a user's working copy has them.
+// The first run creates the mesh's CA once, in the state base beside the cluster's own directory, and Cilium's values
+// carry it with this cluster's clustermesh-apiserver address and apps' one; the key shows up nowhere else.
 
 const FIXTURE = 'five-node.yaml';
 const ZONE = 'k8s.example.org';
 // The cluster's pinned LoadBalancer addresses, on loopback: the node network moves to 127.0.10.0/24 (all of 127/8 is
 // loopback on Linux), so that they lie in its LB IPAM pool as the config rules demand.
 const LB = { ingress: '127.0.10.201', dns: '127.0.10.200', monitoring: '127.0.10.202' };
+const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** The cluster's nodes as the Tailscale extension registers them: each advertising the node and LoadBalancer CIDRs. */
 function tailnet(names: string[], routes: string[]): HeadscaleState {
@@ -60,7 +67,12 @@ test('the full example config (every section on): cold bootstrap to the end, the
   const example = parse(readFileSync(join(REPO_ROOT, 'cluster.example.yaml'), 'utf8')) as Record<string, any>;
   const fixture = parse(readFileSync(join(REPO_ROOT, 'test/fixtures/config/valid', FIXTURE), 'utf8')) as Record<string, any>;
   assert.equal(fixture, example, `${FIXTURE} is the example config`);
-  assert.ok(example.headscale && example.powerdns && example.vps && example.proxmoxCsi && example.monitoring && example.backups?.databases, 'the example has every optional section');
+  assert.ok(example.headscale && example.powerdns && example.vps && example.proxmoxCsi && example.monitoring && example.backups?.databases && example.clusterMesh, 'the example has every optional section');
+  assert.equal(example.clusterMesh.peers, ['clusters/apps.example.yaml']);
+  // The peer, as e2e-apps moves it onto loopback, naming this config (cluster.yaml in the copy) back.
+  const apps = onLoopback(onLoopback(parse(readFileSync(join(REPO_ROOT, example.clusterMesh.peers[0]), 'utf8')) as Record<string, any>, '10.0.20.'));
+  assert.equal(apps.clusterMesh.peers, ['../cluster.example.yaml']);
+  apps.clusterMesh.peers = ['../cluster.yaml'];
 
   let cluster: PdnsServer | undefined;
   let vps: PdnsServer | undefined;
@@ -113,10 +125,12 @@ test('the full example config (every section on): cold bootstrap to the end, the
       raw.proxmoxCsi = example.proxmoxCsi;
       raw.monitoring = example.monitoring;
       raw.backups = example.backups;
-    });
+      raw.clusterMesh = { ...onLoopback(example.clusterMesh), peers: ['clusters/apps.yaml'] };
+    }, { 'clusters/apps.yaml': apps });
     const w = world;
     const c = w.repo.config;
-    assert.ok(c.headscale && c.powerdns && c.vps && c.proxmoxCsi && c.monitoring && c.backups?.databases.enabled, 'every optional section is on');
+    assert.ok(c.headscale && c.powerdns && c.vps && c.proxmoxCsi && c.monitoring && c.backups?.databases.enabled && c.clusterMesh, 'every optional section is on');
+    assert.is(c.clusterMesh.apiServerIp, '127.0.10.203');
     // The primary above runs what the rendered cluster settings give the Flux tree's powerdns-config.
     const settings = parse(readFileSync(join(w.repo.root, 'kubernetes/clusters', c.cluster.name, 'cluster-settings.yaml'), 'utf8')) as { data: Record<string, string> };
     assert.is(settings.data.DNS_SECONDARY_IP, '127.0.0.1', 'allow-axfr-ips of the primary');
@@ -167,6 +181,35 @@ test('the full example config (every section on): cold bootstrap to the end, the
     const stateFile = join(lab.stateDir, c.cluster.name, 'bootstrap-state.json');
     const st = JSON.parse(readFileSync(stateFile, 'utf8')) as { phases: Record<string, { status: string }> };
     for (const phase of ['preflight', 'infra', 'talos', 'cni', 'secrets', 'gitops', 'integrations', 'verify']) assert.is(st.phases[phase]?.status, 'done', phase);
+
+    // The ClusterMesh: one CA for the mesh, made once (by the run that installed Cilium) in <state base>/mesh/apps+infra,
+    // readable by this user only; Cilium installed with it, this cluster's clustermesh-apiserver on its LoadBalancer
+    // address and apps' one (read from clusters/apps.yaml) to connect to.
+    const ca = meshCaFiles(lab.stateDir);
+    const caDir = ca.dir;
+    assert.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
+    const caCert = new X509Certificate(ca.cert);
+    assert.ok(caCert.ca && caCert.subject.includes('CN=Cilium CA') && caCert.checkPrivateKey(createPrivateKey(ca.key)), 'a CA certificate and its key');
+    assert.equal([broken, first].map((r) => meshCaCalls(r)), [1, 0], 'the mesh CA is made once');
+    const cilium = ciliumValuesOf(lab);
+    assert.equal(cilium.cluster, { name: 'infra', id: 1 });
+    assert.equal(cilium.clustermesh, {
+      useAPIServer: true,
+      apiserver: { service: { type: 'LoadBalancer', loadBalancerIP: '127.0.10.203' } },
+      config: { enabled: true, clusters: [{ name: 'apps', ips: ['127.0.20.203'], port: 2379 }] },
+    });
+    assert.equal(cilium.tls, { ca: { cert: b64(ca.cert), key: b64(ca.key) } }, 'tls.ca is the mesh CA');
+    // The key nowhere else: not in the logs, a tool's argv, an SSH command or a commit.
+    const keyBody = ca.key.split('\n')[1]!;
+    assert.ok(keyBody.length > 40, keyBody);
+    const leaks = (t: string) => t.includes(keyBody) || t.includes(b64(ca.key));
+    assert.not.ok([broken.text, first.text].some(leaks), 'the mesh CA key in the logs');
+    assert.equal(lab.calls().filter((x) => leaks(x.argv.join(' '))).map((x) => x.cmd), [], 'the mesh CA key in a tool\'s argv');
+    assert.equal(w.remote.calls().filter((x) => leaks(x.line)).map((x) => x.line), [], 'the mesh CA key in an SSH command');
+    for (const needle of [keyBody, b64(ca.key)]) {
+      for (const gitDir of [w.repo.origin, join(w.repo.root, '.git')]) assert.is(sh(w.repo.root, 'git', '--git-dir', gitDir, 'log', '--all', '--format=%h %s', '-S', needle), '', `${gitDir}: a commit adds the mesh CA key`);
+    }
+    const caMtime = statSync(join(caDir, 'ca.key')).mtimeMs;
 
     // The CSI token: made once on the Proxmox host, sealed, committed and on the branch Flux reads.
     assert.is(w.remote.calls({ cmd: 'pveum user token add' }).filter((x) => x.exitCode === 0).length, 1);
@@ -265,6 +308,9 @@ test('the full example config (every section on): cold bootstrap to the end, the
       const run = await wl.run({ secrets, ...o });
       assert.is(run.exitCode, 0, run.text);
       assert.not.ok(run.text.includes(secrets.ALERT_MATRIX_ACCESS_TOKEN), `${what}: the Matrix token in the logs`);
+      assert.is(meshCaCalls(run), 0, `${what}: the mesh CA made again`);
+      assert.equal([readFileSync(join(caDir, 'ca.key'), 'utf8'), statSync(join(caDir, 'ca.key')).mtimeMs], [ca.key, caMtime], `${what}: the mesh CA rewritten`);
+      assert.not.ok(leaks(run.text), `${what}: the mesh CA key in the logs`);
       for (const cmd of STATE_CHANGING) assert.is(lab!.calls({ cmd }).length, counts[cmd], `${what}: ${cmd} repeated`);
       assert.equal(w.remote.mutatingCalls(), [], `${what}: no change over SSH (pveum, headscale)`);
       assert.equal(sshActions(run.log), [], `${what}: no changing command over SSH (pdnsutil, nginx, its file)`);

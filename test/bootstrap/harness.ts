@@ -39,10 +39,11 @@ export interface Repo {
 
 /**
  * Copies the product into a temp repo, writes the test config (fixture with the Proxmox host on the loopback sshd and
- * the optional sections removed), renders it (task configure), commits and pushes to a bare origin. The fixture is a
+ * the optional sections removed) and the `peers` configs, renders them (task configure), commits and pushes to a bare
+ * origin. The fixture is a
  * file of test/fixtures/config/valid, or a path from the repository root (a shipped example: clusters/apps.example.yaml).
  */
-export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: (c: Record<string, unknown>) => void = () => {}): Repo {
+export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: (c: Record<string, unknown>) => void = () => {}, peers: PeerConfigs = {}): Repo {
   const root = join(base, 'repo');
   const origin = join(base, 'origin.git');
   mkdirSync(root, { recursive: true });
@@ -58,6 +59,7 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   delete raw.vps;
   delete raw.monitoring;
   delete raw.backups;
+  delete raw.clusterMesh;
   raw.proxmox = { ...(raw.proxmox as object), host: '127.0.0.1', sshPort: sshd.port, sshUser: sshd.user };
   raw.ssh = { knownHostsFile: sshd.knownHostsFile, identityFile: sshd.identityFile };
   raw.github = { owner: OWNER, repository: REPO, branch: 'main' };
@@ -66,13 +68,22 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
   const text = stringify(raw);
   writeFileSync(configFile, text);
   const config = parseConfigText(text, 'cluster.yaml');
-  // A user's working copy may hold what bootstrapping a cluster of this name left (the sealing certificate, the
-  // SealedSecrets, flux-system/): the copy is a cluster never bootstrapped, whatever the checkout it comes from.
-  const own = dirname(sealingCertPath(config.cluster.name));
-  for (const rel of ['sealed-secrets-cert.pem', 'flux-system']) rmSync(join(root, relative(REPO_ROOT, own), rel), { recursive: true, force: true });
-  const secretsDir = join(root, relative(REPO_ROOT, dirname(sealedSecretPath(config.cluster.name, 'any'))));
-  for (const f of existsSync(secretsDir) ? readdirSync(secretsDir) : []) if (f.endsWith('.sealed.yaml')) rmSync(join(secretsDir, f));
-  writeGenerated(config, root);
+  // Other clusters' configs beside this one (a ClusterMesh's peers), rendered as `task configure` renders them.
+  const others = Object.entries(peers).map(([rel, peer]) => {
+    const peerText = stringify(peer);
+    mkdirSync(dirname(join(root, rel)), { recursive: true });
+    writeFileSync(join(root, rel), peerText);
+    return parseConfigText(peerText, rel);
+  });
+  for (const c of [config, ...others]) {
+    // A user's working copy may hold what bootstrapping a cluster of this name left (the sealing certificate, the
+    // SealedSecrets, flux-system/): the copy is a cluster never bootstrapped, whatever the checkout it comes from.
+    const own = dirname(sealingCertPath(c.cluster.name));
+    for (const rel of ['sealed-secrets-cert.pem', 'flux-system']) rmSync(join(root, relative(REPO_ROOT, own), rel), { recursive: true, force: true });
+    const secretsDir = join(root, relative(REPO_ROOT, dirname(sealedSecretPath(c.cluster.name, 'any'))));
+    for (const f of existsSync(secretsDir) ? readdirSync(secretsDir) : []) if (f.endsWith('.sealed.yaml')) rmSync(join(secretsDir, f));
+    writeGenerated(c, root);
+  }
   sh(base, 'git', 'init', '--quiet', '--bare', '--initial-branch=main', origin);
   sh(root, 'git', 'init', '--quiet', '--initial-branch=main');
   // The bootstrap commits the sealing certificate: the copy needs an identity (a user's checkout has one).
@@ -93,6 +104,9 @@ export function makeRepo(base: string, fixture: string, sshd: SshdServer, edit: 
     remoteHead: () => sh(root, 'git', '--git-dir', origin, 'rev-parse', 'refs/heads/main').trim(),
   };
 }
+
+/** Config files written into the copy beside cluster.yaml (path from the repository root → the config). */
+export type PeerConfigs = Record<string, Record<string, unknown>>;
 
 export interface RunOutput {
   exitCode: number;
@@ -149,7 +163,7 @@ export interface World {
   cleanup(): Promise<void>;
 }
 
-export async function makeWorld(fixture: string, edit?: (c: Record<string, unknown>) => void): Promise<World> {
+export async function makeWorld(fixture: string, edit?: (c: Record<string, unknown>) => void, peers?: PeerConfigs): Promise<World> {
   const base = mkdtempSync(join(tmpdir(), 'bootstrap-e2e-'));
   const host = await startRemoteHost();
   const { sshd, remote } = host;
@@ -159,7 +173,7 @@ export async function makeWorld(fixture: string, edit?: (c: Record<string, unkno
   let repo: Repo;
   let github: FakeGithub;
   try {
-    repo = makeRepo(base, fixture, sshd, edit);
+    repo = makeRepo(base, fixture, sshd, edit, peers);
     github = await startFakeGithub({ owner: OWNER, repo: REPO, token: GITHUB_TOKEN, admin: true, branches: {}, keys: [], bare: repo.origin });
   } catch (err) {
     await host.stop();
@@ -229,4 +243,18 @@ export function labForWorld(world: World, opts: Partial<LabOptions> = {}): World
   const lab = labFromConfig(world.repo.config, { repoDir: world.repo.root, kustomizations: LAB_KUSTOMIZATIONS, ...opts });
   const env = { ...lab.env, GITHUB_API_URL: world.github.url };
   return { lab, env, run: (o = {}) => lab.withEnv(() => runCopy(world.repo, env, o)) };
+}
+
+/** How many times a run made the ClusterMesh CA: the runner's log line of its openssl call (the sealing key's is rsa:4096). */
+export const meshCaCalls = (run: RunOutput) => run.log.filter((l) => /ran openssl req -x509 -newkey rsa:2048 /.test(l)).length;
+
+/** The values the lab's Cilium release was installed with (helm upgrade --install ... --values). */
+export function ciliumValuesOf(lab: Lab): Record<string, any> {
+  return (lab.raw().helm.releases as Record<string, { values: Record<string, any> }>)['kube-system/cilium']!.values;
+}
+
+/** The mesh CA of infra and apps, as the first bootstrap left it in the state base. */
+export function meshCaFiles(stateBase: string): { dir: string; cert: string; key: string } {
+  const dir = join(stateBase, 'mesh', 'apps+infra');
+  return { dir, cert: readFileSync(join(dir, 'ca.crt'), 'utf8'), key: readFileSync(join(dir, 'ca.key'), 'utf8') };
 }

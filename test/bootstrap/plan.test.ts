@@ -28,7 +28,7 @@ function plan(args: string[], stateDir: string): Promise<{ code: number; stdout:
 }
 
 const dirs: string[] = [];
-const cases = [[], ...readdirSync(VALID).map((f) => ['--config', join(VALID, f)])];
+const cases = [[], ...readdirSync(VALID).filter((f) => f.endsWith('.yaml')).map((f) => ['--config', join(VALID, f)])];
 let results: { args: string[]; code: number; stdout: string; stderr: string; dir: string }[] = [];
 
 test.before(async () => {

@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../../scripts/lib/config/load.ts';
-import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { ensureMeshCa, meshCaDir } from '../../scripts/lib/cilium/mesh-ca.ts';
 import { Logger } from '../../scripts/lib/core/log.ts';
 import { clusterPaths } from '../../scripts/lib/core/paths.ts';
 import { Runner } from '../../scripts/lib/core/runner.ts';
 import { ciliumValues } from '../../scripts/lib/helm/helm.ts';
+import { REPO_ROOT } from '../../scripts/lib/core/paths.ts';
 
 // Cilium ClusterMesh: each config names its peers' config files; loading one reads the others and checks that the
 // two agree (each lists the other, distinct names and ids, no shared pod or node network, one Cilium minor).
@@ -128,6 +129,32 @@ test('a missing or broken peer config is reported on the peers entry', () => {
   });
 });
 
+test('the shipped examples mesh with each other; a copy that keeps the example\'s peer path is told what to change', () => {
+  const infra = loadConfig({ path: join(REPO_ROOT, 'cluster.example.yaml') }).config;
+  const apps = loadConfig({ path: join(REPO_ROOT, 'clusters', 'apps.example.yaml') }).config;
+  assert.equal(infra.clusterMesh!.remotes, [{ name: 'apps', apiServerIp: apps.clusterMesh!.apiServerIp }]);
+  assert.equal(apps.clusterMesh!.remotes, [{ name: 'infra', apiServerIp: infra.clusterMesh!.apiServerIp }]);
+  // five-node.yaml is the example; its peer beside it is apps' example but for the path back.
+  const fixtures = join(REPO_ROOT, 'test/fixtures/config/valid');
+  assert.equal(loadConfig({ path: join(fixtures, 'five-node.yaml') }).config.clusterMesh!.remotes, infra.clusterMesh!.remotes);
+  const peer = readFileSync(join(fixtures, 'clusters', 'apps.example.yaml'), 'utf8').split('\n').slice(1).join('\n');
+  assert.is(peer.replace('peers: [../five-node.yaml]', ''), readFileSync(join(REPO_ROOT, 'clusters', 'apps.example.yaml'), 'utf8').replace(/peers: \[\.\.\/cluster\.example\.yaml\] .*/, ''));
+  // cp cluster.example.yaml cluster.yaml: apps' example lists the example back, not the copy.
+  const p = problems(REPO_ROOT, 'cluster.example.yaml');
+  assert.equal(p, []);
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-copy-'));
+  try {
+    mkdirSync(join(dir, 'clusters'));
+    writeFileSync(join(dir, 'cluster.yaml'), readFileSync(join(REPO_ROOT, 'cluster.example.yaml')));
+    writeFileSync(join(dir, 'clusters', 'apps.example.yaml'), readFileSync(join(REPO_ROOT, 'clusters', 'apps.example.yaml')));
+    const copied = problems(dir, 'cluster.yaml');
+    assert.equal(copied.length, 1, copied.join('\n'));
+    assert.match(copied[0]!, 'clusterMesh.peers[0]: clusters/apps.example.yaml (cluster apps) does not list this config in its clusterMesh.peers; add ../cluster.yaml there');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the mesh CA is made once with openssl, kept 0600 beside the clusters\' state, and found by every peer; a dry run only plans it', async () => {
   await withConfigs(INFRA, APPS, async (dir) => {
     const infra = loadConfig({ path: join(dir, 'cluster.yaml') }).config;
@@ -156,6 +183,36 @@ test('the mesh CA is made once with openssl, kept 0600 beside the clusters\' sta
     assert.equal(found, made);
     assert.equal(peer.runner.history, []);
     assert.is(readFileSync(join(caDir, 'ca.crt'), 'utf8'), made!.cert);
+  });
+});
+
+test('two peers\' bootstraps at the same time end with one CA: the one that loses the race uses the winner\'s', async () => {
+  await withConfigs(INFRA, APPS, async (dir) => {
+    const env = { HOME_OPS_STATE_DIR: join(dir, 'state') };
+    const log = new Logger({ level: 'error' });
+    const ctx = (file: string) => {
+      const config = loadConfig({ path: join(dir, file) }).config;
+      return { config, runner: new Runner({ log, dryRun: false }), log, secrets: {}, paths: clusterPaths(config.cluster.name, env) };
+    };
+    const peers = [ctx('cluster.yaml'), ctx(join('clusters', 'apps.yaml'))];
+    // Both find no CA and run openssl; only one pair is kept, and both return it.
+    const [a, b] = await Promise.all(peers.map((p) => ensureMeshCa(p)));
+    assert.equal(peers.map((p) => p.runner.history.length), [1, 1]);
+    const caDir = join(dir, 'state', 'mesh', 'apps+infra');
+    const onDisk = { cert: readFileSync(join(caDir, 'ca.crt'), 'utf8'), key: readFileSync(join(caDir, 'ca.key'), 'utf8') };
+    assert.equal(a, onDisk);
+    assert.equal(b, onDisk);
+    assert.ok(new X509Certificate(onDisk.cert).checkPrivateKey(createPrivateKey(onDisk.key)), 'the key is the certificate\'s');
+    assert.equal(readdirSync(join(dir, 'state', 'mesh')), ['apps+infra'], 'no staging directory left behind');
+    // Half a CA (one file lost) is refused, naming the directory: a new CA would split the mesh.
+    rmSync(join(caDir, 'ca.key'));
+    try {
+      await ensureMeshCa(ctx('cluster.yaml'));
+      assert.unreachable('half a CA was accepted');
+    } catch (err) {
+      assert.match((err as Error).message, `${caDir} holds ca.crt without ca.key: copy the missing file from the machine that bootstrapped a peer`);
+    }
+    assert.is(readFileSync(join(caDir, 'ca.crt'), 'utf8'), onDisk.cert, 'the certificate is kept');
   });
 });
 

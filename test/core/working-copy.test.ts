@@ -29,7 +29,9 @@ test("the tests that read the repository pass in a user's working copy", () => {
 
     // The user's own cluster (cp cluster.example.yaml cluster.yaml, then edited) and credentials.
     const example = readFileSync(join(copy, 'cluster.example.yaml'), 'utf8');
-    const own = example.replace(/name: infra\b/, 'name: mylab');
+    // No second cluster here: the ClusterMesh section goes, as the example's comment says.
+    const own = example.replace(/name: infra\b/, 'name: mylab').replace(/\nclusterMesh:\n(  .*\n)+/, '\n');
+    assert.not.match(own, /^clusterMesh:/m);
     assert.is.not(own, example, 'the example names its cluster "infra"');
     writeFileSync(join(copy, 'cluster.yaml'), own);
     writeFileSync(join(copy, '.env'), 'PROXMOX_VE_API_TOKEN=me@pve!terraform=11111111-2222-3333-4444-555555555555\nGITHUB_TOKEN=ghp_users_own_token_0123456789\n');
