@@ -1,4 +1,3 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -10,12 +9,11 @@ import type { Lab } from '../lab/lab.ts';
 import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import {
-  ciliumValuesOf,
+  assertMeshInstalled,
   GITHUB_TOKEN,
   labForWorld,
   makeWorld,
   meshCaCalls,
-  meshCaFiles,
   MUTATING_HTTP,
   onLoopback,
   PROXMOX_TOKEN,
@@ -133,20 +131,9 @@ test('the apps example config (powerdns.external, monitoring.shipTo): cold boots
     // The ClusterMesh: one CA, made by this run (the preflight that stopped made none) in <state base>/mesh/apps+infra,
     // readable by this user only; Cilium installed with it, this cluster's clustermesh-apiserver on its LoadBalancer
     // address and infra's (read from clusters/infra.yaml) to connect to.
-    const ca = meshCaFiles(lab.stateDir);
+    const ca = assertMeshInstalled(lab, { name: 'apps', id: 2, apiServerIp: '127.0.20.203' }, { name: 'infra', apiServerIp: '127.0.10.203' });
     const caDir = ca.dir;
-    assert.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
-    const caCert = new X509Certificate(ca.cert);
-    assert.ok(caCert.ca && caCert.subject.includes('CN=Cilium CA') && caCert.checkPrivateKey(createPrivateKey(ca.key)), 'a CA certificate and its key');
     assert.equal([missing, first].map((r) => meshCaCalls(r)), [0, 1], 'the mesh CA is made once');
-    const cilium = ciliumValuesOf(lab);
-    assert.equal(cilium.cluster, { name: 'apps', id: 2 });
-    assert.equal(cilium.clustermesh, {
-      useAPIServer: true,
-      apiserver: { service: { type: 'LoadBalancer', loadBalancerIP: '127.0.20.203' } },
-      config: { enabled: true, clusters: [{ name: 'infra', ips: ['127.0.10.203'], port: 2379 }] },
-    });
-    assert.equal(cilium.tls, { ca: { cert: b64(ca.cert), key: b64(ca.key) } }, 'tls.ca is the mesh CA');
     const caMtime = statSync(join(caDir, 'ca.key')).mtimeMs;
     assert.match(first.text, new RegExp(`zone ${escape(ZONE)}\\. exists at ${escape(apiUrl)}; external-dns publishes apps\\.${escape(ZONE)} there`));
     // Only reads against infra's server; its zone (SOA serial included) is as infra left it.

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -14,7 +13,7 @@ import { startHttpProxy, type HttpProxy } from '../servers/faults.ts';
 import { startNginx, type NginxServer } from '../servers/nginx.ts';
 import { startPdns, type PdnsServer } from '../servers/pdns.ts';
 import { handshakeFingerprint, startTlsServer, type TlsServer } from '../servers/tls.ts';
-import { ciliumValuesOf, GITHUB_TOKEN, labForWorld, makeWorld, meshCaCalls, meshCaFiles, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
+import { assertMeshInstalled, GITHUB_TOKEN, labForWorld, makeWorld, meshCaCalls, MUTATING_HTTP, onLoopback, PROXMOX_TOKEN, sh, sshActions, STATE_CHANGING, unsealPushed, type World, type WorldLab } from './harness.ts';
 
 // The full example config — every optional section on (headscale, powerdns, vps, proxmoxCsi, monitoring, backups
 // with its database backups) — bootstrapped cold on the lab, with the real sshd (Proxmox pveum/pvesh fakes, the headscale fake; on the VPS the real pdnsutil and nginx),
@@ -185,20 +184,9 @@ test('the full example config (every section on): cold bootstrap to the end, the
     // The ClusterMesh: one CA for the mesh, made once (by the run that installed Cilium) in <state base>/mesh/apps+infra,
     // readable by this user only; Cilium installed with it, this cluster's clustermesh-apiserver on its LoadBalancer
     // address and apps' one (read from clusters/apps.yaml) to connect to.
-    const ca = meshCaFiles(lab.stateDir);
+    const ca = assertMeshInstalled(lab, { name: 'infra', id: 1, apiServerIp: '127.0.10.203' }, { name: 'apps', apiServerIp: '127.0.20.203' });
     const caDir = ca.dir;
-    assert.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600);
-    const caCert = new X509Certificate(ca.cert);
-    assert.ok(caCert.ca && caCert.subject.includes('CN=Cilium CA') && caCert.checkPrivateKey(createPrivateKey(ca.key)), 'a CA certificate and its key');
     assert.equal([broken, first].map((r) => meshCaCalls(r)), [1, 0], 'the mesh CA is made once');
-    const cilium = ciliumValuesOf(lab);
-    assert.equal(cilium.cluster, { name: 'infra', id: 1 });
-    assert.equal(cilium.clustermesh, {
-      useAPIServer: true,
-      apiserver: { service: { type: 'LoadBalancer', loadBalancerIP: '127.0.10.203' } },
-      config: { enabled: true, clusters: [{ name: 'apps', ips: ['127.0.20.203'], port: 2379 }] },
-    });
-    assert.equal(cilium.tls, { ca: { cert: b64(ca.cert), key: b64(ca.key) } }, 'tls.ca is the mesh CA');
     // The key nowhere else: not in the logs, a tool's argv, an SSH command or a commit.
     const keyBody = ca.key.split('\n')[1]!;
     assert.ok(keyBody.length > 40, keyBody);

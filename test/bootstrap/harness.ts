@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import * as assert from 'uvu/assert';
 import { parse, stringify } from 'yaml';
 import { parseConfigText } from '../../scripts/lib/config/load.ts';
 import { writeGenerated } from '../../scripts/lib/configure/sync.ts';
@@ -251,6 +253,28 @@ export const meshCaCalls = (run: RunOutput) => run.log.filter((l) => /ran openss
 /** The values the lab's Cilium release was installed with (helm upgrade --install ... --values). */
 export function ciliumValuesOf(lab: Lab): Record<string, any> {
   return (lab.raw().helm.releases as Record<string, { values: Record<string, any> }>)['kube-system/cilium']!.values;
+}
+
+/**
+ * The ClusterMesh after a bootstrap: the mesh CA in <state base>/mesh/apps+infra, readable by this user only, a CA
+ * certificate with its key; Cilium installed with it, this cluster's clustermesh-apiserver on its LoadBalancer
+ * address and the peer's to connect to.
+ */
+export function assertMeshInstalled(lab: Lab, self: { name: string; id: number; apiServerIp: string }, peer: { name: string; apiServerIp: string }): { dir: string; cert: string; key: string } {
+  const ca = meshCaFiles(lab.stateDir);
+  assert.is(statSync(join(ca.dir, 'ca.key')).mode & 0o777, 0o600);
+  const caCert = new X509Certificate(ca.cert);
+  assert.ok(caCert.ca && caCert.subject.includes('CN=Cilium CA') && caCert.checkPrivateKey(createPrivateKey(ca.key)), 'a CA certificate and its key');
+  const cilium = ciliumValuesOf(lab);
+  assert.equal(cilium.cluster, { name: self.name, id: self.id });
+  assert.equal(cilium.clustermesh, {
+    useAPIServer: true,
+    apiserver: { service: { type: 'LoadBalancer', loadBalancerIP: self.apiServerIp } },
+    config: { enabled: true, clusters: [{ name: peer.name, ips: [peer.apiServerIp], port: 2379 }] },
+  });
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  assert.equal(cilium.tls, { ca: { cert: b64(ca.cert), key: b64(ca.key) } }, 'tls.ca is the mesh CA');
+  return ca;
 }
 
 /** The mesh CA of infra and apps, as the first bootstrap left it in the state base. */
