@@ -64,33 +64,26 @@ export function checkRules(c: ParsedConfig): ConfigIssue[] {
   const add = (path: (string | number)[], message: string) => issues.push({ path, message });
 
   // 1. Canonical CIDRs: host bits set usually means a typo that would silently widen or shift the network.
-  const cidrs: [string, (string | number)[], string | undefined][] = [
-    ['nodeCidr', ['network', 'nodeCidr'], c.network.nodeCidr],
-    ['podCidr', ['network', 'podCidr'], c.network.podCidr],
-    ['serviceCidr', ['network', 'serviceCidr'], c.network.serviceCidr],
-    ['loadBalancerCidr', ['network', 'loadBalancerCidr'], c.network.loadBalancerCidr],
+  const hostBits = (path: (string | number)[], value: string): boolean => {
+    const net = networkOf(value);
+    if (net !== value) add(path, `${value} has host bits set; write the network address ${net}`);
+    return net !== value;
+  };
+  const networks: [(string | number)[], string | undefined][] = [
+    [['network', 'nodeCidr'], c.network.nodeCidr],
+    [['network', 'podCidr'], c.network.podCidr],
+    [['network', 'serviceCidr'], c.network.serviceCidr],
+    [['network', 'loadBalancerCidr'], c.network.loadBalancerCidr],
   ];
   let canonical = true;
-  for (const [, path, value] of cidrs) {
-    if (value === undefined) continue;
-    const net = networkOf(value);
-    if (net !== value) {
-      canonical = false;
-      add(path, `${value} has host bits set; write the network address ${net}`);
-    }
-  }
-  for (const [i, range] of (c.powerdns?.apiSourceRanges ?? []).entries()) {
-    const net = networkOf(range);
-    if (net !== range) add(['powerdns', 'apiSourceRanges', i], `${range} has host bits set; write the network address ${net}`);
-  }
-  for (const [i, range] of (c.monitoring?.receiveFrom ?? []).entries()) {
-    const net = networkOf(range);
-    if (net !== range) add(['monitoring', 'receiveFrom', i], `${range} has host bits set; write the network address ${net}`);
-  }
-  for (const [i, route] of (c.headscale?.routes ?? []).entries()) {
-    const net = networkOf(route);
-    if (net !== route) add(['headscale', 'routes', i], `${route} has host bits set; write the network address ${net}`);
-  }
+  for (const [path, value] of networks) if (value !== undefined && hostBits(path, value)) canonical = false;
+  // Lists of networks (sources, routes): each entry canonical too; the networks above are what later rules compute on.
+  const ranges: [(string | number)[], string[] | undefined][] = [
+    [['powerdns', 'apiSourceRanges'], c.powerdns?.apiSourceRanges],
+    [['monitoring', 'receiveFrom'], c.monitoring?.receiveFrom],
+    [['headscale', 'routes'], c.headscale?.routes],
+  ];
+  for (const [path, list] of ranges) (list ?? []).forEach((value, i) => hostBits([...path, i], value));
   if (!canonical) return issues;
 
   const node = parseCidr(c.network.nodeCidr);
