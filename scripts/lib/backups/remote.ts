@@ -1,3 +1,5 @@
+import { targetKey } from './target.ts';
+
 // Reading the in-cluster backups back: the same rclone remotes kubernetes/backups/upload.sh writes with ("target" =
 // the S3 bucket, "sealed" = rclone crypt over <bucket>/<prefix> with file name encryption off, so an object
 // <prefix>/etcd/etcd-<UTC>.db.bin is "sealed:etcd/etcd-<UTC>.db"). rclone is the maintained reader of its own crypt
@@ -78,7 +80,7 @@ export function rcloneEnv(t: BackupTarget, keys: TargetKeys, obscuredPassphrase?
       RCLONE_CONFIG_SEALED_TYPE: 'crypt',
       RCLONE_CONFIG_SEALED_FILENAME_ENCRYPTION: 'off',
       RCLONE_CONFIG_SEALED_DIRECTORY_NAME_ENCRYPTION: 'false',
-      RCLONE_CONFIG_SEALED_REMOTE: `target:${t.bucket}/${t.prefix}`,
+      RCLONE_CONFIG_SEALED_REMOTE: `target:${t.bucket}/${targetKey(t.prefix)}`,
       RCLONE_CONFIG_SEALED_PASSWORD: obscuredPassphrase,
     });
   }
@@ -96,7 +98,7 @@ export function versionArgv(): string[] {
 
 /** The raw objects under <prefix>/etcd/ (names and sizes only: no passphrase, no HEAD per object). */
 export function listEtcdArgv(t: BackupTarget): string[] {
-  return ['rclone', 'lsjson', '--files-only', '--no-modtime', '--no-mimetype', `target:${t.bucket}/${t.prefix}/${ETCD_DIR}`];
+  return ['rclone', 'lsjson', '--files-only', '--no-modtime', '--no-mimetype', `target:${t.bucket}/${targetKey(t.prefix, ETCD_DIR)}`];
 }
 
 /** Download and decrypt one object to a local file; one attempt (a wrong passphrase does not get better with three). */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as remote from '../backups/remote.ts';
+import { targetKey } from '../backups/target.ts';
 import { RefusalError } from '../core/cli.ts';
 import { CommandError } from '../core/runner.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -21,7 +22,7 @@ export async function fetchRemoteSnapshot(ctx: Day2Context, source: { kind: 's3'
     throw new RefusalError('--from s3 reads the backup target of the config\'s backups section, and this config has none: add backups.s3 (see cluster.example.yaml), or restore a local snapshot with --snapshot FILE');
   }
   const target: remote.BackupTarget = c.backups.s3;
-  const where = `${target.endpoint} ${target.bucket}/${target.prefix}/${remote.ETCD_DIR}/`;
+  const where = `${target.endpoint} ${target.bucket}/${targetKey(target.prefix, remote.ETCD_DIR)}/`;
   const dry = ctx.runner.dryRun;
   const missing = Object.values(remote.BACKUP_ENV).filter((k) => !ctx.secrets[k]);
   if (missing.length) {
