@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ClusterConfig } from './load.ts';
-import { inCidr, underDomain } from './rules.ts';
+import { cidrWithin, underDomain } from './rules.ts';
 
 // Rules across configs for powerdns.external: a cluster that publishes its names and answers DNS-01 challenges through
 // another cluster's PowerDNS. When its apiUrl names the DNS address of another configured cluster (that cluster's
@@ -34,11 +34,6 @@ export function powerDnsServerOf(client: ConfigFile, configs: ConfigFile[]): Con
     if (s === client || !p || p.external) return false;
     return s.config.network.loadBalancerIps?.dns === host || p.nameserver.ip === host;
   });
-}
-
-/** Every address of `inner` lies in `outer`. */
-function cidrWithin(inner: string, outer: string): boolean {
-  return inCidr(inner.split('/')[0]!, outer) && Number(outer.split('/')[1]) <= Number(inner.split('/')[1]);
 }
 
 export function checkExternalDns(configs: ConfigFile[]): CrossConfigIssue[] {

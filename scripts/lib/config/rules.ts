@@ -37,6 +37,13 @@ export function inCidr(ip: string, cidr: string): boolean {
   return contains(parseCidr(cidr), ip);
 }
 
+/** Every address of `inner` lies in `outer` (IPv4 CIDRs). */
+export function cidrWithin(inner: string, outer: string): boolean {
+  const [ip, bits] = parseCidr(inner);
+  const net = parseCidr(outer);
+  return bits >= net[1] && ip.match(net);
+}
+
 /**
  * Networks of one section (`network`, `ipv6`) routed separately must not share an address: one issue per overlapping
  * pair, on the later field. `nets`: [field, CIDR], canonical.

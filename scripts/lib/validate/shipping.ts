@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import ipaddr from 'ipaddr.js';
+import { cidrWithin } from '../config/rules.ts';
 import type { AppliedObject, ClusterTree } from './flux.ts';
 import { describe, namespaceOf, type Finding } from './model.ts';
 import { clusterSettingsOf, pinsOf } from './traffic.ts';
@@ -37,11 +37,10 @@ function receiversOn(tree: ClusterTree, port: number): Receiver[] {
   return out;
 }
 
+/** cidrWithin for ranges read from a tree, where a malformed one admits nothing. */
 function within(inner: string, outer: string): boolean {
   try {
-    const [ia, ib] = ipaddr.IPv4.parseCIDR(inner);
-    const [oa, ob] = ipaddr.IPv4.parseCIDR(outer);
-    return ib >= ob && ia.match(oa, ob);
+    return cidrWithin(inner, outer);
   } catch {
     return false;
   }
