@@ -9,12 +9,12 @@ import { ajvMessage } from './schemas.ts';
 // Single sign-on wiring, checked offline from the Flux tree after substitution: the Authentik side (the blueprints
 // the authentik HelmRelease mounts, the environment its pods get from External Secrets) against each app's OIDC
 // client (Gitea's OAuth2 source, Grafana's generic OAuth, Harbor's OIDC settings, Synapse's oidc_providers, Vault's
-// OIDC auth method as its configure Job writes it). For every client: a provider with the same client id and the application slug the
-// app's issuer names; redirect URIs that are the app's real callbacks; both ends reading the client secret from
-// the same Vault key; every group the app maps to a role declared in a blueprint. Blueprints are validated against
-// Authentik's published blueprint schema (vendored subset), with Authentik's YAML tags (!Env, !Find, !KeyOf, …)
-// parsed as references: their values are only known when Authentik applies the blueprint, so the schema checks the
-// rest, and !KeyOf must name an entry id of the same blueprint.
+// OIDC auth method as its configure Job writes it). For every client: a provider with the same client id and the
+// application slug the app's issuer names; redirect URIs that are the app's real callbacks; both ends reading the
+// client secret from the same Vault key; every group the app maps to a role declared in a blueprint. Blueprints are
+// validated against Authentik's published blueprint schema (vendored subset), with Authentik's YAML tags (!Env,
+// !Find, !KeyOf, …) parsed as references: their values are only known when Authentik applies the blueprint, so the
+// schema checks the rest, and !KeyOf must name an entry id of the same blueprint.
 
 export const BLUEPRINT_SCHEMA = 'schemas/goauthentik.io/blueprint.json';
 
@@ -570,18 +570,21 @@ function vaultClients(job: AppliedObject, idx: TreeIndex): AppClient[] {
   return out;
 }
 
+/** The charts whose values carry an OIDC client, and how each one's client is read from them. */
+const CLIENT_READERS = new Map<string, (hr: AppliedObject, v: Obj, idx: TreeIndex, findings: Finding[]) => AppClient[]>([
+  ['gitea', (hr, v, idx) => giteaClients(hr, v, idx)],
+  ['grafana', grafanaClients],
+  ['harbor', (hr, v, _idx, findings) => harborClients(hr, v, findings)],
+  ['matrix-synapse', (hr, v) => synapseClients(hr, v)],
+]);
+
 export function appClients(tree: ClusterTree, findings: Finding[]): AppClient[] {
   const idx = new TreeIndex(tree);
   const out: AppClient[] = [];
   for (const a of tree.objects) {
     if (a.obj.kind === 'HelmRelease') {
-      const chart = chartOf(a.obj);
-      if (chart !== 'gitea' && chart !== 'grafana' && chart !== 'harbor' && chart !== 'matrix-synapse') continue;
-      const v = releaseValues(a, idx, findings);
-      if (chart === 'gitea') out.push(...giteaClients(a, v, idx));
-      if (chart === 'grafana') out.push(...grafanaClients(a, v, idx, findings));
-      if (chart === 'harbor') out.push(...harborClients(a, v, findings));
-      if (chart === 'matrix-synapse') out.push(...synapseClients(a, v));
+      const read = CLIENT_READERS.get(chartOf(a.obj) ?? '');
+      if (read) out.push(...read(a, releaseValues(a, idx, findings), idx, findings));
     }
     if (a.obj.kind === 'Job') out.push(...vaultClients(a, idx));
   }
