@@ -27,7 +27,6 @@ export interface FluxBuildError {
 export const REAL_KUBECTL: string;
 export function fluxSystemKustomization(fluxPath: string): LabKustomization;
 export function explicitKustomizations(list: ExplicitKustomization[]): LabKustomization[];
-export function kustomizationsOfBuild(text: string, parseAll: (text: string) => any[]): LabKustomization[];
 export function buildFluxPath(
   source: FluxSource & { fluxPath: string },
   cacheDir: string,

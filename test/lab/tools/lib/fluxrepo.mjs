@@ -51,17 +51,9 @@ export function explicitKustomizations(list) {
 }
 
 /** The Flux Kustomizations among the documents of a build's output (flux-system itself aside: the bootstrap owns it). */
-export function kustomizationsOfBuild(text, parseAll) {
-  return kustomizationsOfObjects(parseAll(text).map((d) => d.toJS()));
-}
-
 function kustomizationsOfDocs(docs) {
-  return kustomizationsOfObjects(docs.filter((d) => d.object).map((d) => d.object));
-}
-
-function kustomizationsOfObjects(objects) {
   const found = [];
-  for (const o of objects) {
+  for (const o of docs.filter((d) => d.object).map((d) => d.object)) {
     if (!o || o.kind !== 'Kustomization' || !String(o.apiVersion ?? '').startsWith('kustomize.toolkit.fluxcd.io/')) continue;
     const ns = o.metadata?.namespace ?? 'flux-system';
     if (o.metadata?.name === 'flux-system' && ns === 'flux-system') continue;
